@@ -1,1 +1,417 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alder/cleanup.h"
+#include "alder/fileio.h"
+
+/* How often to retry when a random temp name is taken (by a leftover or a racer). */
+#define TEMP_NAME_ATTEMPTS 16
+
+/* Splits "a/b/c" into a malloc'ed "a/b" (or "." / "/") and a pointer to "c". */
+static int split_path(const char *path, char **ret_dir, const char **ret_base, alder_error **err)
+{
+        size_t len = strlen(path);
+        if (len == 0 || path[len - 1] == '/')
+                return alder_error_set(err, EINVAL, "'%s': not a file path", path);
+
+        const char *slash = strrchr(path, '/');
+        char *dir;
+        if (!slash)
+                dir = strdup(".");
+        else if (slash == path)
+                dir = strdup("/");
+        else
+                dir = strndup(path, (size_t) (slash - path));
+        if (!dir)
+                return alder_error_set(err, ENOMEM, "'%s': out of memory", path);
+        *ret_dir = dir;
+        *ret_base = slash ? slash + 1 : path;
+        return 0;
+}
+
+static int open_dir(const char *dir, int *ret_fd, alder_error **err)
+{
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open directory '%s'", dir);
+        *ret_fd = fd;
+        return 0;
+}
+
+static int fsync_fd(int fd, const char *what, alder_error **err)
+{
+        while (fsync(fd) < 0) {
+                if (errno != EINTR)
+                        return alder_error_sys(err, errno, "fsync '%s'", what);
+        }
+        return 0;
+}
+
+/*
+ * Builds ".NAME.tmp-XXXXXXXX" with a random suffix. Leading dot: readers that
+ * scan the directory skip it; the suffix: two writers never share a temp file.
+ */
+static int temp_name(const char *base, char **ret, alder_error **err)
+{
+        uint32_t r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+                r = (uint32_t) getpid() ^ (uint32_t) (uintptr_t) &r;
+        if (asprintf(ret, ".%s.tmp-%08x", base, r) < 0)
+                return alder_error_set(err, ENOMEM, "'%s': out of memory", base);
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len, const char *what, alder_error **err)
+{
+        const char *p = data;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return alder_error_sys(err, errno, "write '%s'", what);
+                }
+                if (n == 0)
+                        return alder_error_set(err, EIO, "write '%s': no progress", what);
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Creates a fresh temp file next to the target; returns its fd and name. */
+static int create_temp(int dirfd, const char *dirname, const char *base, char **ret_name, int *ret_fd,
+                       alder_error **err)
+{
+        for (int i = 0; i < TEMP_NAME_ATTEMPTS; i++) {
+                _cleanup_free_ char *name = NULL;
+                int r = temp_name(base, &name, err);
+                if (r < 0)
+                        return r;
+                int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd >= 0) {
+                        *ret_fd = fd;
+                        *ret_name = steal_pointer(&name);
+                        return 0;
+                }
+                if (errno != EEXIST)
+                        return alder_error_sys(err, errno, "create temporary file in '%s'", dirname);
+        }
+        return alder_error_set(err, EEXIST, "create temporary file in '%s': no free name", dirname);
+}
+
+static int fill_temp(int fd, const char *shown, const void *data, size_t len, mode_t mode, alder_error **err)
+{
+        int r = write_all(fd, data, len, shown, err);
+        if (r < 0)
+                return r;
+        /* fchmod, not the open() mode: the umask must not decide a file's mode. */
+        if (fchmod(fd, mode) < 0)
+                return alder_error_sys(err, errno, "chmod '%s'", shown);
+        return fsync_fd(fd, shown, err);
+}
+
+int alder_write_file_atomic_at(int dirfd, const char *dirname, const char *name, const void *data, size_t len,
+                               mode_t mode, alder_error **err)
+{
+        _cleanup_free_ char *shown = NULL;
+        if (asprintf(&shown, "%s/%s", dirname, name) < 0)
+                return alder_error_set(err, ENOMEM, "'%s': out of memory", name);
+
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        int r = create_temp(dirfd, dirname, name, &tmp, &fd, err);
+        if (r < 0)
+                return r;
+
+        r = fill_temp(fd, shown, data, len, mode, err);
+        if (r == 0) {
+                int fdc = steal_fd(&fd);
+                if (close(fdc) < 0 && errno != EINTR)
+                        r = alder_error_sys(err, errno, "close '%s'", shown);
+        }
+        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+                r = alder_error_sys(err, errno, "rename temporary file over '%s'", shown);
+        if (r < 0) {
+                /* The target is untouched; do not leave the temp file as debris. */
+                (void) unlinkat(dirfd, tmp, 0);
+                return r;
+        }
+        /* Without this the rename itself may be lost on power cut. */
+        return fsync_fd(dirfd, dirname, err);
+}
+
+int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, alder_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        const char *base;
+        int r = split_path(path, &dir, &base, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dirfd = -1;
+        r = open_dir(dir, &dirfd, err);
+        if (r < 0)
+                return r;
+        return alder_write_file_atomic_at(dirfd, dir, base, data, len, mode, err);
+}
+
+int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return alder_error_sys(err, errno, "stat '%s'", path);
+        if (S_ISDIR(st.st_mode))
+                return alder_error_set(err, EISDIR, "read '%s': is a directory", path);
+        if (S_ISREG(st.st_mode) && (uintmax_t) st.st_size > max_size)
+                return alder_error_set(err, EFBIG, "read '%s': file is %jd bytes, limit is %zu", path,
+                                       (intmax_t) st.st_size, max_size);
+
+        /* st_size is only a hint (procfs says 0, files grow): read until EOF, bounded. */
+        size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t) st.st_size + 1 : 4096;
+        size_t len = 0;
+        _cleanup_free_ char *buf = malloc(cap + 1);
+        if (!buf)
+                return alder_error_set(err, ENOMEM, "read '%s': out of memory", path);
+        for (;;) {
+                if (len == cap) {
+                        if (cap > max_size)
+                                return alder_error_set(err, EFBIG, "read '%s': more than %zu bytes", path,
+                                                       max_size);
+                        size_t ncap = ALDER_MIN(cap * 2, max_size + 1);
+                        char *n = realloc(buf, ncap + 1);
+                        if (!n)
+                                return alder_error_set(err, ENOMEM, "read '%s': out of memory", path);
+                        buf = n;
+                        cap = ncap;
+                }
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return alder_error_sys(err, errno, "read '%s'", path);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (len > max_size)
+                return alder_error_set(err, EFBIG, "read '%s': more than %zu bytes", path, max_size);
+        buf[len] = '\0';
+        *ret = steal_pointer(&buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int alder_symlink_swap(const char *target, const char *linkpath, alder_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        const char *base;
+        int r = split_path(linkpath, &dir, &base, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dirfd = -1;
+        r = open_dir(dir, &dirfd, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_free_ char *tmp = NULL;
+        for (int i = 0;; i++) {
+                free(tmp);
+                tmp = NULL;
+                r = temp_name(base, &tmp, err);
+                if (r < 0)
+                        return r;
+                if (symlinkat(target, dirfd, tmp) == 0)
+                        break;
+                if (errno != EEXIST || i == TEMP_NAME_ATTEMPTS - 1)
+                        return alder_error_sys(err, errno, "create symlink '%s' -> '%s'", linkpath, target);
+        }
+        if (renameat(dirfd, tmp, dirfd, base) < 0) {
+                r = alder_error_sys(err, errno, "rename symlink over '%s'", linkpath);
+                (void) unlinkat(dirfd, tmp, 0);
+                return r;
+        }
+        return fsync_fd(dirfd, dir, err);
+}
+
+int alder_fsync_parent_dir(const char *path, alder_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        const char *base;
+        int r = split_path(path, &dir, &base, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dirfd = -1;
+        r = open_dir(dir, &dirfd, err);
+        if (r < 0)
+                return r;
+        return fsync_fd(dirfd, dir, err);
+}
+
+static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error **err);
+
+static int fsync_entry(int dirfd, const char *dirshown, const struct dirent *de, unsigned depth, alder_error **err)
+{
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return alder_error_sys(err, errno, "stat '%s/%s'", dirshown, de->d_name);
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+                return 0; /* symlinks, devices, fifos: nothing to flush or unsafe to open */
+
+        _cleanup_free_ char *shown = NULL;
+        if (asprintf(&shown, "%s/%s", dirshown, de->d_name) < 0)
+                return alder_error_set(err, ENOMEM, "fsync '%s': out of memory", dirshown);
+        int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+        _cleanup_close_ int fd = openat(dirfd, de->d_name, flags);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", shown);
+        if (S_ISDIR(st.st_mode))
+                return fsync_tree_at(steal_fd(&fd), shown, depth + 1, err);
+        return fsync_fd(fd, shown, err);
+}
+
+/* Takes ownership of fd (a directory). */
+static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error **err)
+{
+        if (depth > ALDER_FSYNC_TREE_MAX_DEPTH) {
+                close(fd);
+                return alder_error_set(err, ELOOP, "fsync '%s': deeper than %d levels", shown,
+                                       ALDER_FSYNC_TREE_MAX_DEPTH);
+        }
+        _cleanup_close_ int own = fd;
+        int scan_fd = dup(fd);
+        if (scan_fd < 0)
+                return alder_error_sys(err, errno, "dup '%s'", shown);
+        _cleanup_closedir_ DIR *d = fdopendir(scan_fd);
+        if (!d) {
+                close(scan_fd);
+                return alder_error_sys(err, errno, "open directory '%s'", shown);
+        }
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return alder_error_sys(err, errno, "read directory '%s'", shown);
+                        break;
+                }
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                int r = fsync_entry(own, shown, de, depth, err);
+                if (r < 0)
+                        return r;
+        }
+        /* The directory last: its entries must point at durable inodes. */
+        return fsync_fd(own, shown, err);
+}
+
+int alder_fsync_tree(const char *path, alder_error **err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return alder_error_sys(err, errno, "stat '%s'", path);
+        if (!S_ISDIR(st.st_mode))
+                return fsync_fd(fd, path, err);
+        return fsync_tree_at(steal_fd(&fd), path, 0, err);
+}
+
+static int mkdir_one(const char *path, mode_t mode, alder_error **err)
+{
+        if (mkdir(path, mode) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return alder_error_sys(err, errno, "mkdir '%s'", path);
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return alder_error_sys(err, errno, "stat '%s'", path);
+        if (!S_ISDIR(st.st_mode))
+                return alder_error_set(err, ENOTDIR, "mkdir '%s': exists and is not a directory", path);
+        return 0;
+}
+
+int alder_mkdir_p(const char *path, mode_t mode, alder_error **err)
+{
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return alder_error_set(err, ENOMEM, "mkdir '%s': out of memory", path);
+        size_t len = strlen(p);
+        if (len == 0)
+                return alder_error_set(err, EINVAL, "mkdir: empty path");
+
+        /* Create each prefix in turn; "a/b/c" → "a", "a/b", "a/b/c". */
+        for (size_t i = 1; i <= len; i++) {
+                if (p[i] != '/' && p[i] != '\0')
+                        continue;
+                char saved = p[i];
+                p[i] = '\0';
+                int r = mkdir_one(p, mode, err);
+                if (r < 0)
+                        return r;
+                p[i] = saved;
+        }
+        return 0;
+}
+
+int alder_path_join(const char *root, const char *rel, char **ret, alder_error **err)
+{
+        size_t root_len = strlen(root);
+        while (root_len > 1 && root[root_len - 1] == '/')
+                root_len--;
+        if (root_len == 0)
+                return alder_error_set(err, EINVAL, "join '%s': empty root", rel);
+
+        /* Worst case the result is root + '/' + rel. */
+        size_t cap = root_len + strlen(rel) + 2;
+        _cleanup_free_ char *out = malloc(cap);
+        if (!out)
+                return alder_error_set(err, ENOMEM, "join '%s': out of memory", rel);
+        memcpy(out, root, root_len);
+        size_t base_len = root_len == 1 && root[0] == '/' ? 0 : root_len;
+        size_t len = base_len;
+
+        const char *p = rel;
+        while (*p) {
+                while (*p == '/')
+                        p++;
+                const char *end = strchrnul(p, '/');
+                size_t n = (size_t) (end - p);
+                if (n == 0 || (n == 1 && p[0] == '.')) {
+                        /* nothing */
+                } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+                        if (len == base_len)
+                                return alder_error_set(err, EPERM, "path '%s' escapes '%.*s'", rel,
+                                                       (int) root_len, root);
+                        while (len > base_len && out[len - 1] != '/')
+                                len--;
+                        len--; /* the separating '/' */
+                } else {
+                        out[len++] = '/';
+                        memcpy(out + len, p, n);
+                        len += n;
+                }
+                p = end;
+        }
+        if (len == 0) /* root "/" and nothing below it */
+                out[len++] = '/';
+        out[len] = '\0';
+        *ret = steal_pointer(&out);
+        return 0;
+}

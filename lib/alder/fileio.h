@@ -1,1 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Crash-safe file operations.
+ *
+ * A device may lose power at any instant. Every state change on the data
+ * partition therefore goes through these helpers, which leave either the old
+ * or the new content on disk, never a mix and never an empty file:
+ *
+ *   - alder_write_file_atomic(): write a temp file in the same directory,
+ *     fsync it, rename it over the target, fsync the directory;
+ *   - alder_symlink_swap(): the same for a symlink ("current" → "v2");
+ *   - alder_fsync_tree(): make a freshly unpacked tree durable before it is
+ *     switched in with a rename or a symlink swap;
+ *   - alder_path_join(): join a path below a root without letting ".." escape.
+ */
 #pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "macro.h"
+
+/*
+ * Replaces `path` atomically with `len` bytes of `data`, file mode `mode`.
+ * On failure the previous content (or absence) of path is untouched and no
+ * temporary file is left behind.
+ */
+int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                            alder_error **err) ALDER_WUR;
+
+/* Same, relative to an open directory. */
+int alder_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name, const void *data,
+                               size_t len, mode_t mode, alder_error **err) ALDER_WUR;
+
+/*
+ * Reads a whole file of at most max_size bytes (a larger file is refused with
+ * EFBIG: we never trust a file to be small). *ret is NUL-terminated.
+ */
+int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err) ALDER_WUR;
+
+/*
+ * Points symlink `linkpath` at `target`, atomically replacing any existing
+ * symlink: readers see the old or the new target, never no link.
+ */
+int alder_symlink_swap(const char *target, const char *linkpath, alder_error **err) ALDER_WUR;
+
+/*
+ * fsyncs every regular file and directory below and including `path`
+ * (children before their directory). Symlinks are not followed; other file
+ * types are skipped. Depth is bounded (ALDER_FSYNC_TREE_MAX_DEPTH).
+ */
+#define ALDER_FSYNC_TREE_MAX_DEPTH 256
+int alder_fsync_tree(const char *path, alder_error **err) ALDER_WUR;
+
+/* fsyncs the directory that contains `path` (after a rename or unlink in it). */
+int alder_fsync_parent_dir(const char *path, alder_error **err) ALDER_WUR;
+
+/* mkdir -p with `mode` for created directories; existing ones are fine. */
+int alder_mkdir_p(const char *path, mode_t mode, alder_error **err) ALDER_WUR;
+
+/*
+ * Joins `rel` below `root` lexically: "." and empty components are dropped,
+ * ".." steps back one component but never above root (that is refused with
+ * EPERM, naming the path). A leading '/' in rel is taken relative to root, as
+ * paths inside a container image are. The result is normalized, with no
+ * trailing slash (except a root of "/").
+ *
+ * This is lexical only: it does not resolve symlinks inside root. Code that
+ * opens paths in a tree an attacker controls must also open with O_NOFOLLOW or
+ * openat2(RESOLVE_BENEATH).
+ */
+int alder_path_join(const char *root, const char *rel, char **ret, alder_error **err) ALDER_WUR;
