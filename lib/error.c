@@ -36,7 +36,7 @@ static int normalize_errno(int errnum)
         return errnum == 0 ? EINVAL : errnum;
 }
 
-static struct alder_error_part *part_new(const char *fmt, va_list ap, const char *suffix)
+ALDER_PRINTF(1, 0) static struct alder_error_part *part_new(const char *fmt, va_list ap, const char *suffix)
 {
         va_list aq;
         va_copy(aq, ap);
@@ -80,7 +80,7 @@ void alder_error_clear(alder_error **err)
         *err = NULL;
 }
 
-static int error_newv(alder_error **err, int errnum, bool with_strerror, const char *fmt, va_list ap)
+ALDER_PRINTF(4, 0) static int error_newv(alder_error **err, int errnum, bool with_strerror, const char *fmt, va_list ap)
 {
         errnum = normalize_errno(errnum);
         if (!err)
