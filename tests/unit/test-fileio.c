@@ -254,7 +254,7 @@ static void test_read_file_unsized_source_is_bounded(void **state)
         /* procfs reports size 0: the limit must hold while reading. */
         _cleanup_free_ char *buf = NULL;
         _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(alder_read_file("/proc/self/maps", 16, &buf, NULL, &err), -EFBIG);
+        assert_int_equal(alder_read_file("/proc/version", 16, &buf, NULL, &err), -EFBIG);
         assert_non_null(strstr(alder_error_message(err), "more than 16 bytes"));
 }
 

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The `alder` command-line tool: shared pieces of its commands.
+ *
+ * Each command lives in its own file (cmd-<name>.c, crun's layout) and is a
+ * function `int cmd_x(struct cli *cli, int argc, char **argv)` returning an
+ * exit code. Exit codes are fixed and documented in `alder --help`.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "alder/error.h"
+
+enum {
+        CLI_EXIT_OK = 0,
+        CLI_EXIT_FAILURE = 1, /* the operation failed */
+        CLI_EXIT_USAGE = 2,   /* bad command line */
+};
+
+struct cli {
+        bool json; /* --json: machine-readable output on stdout */
+};
+
+struct cli_command {
+        const char *name;
+        const char *summary;
+        int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+/* Reports a failed operation (stderr; plus a JSON error object on stdout in --json mode). */
+int cli_fail(struct cli *cli, alder_error *err);
+
+/* Reports a usage error naming the command; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...) ALDER_PRINTF(2, 3);
+
+/* Prints a JSON document on stdout, indented, newline-terminated. */
+int cli_print_json(struct cli *cli, const json_t *value);
+
+/*
+ * Parses the options every command accepts (-h/--help, --json) and stops at
+ * the first other argument. Returns -1 to go on, or an exit code.
+ */
+int cli_parse_common(struct cli *cli, const char *command, const char *usage, int argc, char **argv, int *ret_optind);
+
+int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_ipc(struct cli *cli, int argc, char **argv);

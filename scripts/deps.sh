@@ -1,0 +1,68 @@
+#!/bin/bash
+# Installs the Debian bookworm packages Alder needs, and only those missing.
+#   scripts/deps.sh build   what building and the demo need
+#   scripts/deps.sh test    + what the whole test suite needs (cross build, fuzzing, pytest)
+# Idempotent: a second run installs nothing and does not touch apt's lists.
+set -euo pipefail
+
+profile=${1:-build}
+
+build_pkgs=(
+        meson ninja-build pkg-config gcc libc6-dev
+        libjansson-dev libsystemd-dev libcmocka-dev
+)
+test_pkgs=(
+        python3 python3-pytest file
+        clang libclang-rt-14-dev            # libFuzzer + sanitizers for fuzz targets
+        gcc-aarch64-linux-gnu qemu-user-static
+        libjansson-dev:arm64 libsystemd-dev:arm64 libcmocka-dev:arm64
+)
+
+case "$profile" in
+build) wanted=("${build_pkgs[@]}") ;;
+test) wanted=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*)
+        echo "usage: $0 build|test" >&2
+        exit 2
+        ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+        echo "deps.sh: installing Debian packages needs root (run with sudo)" >&2
+        exit 1
+fi
+
+# The cross build uses Debian's arm64 multiarch -dev packages.
+if [ "$profile" = test ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        echo "deps.sh: enabling the arm64 architecture for cross-building"
+        dpkg --add-architecture arm64
+        need_update=1
+fi
+
+# Qualify names with the native architecture: once arm64 is added, a bare
+# "libjansson-dev" would match both architectures' packages.
+native=$(dpkg --print-architecture)
+missing=()
+for p in "${wanted[@]}"; do
+        q=$p
+        [[ $q == *:* ]] || q="$p:$native"
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null || true)
+        # Architecture-independent packages answer only to their bare name.
+        [ -n "$status" ] || status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        if [ "$status" != installed ]; then
+                missing+=("$p")
+        fi
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ -z "${need_update:-}" ]; then
+        echo "deps.sh: all ${#wanted[@]} packages present"
+        exit 0
+fi
+
+echo "deps.sh: installing ${missing[*]:-(none)}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+if [ ${#missing[@]} -gt 0 ]; then
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "deps.sh: done"
