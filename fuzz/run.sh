@@ -15,7 +15,7 @@ mkdir -p "$artifacts"
 status=0
 ran=0
 for target in "$build"/fuzz/fuzz-*; do
-        [ -x "$target" ] || continue
+        [ -f "$target" ] && [ -x "$target" ] || continue
         name=$(basename "$target")
         name=${name#fuzz-}
         scratch=$(mktemp -d)

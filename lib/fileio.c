@@ -48,6 +48,30 @@ static int open_dir(const char *dir, int *ret_fd, alder_error **err)
         return 0;
 }
 
+/* The directory holding a path, opened, plus the path's last component. */
+struct parent_dir {
+        char *name;       /* "a/b" for "a/b/c" */
+        const char *base; /* "c", points into the original path */
+        int fd;
+};
+
+static void parent_dir_done(struct parent_dir *pd)
+{
+        free(pd->name);
+        alder_closep(&pd->fd);
+}
+
+#define _cleanup_parent_dir_ _cleanup_(parent_dir_done)
+
+static int open_parent(const char *path, struct parent_dir *pd, alder_error **err)
+{
+        *pd = (struct parent_dir){.fd = -1};
+        int r = split_path(path, &pd->name, &pd->base, err);
+        if (r < 0)
+                return r;
+        return open_dir(pd->name, &pd->fd, err);
+}
+
 static int fsync_fd(int fd, const char *what, alder_error **err)
 {
         while (fsync(fd) < 0) {
@@ -153,16 +177,11 @@ int alder_write_file_atomic_at(int dirfd, const char *dirname, const char *name,
 
 int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, alder_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
-        const char *base;
-        int r = split_path(path, &dir, &base, err);
+        _cleanup_parent_dir_ struct parent_dir pd = {.fd = -1};
+        int r = open_parent(path, &pd, err);
         if (r < 0)
                 return r;
-        _cleanup_close_ int dirfd = -1;
-        r = open_dir(dir, &dirfd, err);
-        if (r < 0)
-                return r;
-        return alder_write_file_atomic_at(dirfd, dir, base, data, len, mode, err);
+        return alder_write_file_atomic_at(pd.fd, pd.name, pd.base, data, len, mode, err);
 }
 
 int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err)
@@ -189,8 +208,7 @@ int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_l
         for (;;) {
                 if (len == cap) {
                         if (cap > max_size)
-                                return alder_error_set(err, EFBIG, "read '%s': more than %zu bytes", path,
-                                                       max_size);
+                                return alder_error_set(err, EFBIG, "read '%s': more than %zu bytes", path, max_size);
                         size_t ncap = ALDER_MIN(cap * 2, max_size + 1);
                         char *n = realloc(buf, ncap + 1);
                         if (!n)
@@ -219,13 +237,8 @@ int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_l
 
 int alder_symlink_swap(const char *target, const char *linkpath, alder_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
-        const char *base;
-        int r = split_path(linkpath, &dir, &base, err);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int dirfd = -1;
-        r = open_dir(dir, &dirfd, err);
+        _cleanup_parent_dir_ struct parent_dir pd = {.fd = -1};
+        int r = open_parent(linkpath, &pd, err);
         if (r < 0)
                 return r;
 
@@ -233,34 +246,29 @@ int alder_symlink_swap(const char *target, const char *linkpath, alder_error **e
         for (int i = 0;; i++) {
                 free(tmp);
                 tmp = NULL;
-                r = temp_name(base, &tmp, err);
+                r = temp_name(pd.base, &tmp, err);
                 if (r < 0)
                         return r;
-                if (symlinkat(target, dirfd, tmp) == 0)
+                if (symlinkat(target, pd.fd, tmp) == 0)
                         break;
                 if (errno != EEXIST || i == TEMP_NAME_ATTEMPTS - 1)
                         return alder_error_sys(err, errno, "create symlink '%s' -> '%s'", linkpath, target);
         }
-        if (renameat(dirfd, tmp, dirfd, base) < 0) {
+        if (renameat(pd.fd, tmp, pd.fd, pd.base) < 0) {
                 r = alder_error_sys(err, errno, "rename symlink over '%s'", linkpath);
-                (void) unlinkat(dirfd, tmp, 0);
+                (void) unlinkat(pd.fd, tmp, 0);
                 return r;
         }
-        return fsync_fd(dirfd, dir, err);
+        return fsync_fd(pd.fd, pd.name, err);
 }
 
 int alder_fsync_parent_dir(const char *path, alder_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
-        const char *base;
-        int r = split_path(path, &dir, &base, err);
+        _cleanup_parent_dir_ struct parent_dir pd = {.fd = -1};
+        int r = open_parent(path, &pd, err);
         if (r < 0)
                 return r;
-        _cleanup_close_ int dirfd = -1;
-        r = open_dir(dir, &dirfd, err);
-        if (r < 0)
-                return r;
-        return fsync_fd(dirfd, dir, err);
+        return fsync_fd(pd.fd, pd.name, err);
 }
 
 static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error **err);
@@ -397,8 +405,8 @@ int alder_path_join(const char *root, const char *rel, char **ret, alder_error *
                         /* nothing */
                 } else if (n == 2 && p[0] == '.' && p[1] == '.') {
                         if (len == base_len)
-                                return alder_error_set(err, EPERM, "path '%s' escapes '%.*s'", rel,
-                                                       (int) root_len, root);
+                                return alder_error_set(err, EPERM, "path '%s' escapes '%.*s'", rel, (int) root_len,
+                                                       root);
                         while (len > base_len && out[len - 1] != '/')
                                 len--;
                         len--; /* the separating '/' */

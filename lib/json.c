@@ -21,8 +21,7 @@ int alder_json_parse(const char *source, const char *buf, size_t len, json_t **r
         json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (!v) {
                 if (jerr.line > 0)
-                        return alder_error_set(err, EBADMSG, "%s:%d:%d: %s", source, jerr.line, jerr.column,
-                                               jerr.text);
+                        return alder_error_set(err, EBADMSG, "%s:%d:%d: %s", source, jerr.line, jerr.column, jerr.text);
                 return alder_error_set(err, EBADMSG, "%s: %s", source, jerr.text);
         }
         *ret = v;
@@ -100,8 +99,7 @@ static int lookup(const json_t *obj, const char *source, const char *field, json
         if (flen == 0 || flen > MAX_FIELD_PATH)
                 return alder_error_set(err, EINVAL, "%s: invalid field path", source);
         if (!json_is_object(obj))
-                return alder_error_set(err, EINVAL, "%s: expected object, got %s", source,
-                                       alder_json_type_name(obj));
+                return alder_error_set(err, EINVAL, "%s: expected object, got %s", source, alder_json_type_name(obj));
 
         const json_t *cur = obj;
         const char *p = field;
@@ -136,27 +134,33 @@ static int get_typed(const json_t *obj, const char *source, const char *field, u
                 }
                 return alder_error_set(err, ENOENT, "%s: field '%s': missing", source, field);
         }
-        bool ok = type < 0 || (int) json_typeof(v) == type ||
-                  (type == JSON_TRUE && json_typeof(v) == JSON_FALSE);
+        bool ok = type < 0 || (int) json_typeof(v) == type || (type == JSON_TRUE && json_typeof(v) == JSON_FALSE);
         if (!ok)
-                return alder_error_set(err, EINVAL, "%s: field '%s': expected %s, got %s", source, field,
-                                       type_name, alder_json_type_name(v));
+                return alder_error_set(err, EINVAL, "%s: field '%s': expected %s, got %s", source, field, type_name,
+                                       alder_json_type_name(v));
         *ret = v;
         return 0;
 }
 
-int alder_json_get(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
-                   alder_error **err)
+/* get_typed() for callers that want the value itself: *ret untouched when absent. */
+static int get_value(const json_t *obj, const char *source, const char *field, unsigned flags, int type,
+                     const char *type_name, json_t **ret, alder_error **err)
 {
         json_t *v;
-        int r = get_typed(obj, source, field, flags, -1, "value", &v, err);
+        int r = get_typed(obj, source, field, flags, type, type_name, &v, err);
         if (r == 0 && v)
                 *ret = v;
         return r;
 }
 
-int alder_json_get_string(const json_t *obj, const char *source, const char *field, unsigned flags,
-                          const char **ret, alder_error **err)
+int alder_json_get(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
+                   alder_error **err)
+{
+        return get_value(obj, source, field, flags, -1, "value", ret, err);
+}
+
+int alder_json_get_string(const json_t *obj, const char *source, const char *field, unsigned flags, const char **ret,
+                          alder_error **err)
 {
         json_t *v;
         int r = get_typed(obj, source, field, flags, JSON_STRING, "string", &v, err);
@@ -164,8 +168,7 @@ int alder_json_get_string(const json_t *obj, const char *source, const char *fie
                 return r;
         /* JSON_ALLOW_NUL parses "\u0000"; C consumers must never see a cut string. */
         if (strlen(json_string_value(v)) != json_string_length(v))
-                return alder_error_set(err, EINVAL, "%s: field '%s': string contains a NUL character", source,
-                                       field);
+                return alder_error_set(err, EINVAL, "%s: field '%s': string contains a NUL character", source, field);
         *ret = json_string_value(v);
         return 0;
 }
@@ -176,8 +179,8 @@ int alder_json_get_int(const json_t *obj, const char *source, const char *field,
         return alder_json_get_int_range(obj, source, field, flags, INT64_MIN, INT64_MAX, ret, err);
 }
 
-int alder_json_get_int_range(const json_t *obj, const char *source, const char *field, unsigned flags,
-                             int64_t min, int64_t max, int64_t *ret, alder_error **err)
+int alder_json_get_int_range(const json_t *obj, const char *source, const char *field, unsigned flags, int64_t min,
+                             int64_t max, int64_t *ret, alder_error **err)
 {
         json_t *v;
         int r = get_typed(obj, source, field, flags, JSON_INTEGER, "integer", &v, err);
@@ -185,9 +188,9 @@ int alder_json_get_int_range(const json_t *obj, const char *source, const char *
                 return r;
         json_int_t i = json_integer_value(v);
         if (i < min || i > max)
-                return alder_error_set(err, ERANGE, "%s: field '%s': %" PRId64 " is out of range [%" PRId64
-                                                    ", %" PRId64 "]",
-                                       source, field, (int64_t) i, min, max);
+                return alder_error_set(err, ERANGE,
+                                       "%s: field '%s': %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", source,
+                                       field, (int64_t) i, min, max);
         *ret = i;
         return 0;
 }
@@ -203,28 +206,20 @@ int alder_json_get_bool(const json_t *obj, const char *source, const char *field
         return 0;
 }
 
-int alder_json_get_object(const json_t *obj, const char *source, const char *field, unsigned flags,
-                          json_t **ret, alder_error **err)
+int alder_json_get_object(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
+                          alder_error **err)
 {
-        json_t *v;
-        int r = get_typed(obj, source, field, flags, JSON_OBJECT, "object", &v, err);
-        if (r == 0 && v)
-                *ret = v;
-        return r;
+        return get_value(obj, source, field, flags, JSON_OBJECT, "object", ret, err);
 }
 
-int alder_json_get_array(const json_t *obj, const char *source, const char *field, unsigned flags,
-                         json_t **ret, alder_error **err)
+int alder_json_get_array(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
+                         alder_error **err)
 {
-        json_t *v;
-        int r = get_typed(obj, source, field, flags, JSON_ARRAY, "array", &v, err);
-        if (r == 0 && v)
-                *ret = v;
-        return r;
+        return get_value(obj, source, field, flags, JSON_ARRAY, "array", ret, err);
 }
 
-int alder_json_get_strv(const json_t *obj, const char *source, const char *field, unsigned flags,
-                        size_t max_items, char ***ret, alder_error **err)
+int alder_json_get_strv(const json_t *obj, const char *source, const char *field, unsigned flags, size_t max_items,
+                        char ***ret, alder_error **err)
 {
         json_t *arr;
         int r = get_typed(obj, source, field, flags, JSON_ARRAY, "array", &arr, err);
@@ -232,8 +227,8 @@ int alder_json_get_strv(const json_t *obj, const char *source, const char *field
                 return r;
         size_t n = json_array_size(arr);
         if (n > max_items)
-                return alder_error_set(err, E2BIG, "%s: field '%s': %zu items, at most %zu allowed", source,
-                                       field, n, max_items);
+                return alder_error_set(err, E2BIG, "%s: field '%s': %zu items, at most %zu allowed", source, field, n,
+                                       max_items);
 
         _cleanup_strv_ char **v = calloc(n + 1, sizeof(char *));
         if (!v)
@@ -241,12 +236,11 @@ int alder_json_get_strv(const json_t *obj, const char *source, const char *field
         for (size_t i = 0; i < n; i++) {
                 json_t *item = json_array_get(arr, i);
                 if (!json_is_string(item))
-                        return alder_error_set(err, EINVAL, "%s: field '%s[%zu]': expected string, got %s",
-                                               source, field, i, alder_json_type_name(item));
+                        return alder_error_set(err, EINVAL, "%s: field '%s[%zu]': expected string, got %s", source,
+                                               field, i, alder_json_type_name(item));
                 if (strlen(json_string_value(item)) != json_string_length(item))
-                        return alder_error_set(err, EINVAL,
-                                               "%s: field '%s[%zu]': string contains a NUL character", source,
-                                               field, i);
+                        return alder_error_set(err, EINVAL, "%s: field '%s[%zu]': string contains a NUL character",
+                                               source, field, i);
                 v[i] = strdup(json_string_value(item));
                 if (!v[i])
                         return alder_error_set(err, ENOMEM, "%s: field '%s': out of memory", source, field);
@@ -274,8 +268,7 @@ int alder_json_check_keys(const json_t *obj, const char *source, const char *fie
                         return r;
                 target = v;
         } else if (!json_is_object(obj)) {
-                return alder_error_set(err, EINVAL, "%s: expected object, got %s", source,
-                                       alder_json_type_name(obj));
+                return alder_error_set(err, EINVAL, "%s: expected object, got %s", source, alder_json_type_name(obj));
         }
 
         const char *key;
@@ -285,8 +278,7 @@ int alder_json_check_keys(const json_t *obj, const char *source, const char *fie
                 if (key_allowed(key, allowed))
                         continue;
                 if (field)
-                        return alder_error_set(err, EINVAL, "%s: field '%s.%s': unknown field", source, field,
-                                               key);
+                        return alder_error_set(err, EINVAL, "%s: field '%s.%s': unknown field", source, field, key);
                 return alder_error_set(err, EINVAL, "%s: field '%s': unknown field", source, key);
         }
         return 0;

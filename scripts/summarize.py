@@ -15,18 +15,21 @@ CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (\d+) test\(s\), listed below", re.
 
 
 def meson_counts(path):
-    passed = failed = 0
+    passed = failed = skipped = 0
     with open(path) as f:
         for line in f:
             entry = json.loads(line)
-            out = entry.get("stdout") or ""
+            if entry.get("result") == "SKIP":  # exit 77: the program said why on stderr
+                skipped += 1
+                continue
+            out = (entry.get("stdout") or "") + (entry.get("stderr") or "")  # cmocka: summary on stderr
             p = sum(int(n) for n in CMOCKA_PASSED.findall(out))
             fl = sum(int(n) for n in CMOCKA_FAILED.findall(out))
             if entry.get("result") != "OK" and fl == 0:
                 fl = 1  # crashed or timed out before cmocka could report
             passed += p
             failed += fl
-    return passed, failed, 0
+    return passed, failed, skipped
 
 
 def pytest_counts(path):

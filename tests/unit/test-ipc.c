@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "alder-test.h"
+
 #include "alder/ipc.h"
 
 /* ---- Wraps ------------------------------------------------------------------ */
@@ -111,14 +113,6 @@ static size_t make_frame(uint8_t *out, size_t cap, const char *body)
         return n + 4;
 }
 
-/* Runs a failing call and checks the errno and the exact user-facing message. */
-#define assert_ipc_error(call, errnum, expected)                           \
-        do {                                                               \
-                alder_error_clear(&err);                                   \
-                assert_int_equal((call), -(errnum));                       \
-                assert_string_equal(alder_error_message(err), (expected)); \
-        } while (0)
-
 /* ---- Frames ----------------------------------------------------------------- */
 
 static void test_frame_complete(void **state)
@@ -171,8 +165,8 @@ static void test_frame_zero_length(void **state)
         _cleanup_error_ alder_error *err = NULL;
         static const uint8_t buf[] = {0, 0, 0, 0, '{', '}'};
         alder_ipc_frame f;
-        assert_ipc_error(alder_ipc_frame_decode(buf, sizeof(buf), 1024, &f, &err), EBADMSG,
-                         "frame: length 0 is not allowed (a message is a JSON object)");
+        assert_alder_error(alder_ipc_frame_decode(buf, sizeof(buf), 1024, &f, &err), EBADMSG,
+                           "frame: length 0 is not allowed (a message is a JSON object)");
 }
 
 static void test_frame_oversized_refused_from_header(void **state)
@@ -180,8 +174,8 @@ static void test_frame_oversized_refused_from_header(void **state)
         _cleanup_error_ alder_error *err = NULL;
         static const uint8_t buf[] = {0x00, 0x10, 0x00, 0x01}; /* 1 MiB + 1, no body yet */
         alder_ipc_frame f;
-        assert_ipc_error(alder_ipc_frame_decode(buf, sizeof(buf), ALDER_IPC_DEFAULT_MAX_MESSAGE, &f, &err), EMSGSIZE,
-                         "frame: length 1048577 exceeds the maximum message size of 1048576 bytes");
+        assert_alder_error(alder_ipc_frame_decode(buf, sizeof(buf), ALDER_IPC_DEFAULT_MAX_MESSAGE, &f, &err), EMSGSIZE,
+                           "frame: length 1048577 exceeds the maximum message size of 1048576 bytes");
         static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff};
         assert_int_equal(alder_ipc_frame_decode(huge, sizeof(huge), ALDER_IPC_DEFAULT_MAX_MESSAGE, &f, NULL),
                          -EMSGSIZE);
@@ -199,8 +193,8 @@ static void test_frame_encode_roundtrip_and_limit(void **state)
         assert_int_equal(f.consumed, len);
         assert_memory_equal(f.body, "{\"id\":3,\"method\":\"x\"}", f.body_len);
 
-        assert_ipc_error(alder_ipc_frame_encode(msg, 10, &frame, &len, &err), EMSGSIZE,
-                         "message of 21 bytes exceeds the maximum message size of 10 bytes");
+        assert_alder_error(alder_ipc_frame_encode(msg, 10, &frame, &len, &err), EMSGSIZE,
+                           "message of 21 bytes exceeds the maximum message size of 10 bytes");
 }
 
 /* ---- Requests and replies --------------------------------------------------- */
@@ -229,12 +223,12 @@ static void test_request_invalid_json(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         alder_ipc_request req = {0};
-        assert_ipc_error(parse_request("{\"id\": 1,", &req, &err), EBADMSG,
-                         "request:1:9: string or '}' expected near end of file");
-        assert_ipc_error(parse_request("{\"id\": 1, \"id\": 2, \"method\": \"m\"}", &req, &err), EBADMSG,
-                         "request:1:14: duplicate object key near '\"id\"'");
-        assert_ipc_error(alder_ipc_request_parse("\xff", 1, &req, &err), EBADMSG,
-                         "request:1:0: unable to decode byte 0xff");
+        assert_alder_error(parse_request("{\"id\": 1,", &req, &err), EBADMSG,
+                           "request:1:9: string or '}' expected near end of file");
+        assert_alder_error(parse_request("{\"id\": 1, \"id\": 2, \"method\": \"m\"}", &req, &err), EBADMSG,
+                           "request:1:14: duplicate object key near '\"id\"'");
+        assert_alder_error(alder_ipc_request_parse("\xff", 1, &req, &err), EBADMSG,
+                           "request:1:0: unable to decode byte 0xff");
         assert_null(req.root);
 }
 
@@ -242,29 +236,29 @@ static void test_request_not_an_object(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         alder_ipc_request req = {0};
-        assert_ipc_error(parse_request("[1, 2]", &req, &err), EBADMSG, "request: expected object, got array");
-        assert_ipc_error(parse_request("\"hi\"", &req, &err), EBADMSG,
-                         "request:1:4: '[' or '{' expected near '\"hi\"'");
+        assert_alder_error(parse_request("[1, 2]", &req, &err), EBADMSG, "request: expected object, got array");
+        assert_alder_error(parse_request("\"hi\"", &req, &err), EBADMSG,
+                           "request:1:4: '[' or '{' expected near '\"hi\"'");
 }
 
 static void test_request_fields(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         alder_ipc_request req = {0};
-        assert_ipc_error(parse_request("{\"id\": 1, \"method\": 7}", &req, &err), EINVAL,
-                         "request: field 'method': expected string, got integer");
-        assert_ipc_error(parse_request("{\"id\": 1}", &req, &err), ENOENT, "request: field 'method': missing");
-        assert_ipc_error(parse_request("{\"method\": \"m\"}", &req, &err), ENOENT, "request: field 'id': missing");
-        assert_ipc_error(parse_request("{\"id\": \"1\", \"method\": \"m\"}", &req, &err), EINVAL,
-                         "request: field 'id': expected integer, got string");
-        assert_ipc_error(parse_request("{\"id\": -1, \"method\": \"m\"}", &req, &err), ERANGE,
-                         "request: field 'id': -1 is out of range [0, 9223372036854775807]");
-        assert_ipc_error(parse_request("{\"id\": 1, \"method\": \"m\", \"params\": [1]}", &req, &err), EINVAL,
-                         "request: field 'params': expected object, got array");
-        assert_ipc_error(parse_request("{\"id\": 1, \"method\": \"m\", \"parms\": {}}", &req, &err), EINVAL,
-                         "request: field 'parms': unknown field");
-        assert_ipc_error(parse_request("{\"id\": 1, \"method\": \"a\\u0000b\"}", &req, &err), EINVAL,
-                         "request: field 'method': string contains a NUL character");
+        assert_alder_error(parse_request("{\"id\": 1, \"method\": 7}", &req, &err), EINVAL,
+                           "request: field 'method': expected string, got integer");
+        assert_alder_error(parse_request("{\"id\": 1}", &req, &err), ENOENT, "request: field 'method': missing");
+        assert_alder_error(parse_request("{\"method\": \"m\"}", &req, &err), ENOENT, "request: field 'id': missing");
+        assert_alder_error(parse_request("{\"id\": \"1\", \"method\": \"m\"}", &req, &err), EINVAL,
+                           "request: field 'id': expected integer, got string");
+        assert_alder_error(parse_request("{\"id\": -1, \"method\": \"m\"}", &req, &err), ERANGE,
+                           "request: field 'id': -1 is out of range [0, 9223372036854775807]");
+        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"m\", \"params\": [1]}", &req, &err), EINVAL,
+                           "request: field 'params': expected object, got array");
+        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"m\", \"parms\": {}}", &req, &err), EINVAL,
+                           "request: field 'parms': unknown field");
+        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"a\\u0000b\"}", &req, &err), EINVAL,
+                           "request: field 'method': string contains a NUL character");
         assert_null(req.root);
 }
 
@@ -301,18 +295,18 @@ static void test_reply_invalid(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         alder_ipc_reply reply = {0};
-        assert_ipc_error(parse_reply("{\"id\": 1}", &reply, &err), EBADMSG,
-                         "reply: expected exactly one of 'result' and 'error'");
-        assert_ipc_error(parse_reply("{\"id\": 1, \"result\": 1, \"error\": {}}", &reply, &err), EBADMSG,
-                         "reply: expected exactly one of 'result' and 'error'");
-        assert_ipc_error(parse_reply("{\"id\": null, \"result\": 1}", &reply, &err), EBADMSG,
-                         "reply: field 'id': null is only allowed in an error reply");
-        assert_ipc_error(parse_reply("{\"result\": 1}", &reply, &err), ENOENT, "reply: field 'id': missing");
-        assert_ipc_error(parse_reply("{\"id\": 1, \"error\": {\"code\": 5, \"message\": \"m\"}}", &reply, &err), ERANGE,
-                         "reply: field 'error.code': 5 is out of range [-4095, -1]");
-        assert_ipc_error(parse_reply("{\"id\": 1, \"error\": {\"code\": -5}}", &reply, &err), ENOENT,
-                         "reply: field 'error.message': missing");
-        assert_ipc_error(
+        assert_alder_error(parse_reply("{\"id\": 1}", &reply, &err), EBADMSG,
+                           "reply: expected exactly one of 'result' and 'error'");
+        assert_alder_error(parse_reply("{\"id\": 1, \"result\": 1, \"error\": {}}", &reply, &err), EBADMSG,
+                           "reply: expected exactly one of 'result' and 'error'");
+        assert_alder_error(parse_reply("{\"id\": null, \"result\": 1}", &reply, &err), EBADMSG,
+                           "reply: field 'id': null is only allowed in an error reply");
+        assert_alder_error(parse_reply("{\"result\": 1}", &reply, &err), ENOENT, "reply: field 'id': missing");
+        assert_alder_error(parse_reply("{\"id\": 1, \"error\": {\"code\": 5, \"message\": \"m\"}}", &reply, &err),
+                           ERANGE, "reply: field 'error.code': 5 is out of range [-4095, -1]");
+        assert_alder_error(parse_reply("{\"id\": 1, \"error\": {\"code\": -5}}", &reply, &err), ENOENT,
+                           "reply: field 'error.message': missing");
+        assert_alder_error(
                 parse_reply("{\"id\": 1, \"error\": {\"code\": -5, \"message\": \"m\", \"x\": 1}}", &reply, &err),
                 EINVAL, "reply: field 'error.x': unknown field");
         assert_null(reply.result);
@@ -629,8 +623,8 @@ static void test_unknown_method(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        assert_ipc_error(alder_ipc_client_call(c, "nope", NULL, 2000, NULL, &err), EOPNOTSUPP,
-                         "test-server: unknown method 'nope'");
+        assert_alder_error(alder_ipc_client_call(c, "nope", NULL, 2000, NULL, &err), EOPNOTSUPP,
+                           "test-server: unknown method 'nope'");
         assert_echo(c); /* an error reply leaves the connection usable */
 }
 
@@ -640,15 +634,15 @@ static void test_handler_error_propagated(void **state)
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
         _cleanup_json_ json_t *params = parse("{\"name\": \"x\"}");
         json_t *result = NULL;
-        assert_ipc_error(alder_ipc_client_call(c, "fail", params, 2000, &result, &err), ENOENT,
-                         "test-server: app 'x' not installed");
+        assert_alder_error(alder_ipc_client_call(c, "fail", params, 2000, &result, &err), ENOENT,
+                           "test-server: app 'x' not installed");
         assert_null(result);
 
         char expected[128];
         snprintf(expected, sizeof(expected), "test-server: method 'bare': %s", strerror(EIO));
-        assert_ipc_error(alder_ipc_client_call(c, "bare", NULL, 2000, NULL, &err), EIO, expected);
-        assert_ipc_error(alder_ipc_client_call(c, "bad_utf8", NULL, 2000, NULL, &err), EILSEQ,
-                         "test-server: error message not sendable (not UTF-8 or too long)");
+        assert_alder_error(alder_ipc_client_call(c, "bare", NULL, 2000, NULL, &err), EIO, expected);
+        assert_alder_error(alder_ipc_client_call(c, "bad_utf8", NULL, 2000, NULL, &err), EILSEQ,
+                           "test-server: error message not sendable (not UTF-8 or too long)");
 }
 
 static void test_client_timeout_and_late_reply(void **state)
@@ -658,7 +652,7 @@ static void test_client_timeout_and_late_reply(void **state)
         uint64_t start = now_ms();
         char expected[512];
         snprintf(expected, sizeof(expected), "call 'defer' on '%s': no reply within 200 ms", fx.path);
-        assert_ipc_error(alder_ipc_client_call(c, "defer", NULL, 200, NULL, &err), ETIMEDOUT, expected);
+        assert_alder_error(alder_ipc_client_call(c, "defer", NULL, 200, NULL, &err), ETIMEDOUT, expected);
         uint64_t elapsed = now_ms() - start;
         assert_true(elapsed >= 200 && elapsed < 1500);
 
@@ -791,8 +785,8 @@ static void test_max_connections_refused(void **state)
         wait_connections(second, 2);
 
         _cleanup_ipc_client_ alder_ipc_client *third = connect_client();
-        assert_ipc_error(alder_ipc_client_call(third, "echo", NULL, 2000, NULL, &err), EBUSY,
-                         "test-server: too many connections (maximum 2)");
+        assert_alder_error(alder_ipc_client_call(third, "echo", NULL, 2000, NULL, &err), EBUSY,
+                           "test-server: too many connections (maximum 2)");
 
         alder_ipc_client_free(first);
         wait_connections(second, 1);
@@ -833,8 +827,8 @@ static void test_reply_too_large_for_server(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
         _cleanup_json_ json_t *params = parse("{\"size\": 5000}");
-        assert_ipc_error(alder_ipc_client_call(c, "big", params, 2000, NULL, &err), EMSGSIZE,
-                         "test-server: reply: message of 5020 bytes exceeds the maximum message size of 4096 bytes");
+        assert_alder_error(alder_ipc_client_call(c, "big", params, 2000, NULL, &err), EMSGSIZE,
+                           "test-server: reply: message of 5020 bytes exceeds the maximum message size of 4096 bytes");
         assert_echo(c);
 }
 
@@ -842,8 +836,8 @@ static void test_client_message_limits(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        assert_ipc_error(alder_ipc_client_set_max_message_size(c, 100, &err), EINVAL,
-                         "maximum message size 100 is outside [1024, 4294967295]");
+        assert_alder_error(alder_ipc_client_set_max_message_size(c, 100, &err), EINVAL,
+                           "maximum message size 100 is outside [1024, 4294967295]");
         assert_int_equal(alder_ipc_client_set_max_message_size(c, 1024, &err), 0);
 
         /* too large to send: refused before anything is written, the connection stays usable */
@@ -855,7 +849,7 @@ static void test_client_message_limits(void **state)
         snprintf(expected, sizeof(expected),
                  "call 'echo' on '%s': request: message of 1141 bytes exceeds the maximum message size of 1024 bytes",
                  fx.path);
-        assert_ipc_error(alder_ipc_client_call(c, "echo", params, 2000, NULL, &err), EMSGSIZE, expected);
+        assert_alder_error(alder_ipc_client_call(c, "echo", params, 2000, NULL, &err), EMSGSIZE, expected);
         assert_echo(c);
 
         /* too large a reply: the stream is lost, and every later call says why */
@@ -863,11 +857,11 @@ static void test_client_message_limits(void **state)
         snprintf(expected, sizeof(expected),
                  "call 'big' on '%s': reply: frame: length 2020 exceeds the maximum message size of 1024 bytes",
                  fx.path);
-        assert_ipc_error(alder_ipc_client_call(c, "big", size, 2000, NULL, &err), EMSGSIZE, expected);
+        assert_alder_error(alder_ipc_client_call(c, "big", size, 2000, NULL, &err), EMSGSIZE, expected);
         char later[1024];
         snprintf(later, sizeof(later), "call 'echo' on '%s': connection unusable after an earlier failure (%s)",
                  fx.path, expected);
-        assert_ipc_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), EMSGSIZE, later);
+        assert_alder_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), EMSGSIZE, later);
 }
 
 static void test_client_params_must_be_object(void **state)
@@ -877,7 +871,7 @@ static void test_client_params_must_be_object(void **state)
         _cleanup_json_ json_t *arr = parse("[1]");
         char expected[512];
         snprintf(expected, sizeof(expected), "call 'echo' on '%s': params: expected object, got array", fx.path);
-        assert_ipc_error(alder_ipc_client_call(c, "echo", arr, 2000, NULL, &err), EINVAL, expected);
+        assert_alder_error(alder_ipc_client_call(c, "echo", arr, 2000, NULL, &err), EINVAL, expected);
         assert_echo(c);
 }
 
@@ -887,7 +881,7 @@ static void test_client_connect_errors(void **state)
         alder_ipc_client *c = NULL;
         char expected[512];
         snprintf(expected, sizeof(expected), "connect to '%s': %s", fx.path, strerror(ENOENT));
-        assert_ipc_error(alder_ipc_client_connect(fx.path, 500, &c, &err), ENOENT, expected);
+        assert_alder_error(alder_ipc_client_connect(fx.path, 500, &c, &err), ENOENT, expected);
         assert_null(c);
 
         char long_path[200];
@@ -908,7 +902,7 @@ static void test_server_closed_connection(void **state)
 
         char expected[512];
         snprintf(expected, sizeof(expected), "call 'echo' on '%s': connection closed by the server", fx.path);
-        assert_ipc_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), ECONNRESET, expected);
+        assert_alder_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), ECONNRESET, expected);
         /* free removed the socket file it created */
         assert_int_equal(access(fx.path, F_OK), -1);
 }
@@ -934,7 +928,7 @@ static void test_socket_file_handling(void **state)
         char expected[512];
         snprintf(expected, sizeof(expected), "IPC server on '%s': '%s': another server is listening on it", fx.path,
                  fx.path);
-        assert_ipc_error(alder_ipc_server_new(fx.path, methods, NULL, NULL, &srv, &err), EADDRINUSE, expected);
+        assert_alder_error(alder_ipc_server_new(fx.path, methods, NULL, NULL, &srv, &err), EADDRINUSE, expected);
         assert_null(srv);
         alder_ipc_server_free(steal_pointer(&fx.srv));
 
@@ -943,7 +937,7 @@ static void test_socket_file_handling(void **state)
         fclose(f);
         snprintf(expected, sizeof(expected),
                  "IPC server on '%s': '%s' exists and is not a socket; refusing to replace it", fx.path, fx.path);
-        assert_ipc_error(alder_ipc_server_new(fx.path, methods, NULL, NULL, &srv, &err), EEXIST, expected);
+        assert_alder_error(alder_ipc_server_new(fx.path, methods, NULL, NULL, &srv, &err), EEXIST, expected);
 
         assert_int_equal(alder_ipc_server_new(fx.path, methods, NULL,
                                               &(alder_ipc_server_options){.max_message_size = 10}, &srv, &err),
@@ -991,7 +985,7 @@ static void test_peer_credentials_failure_refuses(void **state)
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
         char expected[128];
         snprintf(expected, sizeof(expected), "test-server: read peer credentials: %s", strerror(EACCES));
-        assert_ipc_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), EACCES, expected);
+        assert_alder_error(alder_ipc_client_call(c, "echo", NULL, 2000, NULL, &err), EACCES, expected);
 }
 
 int main(void)

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "alder-test.h"
+
 #include "alder/json.h"
 
 static const char manifest[] =
@@ -31,20 +33,12 @@ static json_t *load(const char *text)
         return root;
 }
 
-/* Runs a failing call and checks the exact user-facing message. */
-#define assert_json_error(call, errnum, expected)                          \
-        do {                                                               \
-                alder_error_clear(&err);                                   \
-                assert_int_equal((call), -(errnum));                       \
-                assert_string_equal(alder_error_message(err), (expected)); \
-        } while (0)
-
 static void test_parse_error_has_line_and_column(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         json_t *v = NULL;
-        assert_json_error(alder_json_parse("manifest.json", "{\n  \"a\": 1,\n  \"b\" 2\n}", 20, &v, &err), EBADMSG,
-                          "manifest.json:3:7: ':' expected near '2'");
+        assert_alder_error(alder_json_parse("manifest.json", "{\n  \"a\": 1,\n  \"b\" 2\n}", 20, &v, &err), EBADMSG,
+                           "manifest.json:3:7: ':' expected near '2'");
         assert_null(v);
 }
 
@@ -96,8 +90,8 @@ static void test_get_string_wrong_type(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load(manifest);
         const char *s = NULL;
-        assert_json_error(alder_json_get_string(root, "manifest.json", "version", 0, &s, &err), EINVAL,
-                          "manifest.json: field 'version': expected string, got integer");
+        assert_alder_error(alder_json_get_string(root, "manifest.json", "version", 0, &s, &err), EINVAL,
+                           "manifest.json: field 'version': expected string, got integer");
         assert_null(s);
 }
 
@@ -106,8 +100,8 @@ static void test_missing_and_optional(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load(manifest);
         const char *s = "default";
-        assert_json_error(alder_json_get_string(root, "manifest.json", "runtime.workdir", 0, &s, &err), ENOENT,
-                          "manifest.json: field 'runtime.workdir': missing");
+        assert_alder_error(alder_json_get_string(root, "manifest.json", "runtime.workdir", 0, &s, &err), ENOENT,
+                           "manifest.json: field 'runtime.workdir': missing");
         assert_int_equal(alder_json_get_string(root, "manifest.json", "runtime.workdir", ALDER_JSON_OPTIONAL, &s, &err),
                          0);
         assert_string_equal(s, "default");
@@ -121,10 +115,10 @@ static void test_path_through_non_object(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load(manifest);
         const char *s;
-        assert_json_error(alder_json_get_string(root, "manifest.json", "name.first", 0, &s, &err), EINVAL,
-                          "manifest.json: field 'name': expected object, got string");
-        assert_json_error(alder_json_get_string(root, "manifest.json", "runtime.env.x", 0, &s, &err), EINVAL,
-                          "manifest.json: field 'runtime.env': expected object, got array");
+        assert_alder_error(alder_json_get_string(root, "manifest.json", "name.first", 0, &s, &err), EINVAL,
+                           "manifest.json: field 'name': expected object, got string");
+        assert_alder_error(alder_json_get_string(root, "manifest.json", "runtime.env.x", 0, &s, &err), EINVAL,
+                           "manifest.json: field 'runtime.env': expected object, got array");
 }
 
 static void test_get_int_and_range(void **state)
@@ -134,10 +128,10 @@ static void test_get_int_and_range(void **state)
         int64_t i = 0;
         assert_int_equal(alder_json_get_int(root, "manifest.json", "limits.memory", 0, &i, &err), 0);
         assert_int_equal(i, 5000000000LL);
-        assert_json_error(alder_json_get_int_range(root, "manifest.json", "sequence", 0, 10, 20, &i, &err), ERANGE,
-                          "manifest.json: field 'sequence': 7 is out of range [10, 20]");
-        assert_json_error(alder_json_get_int(root, "manifest.json", "name", 0, &i, &err), EINVAL,
-                          "manifest.json: field 'name': expected integer, got string");
+        assert_alder_error(alder_json_get_int_range(root, "manifest.json", "sequence", 0, 10, 20, &i, &err), ERANGE,
+                           "manifest.json: field 'sequence': 7 is out of range [10, 20]");
+        assert_alder_error(alder_json_get_int(root, "manifest.json", "name", 0, &i, &err), EINVAL,
+                           "manifest.json: field 'name': expected integer, got string");
 }
 
 static void test_get_bool(void **state)
@@ -147,8 +141,8 @@ static void test_get_bool(void **state)
         bool b = true;
         assert_int_equal(alder_json_get_bool(root, "manifest.json", "host_network", 0, &b, &err), 0);
         assert_false(b);
-        assert_json_error(alder_json_get_bool(root, "manifest.json", "sequence", 0, &b, &err), EINVAL,
-                          "manifest.json: field 'sequence': expected boolean, got integer");
+        assert_alder_error(alder_json_get_bool(root, "manifest.json", "sequence", 0, &b, &err), EINVAL,
+                           "manifest.json: field 'sequence': expected boolean, got integer");
 }
 
 static void test_get_object_array_any(void **state)
@@ -162,10 +156,10 @@ static void test_get_object_array_any(void **state)
         assert_int_equal(json_array_size(v), 2);
         assert_int_equal(alder_json_get(root, "m", "limits.memory", 0, &v, &err), 0);
         assert_true(json_is_integer(v));
-        assert_json_error(alder_json_get_array(root, "m", "runtime", 0, &v, &err), EINVAL,
-                          "m: field 'runtime': expected array, got object");
-        assert_json_error(alder_json_get_object(root, "m", "runtime.cmd", 0, &v, &err), EINVAL,
-                          "m: field 'runtime.cmd': expected object, got array");
+        assert_alder_error(alder_json_get_array(root, "m", "runtime", 0, &v, &err), EINVAL,
+                           "m: field 'runtime': expected array, got object");
+        assert_alder_error(alder_json_get_object(root, "m", "runtime.cmd", 0, &v, &err), EINVAL,
+                           "m: field 'runtime.cmd': expected object, got array");
 }
 
 static void test_get_strv(void **state)
@@ -179,11 +173,11 @@ static void test_get_strv(void **state)
         assert_null(cmd[2]);
 
         char **env = NULL;
-        assert_json_error(alder_json_get_strv(root, "manifest.json", "runtime.env", 0, 16, &env, &err), EINVAL,
-                          "manifest.json: field 'runtime.env[1]': expected string, got null");
+        assert_alder_error(alder_json_get_strv(root, "manifest.json", "runtime.env", 0, 16, &env, &err), EINVAL,
+                           "manifest.json: field 'runtime.env[1]': expected string, got null");
         assert_null(env);
-        assert_json_error(alder_json_get_strv(root, "manifest.json", "runtime.cmd", 0, 1, &env, &err), E2BIG,
-                          "manifest.json: field 'runtime.cmd': 2 items, at most 1 allowed");
+        assert_alder_error(alder_json_get_strv(root, "manifest.json", "runtime.cmd", 0, 1, &env, &err), E2BIG,
+                           "manifest.json: field 'runtime.cmd': 2 items, at most 1 allowed");
 }
 
 static void test_strings_with_nul_are_refused(void **state)
@@ -191,11 +185,11 @@ static void test_strings_with_nul_are_refused(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load("{\"name\": \"ok\\u0000evil\", \"list\": [\"a\\u0000b\"]}");
         const char *s = NULL;
-        assert_json_error(alder_json_get_string(root, "m", "name", 0, &s, &err), EINVAL,
-                          "m: field 'name': string contains a NUL character");
+        assert_alder_error(alder_json_get_string(root, "m", "name", 0, &s, &err), EINVAL,
+                           "m: field 'name': string contains a NUL character");
         char **v = NULL;
-        assert_json_error(alder_json_get_strv(root, "m", "list", 0, 4, &v, &err), EINVAL,
-                          "m: field 'list[0]': string contains a NUL character");
+        assert_alder_error(alder_json_get_strv(root, "m", "list", 0, 4, &v, &err), EINVAL,
+                           "m: field 'list[0]': string contains a NUL character");
 }
 
 static void test_not_an_object(void **state)
@@ -203,8 +197,8 @@ static void test_not_an_object(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load("[1, 2]");
         const char *s;
-        assert_json_error(alder_json_get_string(root, "request", "method", 0, &s, &err), EINVAL,
-                          "request: expected object, got array");
+        assert_alder_error(alder_json_get_string(root, "request", "method", 0, &s, &err), EINVAL,
+                           "request: expected object, got array");
 }
 
 static void test_check_keys(void **state)
@@ -212,8 +206,8 @@ static void test_check_keys(void **state)
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *root = load(manifest);
         const char *const runtime_keys[] = {"user", "env", NULL};
-        assert_json_error(alder_json_check_keys(root, "manifest.json", "runtime", runtime_keys, &err), EINVAL,
-                          "manifest.json: field 'runtime.cmd': unknown field");
+        assert_alder_error(alder_json_check_keys(root, "manifest.json", "runtime", runtime_keys, &err), EINVAL,
+                           "manifest.json: field 'runtime.cmd': unknown field");
         const char *const top[] = {"name", "version", "sequence", "host_network", "runtime", "limits", NULL};
         assert_int_equal(alder_json_check_keys(root, "manifest.json", NULL, top, &err), 0);
         const char *const fewer[] = {"name", NULL};
