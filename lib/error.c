@@ -102,23 +102,19 @@ ALDER_PRINTF(4, 0) static int error_newv(alder_error **err, int errnum, bool wit
         return -errnum;
 }
 
-int alder_error_set(alder_error **err, int errnum, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        int r = error_newv(err, errnum, false, fmt, ap);
-        va_end(ap);
-        return r;
-}
+/* alder_error_set() and alder_error_sys() differ only in the strerror suffix. */
+#define DEFINE_ERROR_CONSTRUCTOR(name, with_strerror)                    \
+        int name(alder_error **err, int errnum, const char *fmt, ...)    \
+        {                                                                \
+                va_list ap;                                              \
+                va_start(ap, fmt);                                       \
+                int r = error_newv(err, errnum, with_strerror, fmt, ap); \
+                va_end(ap);                                              \
+                return r;                                                \
+        }
 
-int alder_error_sys(alder_error **err, int errnum, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        int r = error_newv(err, errnum, true, fmt, ap);
-        va_end(ap);
-        return r;
-}
+DEFINE_ERROR_CONSTRUCTOR(alder_error_set, false)
+DEFINE_ERROR_CONSTRUCTOR(alder_error_sys, true)
 
 int alder_error_vwrap(alder_error **err, const char *fmt, va_list ap)
 {

@@ -25,6 +25,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "alder/list.h"
 #include "ipc-internal.h"
 
 #define DEFAULT_SOCKET_MODE     0600
@@ -234,13 +235,7 @@ static void conn_close(struct conn *c)
                 c->pending->conn = NULL; /* the handler still owns the call; its reply goes nowhere */
         c->pending = NULL;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                srv->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = NULL;
+        ALDER_LIST_REMOVE(srv->conns, c);
         c->next = srv->dead;
         srv->dead = c;
         srv->n_conns--;
@@ -455,11 +450,8 @@ static void conn_new(alder_ipc_server *srv, int fd)
                 .events = EPOLLIN,
                 .peer = {.pid = cred.pid, .uid = cred.uid, .gid = cred.gid},
                 .last_active_ms = ipc_now_ms(),
-                .next = srv->conns,
         };
-        if (srv->conns)
-                srv->conns->prev = c;
-        srv->conns = c;
+        ALDER_LIST_PREPEND(srv->conns, c);
         srv->n_conns++;
 }
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "alder/ipc.h"
+#include "alder/list.h"
 
 #define SOURCE "params"
 
@@ -101,10 +102,8 @@ static int m_sleep(alder_ipc_call *call, json_t *params, json_t **ret, alder_err
         s->timer_fd = steal_fd(&fd);
         s->ms = ms;
         s->call = call;
-        s->next = app->sleepers;
-        if (s->next)
-                s->next->prev = s;
-        app->sleepers = steal_pointer(&s); /* freed by sleeper_done() */
+        ALDER_LIST_PREPEND(app->sleepers, s);
+        s = NULL; /* freed by sleeper_done() */
         return ALDER_IPC_REPLY_LATER;
 }
 
@@ -112,12 +111,7 @@ static void sleeper_done(struct app *app, struct sleeper *s)
 {
         epoll_ctl(app->epoll_fd, EPOLL_CTL_DEL, s->timer_fd, NULL);
         close(s->timer_fd);
-        if (s->prev)
-                s->prev->next = s->next;
-        else
-                app->sleepers = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
+        ALDER_LIST_REMOVE(app->sleepers, s);
         alder_ipc_call_reply(s->call, json_pack("{s:I}", "slept_ms", (json_int_t) s->ms));
         free(s);
 }
