@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * App metadata: the `#app.json` component of an app package
+ * (docs/formats/alpkg.md): identity, runtime settings taken from the image,
+ * and the permissions the app asks for. Parsing is strict (unknown fields are
+ * refused, every error names the field), since a dropped field could be a
+ * dropped permission restriction.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "macro.h"
+
+#define ALDER_APP_META_FORMAT   1
+#define ALDER_APP_NAME_MAX      63
+#define ALDER_APP_META_MAX_SIZE (1024u * 1024u)
+
+typedef struct alder_app_volume {
+        char *name;
+        char *path;
+} alder_app_volume;
+
+typedef struct alder_app_meta {
+        char *name;
+        char *version;
+        char *arch; /* arm64, arm, amd64 */
+
+        char **entrypoint; /* NULL-terminated; may be empty */
+        char **cmd;
+        char **env;
+        char *workdir;
+        char *user;
+
+        bool host_network;
+        char **devices;
+        char **capabilities;
+        int64_t memory_bytes; /* 0: the device's default */
+        int64_t cpu_millis;
+        int64_t pids;
+        alder_app_volume *volumes;
+        size_t n_volumes;
+        bool setuid_files;
+
+        char **health_command;
+        int64_t health_grace_seconds;
+
+        json_t *source; /* provenance object, free-form; may be NULL */
+} alder_app_meta;
+
+/* Validates and parses an app.json document; `source` names it in errors. */
+int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_meta **ret, alder_error **err) ALDER_WUR;
+
+/* Serializes (canonical form: all fields present, sorted keys when dumped). */
+int alder_app_meta_to_json(const alder_app_meta *meta, json_t **ret, alder_error **err) ALDER_WUR;
+
+/* A new, empty metadata object with defaults (format 1, workdir "/", grace 5 s). */
+int alder_app_meta_new(alder_app_meta **ret, alder_error **err) ALDER_WUR;
+
+void alder_app_meta_free(alder_app_meta *meta);
+static inline void alder_app_meta_freep(alder_app_meta **m)
+{
+        alder_app_meta_free(*m);
+}
+#define _cleanup_app_meta_ _cleanup_(alder_app_meta_freep)
+
+/* Field validators, shared with the CLI so flags get the same messages. */
+int alder_app_name_check(const char *name, alder_error **err) ALDER_WUR;
+int alder_semver_check(const char *version, alder_error **err) ALDER_WUR;
+
+/*
+ * Maps architecture spellings of OCI/Go, Debian and the kernel to Alder's
+ * (arm64, arm, amd64): "aarch64" -> "arm64", "armhf"/"arm/v7" -> "arm",
+ * "x86_64" -> "amd64". Returns NULL for anything else.
+ */
+const char *alder_arch_normalize(const char *arch, const char *variant);
+
+/* This machine's architecture in Alder's spelling (NULL if unsupported). */
+const char *alder_arch_native(void);
