@@ -18,7 +18,7 @@ test_pkgs=(
         gcc-aarch64-linux-gnu qemu-user-static
         libjansson-dev:arm64 libsystemd-dev:arm64 libcmocka-dev:arm64
         libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64
-        umoci skopeo buildah                # real OCI image tools for app fixtures
+        umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
 )
 
 case "$profile" in
