@@ -303,7 +303,8 @@ static int parse_volumes(const json_t *doc, const char *source, alder_app_meta *
         m->volumes = calloc(n ? n : 1, sizeof(*m->volumes));
         if (!m->volumes)
                 return alder_error_set(err, ENOMEM, "%s: out of memory", source);
-        for (size_t i = 0; i < n; i++, m->n_volumes++) {
+        for (size_t i = 0; i < n; i++) {
+                m->n_volumes++; /* counted first, so a half-parsed entry is freed too */
                 char where[64];
                 snprintf(where, sizeof(where), "%s: field 'permissions.volumes[%zu]'", source, i);
                 json_t *v = json_array_get(arr, i);

@@ -86,10 +86,13 @@ ALDER_PRINTF(4, 0) static int error_newv(alder_error **err, int errnum, bool wit
         if (!err)
                 return -errnum;
 
-        alder_error_clear(err);
-
+        /*
+         * Format before freeing the old error: the arguments may quote it
+         * ("retry failed (%s)", alder_error_message(*err)).
+         */
         struct alder_error_part *part = part_new(fmt, ap, with_strerror ? strerror(errnum) : NULL);
         alder_error *e = calloc(1, sizeof(*e));
+        alder_error_clear(err);
         if (!part || !e) {
                 free(part);
                 free(e);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alder/cleanup.h"
@@ -45,6 +46,18 @@ static int open_dir(const char *dir, int *ret_fd, alder_error **err)
         if (fd < 0)
                 return alder_error_sys(err, errno, "open directory '%s'", dir);
         *ret_fd = fd;
+        return 0;
+}
+
+/* Opens path and tells what it is (not before: it may change in between); errors name the path. */
+static int open_stat(const char *path, int flags, int *ret_fd, struct stat *ret_st, alder_error **err)
+{
+        _cleanup_close_ int fd = open(path, flags);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+        if (fstat(fd, ret_st) < 0)
+                return alder_error_sys(err, errno, "stat '%s'", path);
+        *ret_fd = steal_fd(&fd);
         return 0;
 }
 
@@ -85,11 +98,20 @@ static int fsync_fd(int fd, const char *what, alder_error **err)
  * Builds ".NAME.tmp-XXXXXXXX" with a random suffix. Leading dot: readers that
  * scan the directory skip it; the suffix: two writers never share a temp file.
  */
-static int temp_name(const char *base, char **ret, alder_error **err)
+static int temp_name(const char *base, unsigned attempt, char **ret, alder_error **err)
 {
         uint32_t r;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-                r = (uint32_t) getpid() ^ (uint32_t) (uintptr_t) &r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r)) {
+                /*
+                 * Early boot, no entropy yet. The pid alone repeats from boot to
+                 * boot, and so does a crashed writer's debris: mix in the clock
+                 * and the attempt, so that a retry does not meet the same name.
+                 */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                r = (uint32_t) getpid() * 2654435761u ^ (uint32_t) ts.tv_nsec ^ (uint32_t) ts.tv_sec << 20 ^
+                    attempt * 0x9e3779b9u;
+        }
         if (asprintf(ret, ".%s.tmp-%08x", base, r) < 0)
                 return alder_error_set(err, ENOMEM, "'%s': out of memory", base);
         return 0;
@@ -117,9 +139,9 @@ static int write_all(int fd, const void *data, size_t len, const char *what, ald
 static int create_temp(int dirfd, const char *dirname, const char *base, char **ret_name, int *ret_fd,
                        alder_error **err)
 {
-        for (int i = 0; i < TEMP_NAME_ATTEMPTS; i++) {
+        for (unsigned i = 0; i < TEMP_NAME_ATTEMPTS; i++) {
                 _cleanup_free_ char *name = NULL;
-                int r = temp_name(base, &name, err);
+                int r = temp_name(base, i, &name, err);
                 if (r < 0)
                         return r;
                 int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -186,13 +208,14 @@ int alder_write_file_atomic(const char *path, const void *data, size_t len, mode
 
 int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return alder_error_sys(err, errno, "open '%s'", path);
+        /* "No limit" (SIZE_MAX) must not wrap cap * 2 and max_size + 1 below; no file is read whole that large. */
+        max_size = ALDER_MIN(max_size, SIZE_MAX / 4);
 
+        _cleanup_close_ int fd = -1;
         struct stat st;
-        if (fstat(fd, &st) < 0)
-                return alder_error_sys(err, errno, "stat '%s'", path);
+        int r = open_stat(path, O_RDONLY | O_CLOEXEC | O_NOCTTY, &fd, &st, err);
+        if (r < 0)
+                return r;
         if (S_ISDIR(st.st_mode))
                 return alder_error_set(err, EISDIR, "read '%s': is a directory", path);
         if (S_ISREG(st.st_mode) && (uintmax_t) st.st_size > max_size)
@@ -243,10 +266,10 @@ int alder_symlink_swap(const char *target, const char *linkpath, alder_error **e
                 return r;
 
         _cleanup_free_ char *tmp = NULL;
-        for (int i = 0;; i++) {
+        for (unsigned i = 0;; i++) {
                 free(tmp);
                 tmp = NULL;
-                r = temp_name(pd.base, &tmp, err);
+                r = temp_name(pd.base, i, &tmp, err);
                 if (r < 0)
                         return r;
                 if (symlinkat(target, pd.fd, tmp) == 0)
@@ -271,6 +294,12 @@ int alder_fsync_parent_dir(const char *path, alder_error **err)
         return fsync_fd(pd.fd, pd.name, err);
 }
 
+/*
+ * How fsync_tree opens what it flushes. O_NONBLOCK: a FIFO swapped in after
+ * the stat would otherwise block the open until a writer comes.
+ */
+#define FSYNC_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)
+
 static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error **err);
 
 static int fsync_entry(int dirfd, const char *dirshown, const struct dirent *de, unsigned depth, alder_error **err)
@@ -284,7 +313,7 @@ static int fsync_entry(int dirfd, const char *dirshown, const struct dirent *de,
         _cleanup_free_ char *shown = NULL;
         if (asprintf(&shown, "%s/%s", dirshown, de->d_name) < 0)
                 return alder_error_set(err, ENOMEM, "fsync '%s': out of memory", dirshown);
-        int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+        int flags = FSYNC_OPEN_FLAGS | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
         _cleanup_close_ int fd = openat(dirfd, de->d_name, flags);
         if (fd < 0)
                 return alder_error_sys(err, errno, "open '%s'", shown);
@@ -302,7 +331,8 @@ static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error 
                                        ALDER_FSYNC_TREE_MAX_DEPTH);
         }
         _cleanup_close_ int own = fd;
-        int scan_fd = dup(fd);
+        /* CLOEXEC like every fd we open: another thread may spawn a child meanwhile. */
+        int scan_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (scan_fd < 0)
                 return alder_error_sys(err, errno, "dup '%s'", shown);
         _cleanup_closedir_ DIR *d = fdopendir(scan_fd);
@@ -330,14 +360,15 @@ static int fsync_tree_at(int fd, const char *shown, unsigned depth, alder_error 
 
 int alder_fsync_tree(const char *path, alder_error **err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return alder_error_sys(err, errno, "open '%s'", path);
+        _cleanup_close_ int fd = -1;
         struct stat st;
-        if (fstat(fd, &st) < 0)
-                return alder_error_sys(err, errno, "stat '%s'", path);
-        if (!S_ISDIR(st.st_mode))
+        int r = open_stat(path, FSYNC_OPEN_FLAGS, &fd, &st, err);
+        if (r < 0)
+                return r;
+        if (S_ISREG(st.st_mode))
                 return fsync_fd(fd, path, err);
+        if (!S_ISDIR(st.st_mode))
+                return 0; /* devices, fifos, sockets: as below the top, nothing to flush */
         return fsync_tree_at(steal_fd(&fd), path, 0, err);
 }
 

@@ -68,7 +68,7 @@ static int connect_socket(const char *path, int timeout_ms, int *ret_fd, alder_e
                 return r;
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return alder_error_sys(err, errno, "create socket");
+                return alder_error_sys(err, errno, "connect to '%s': create socket", path);
 
         uint64_t deadline = deadline_after(timeout_ms);
         for (;;) {
@@ -81,7 +81,7 @@ static int connect_socket(const char *path, int timeout_ms, int *ret_fd, alder_e
                         int left = ms_left(deadline);
                         struct timeval tv = {.tv_sec = left / 1000, .tv_usec = left % 1000 * 1000 + (left == 0)};
                         if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                                return alder_error_sys(err, errno, "set connect timeout");
+                                return alder_error_sys(err, errno, "connect to '%s': set timeout", path);
                 }
                 if (connect(fd, (const struct sockaddr *) &addr, sizeof(addr)) == 0)
                         break;
@@ -199,6 +199,9 @@ static int client_receive(alder_ipc_client *c, uint64_t id, uint64_t deadline, i
                         r = client_take_frame(c, &f, id, ret_result, ret_remote, err);
                         if (r <= 0)
                                 return r;
+                        /* skipped another call's reply; wait_fd() sees the deadline only when nothing comes */
+                        if (ms_left(deadline) == 0)
+                                return alder_error_set(err, ETIMEDOUT, "no reply within %d ms", timeout_ms);
                         continue;
                 }
 

@@ -40,8 +40,8 @@ ssize_t ipc_buf_recv(int fd, struct ipc_buf *b, size_t limit) ALDER_WUR;
 int ipc_buf_send(int fd, struct ipc_buf *b) ALDER_WUR;
 
 /* Reply objects (new references; NULL when out of memory). id is borrowed, NULL means "id": null. */
-json_t *ipc_reply_result_new(const json_t *id, json_t *result_stolen);
-json_t *ipc_reply_error_new(const json_t *id, int errnum, const char *message);
+json_t *ipc_reply_result_new(const json_t *id, json_t *result_stolen) ALDER_WUR;
+json_t *ipc_reply_error_new(const json_t *id, int errnum, const char *message) ALDER_WUR;
 
 /* Parses a body as one JSON object; `source` names it in errors ("request", "reply"). */
 int ipc_parse_object(const char *source, const void *body, size_t len, json_t **ret, alder_error **err) ALDER_WUR;

@@ -106,6 +106,8 @@ int alder_ipc_frame_decode(const void *buf, size_t len, size_t max_size, alder_i
 
 int ipc_frame_append(struct ipc_buf *b, const json_t *msg, size_t max_size, alder_error **err)
 {
+        /* The length header has 32 bits, whatever the caller allows. */
+        max_size = ALDER_MIN(max_size, (size_t) UINT32_MAX);
         size_t n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
         if (n == 0)
                 return alder_error_set(err, EINVAL, "serialize message: not a JSON object");

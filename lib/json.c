@@ -96,8 +96,11 @@ const char *alder_json_type_name(const json_t *value)
 static int lookup(const json_t *obj, const char *source, const char *field, json_t **ret, alder_error **err)
 {
         size_t flen = strlen(field);
-        if (flen == 0 || flen > MAX_FIELD_PATH)
-                return alder_error_set(err, EINVAL, "%s: invalid field path", source);
+        if (flen == 0)
+                return alder_error_set(err, EINVAL, "%s: empty field path", source);
+        if (flen > MAX_FIELD_PATH) /* its start is enough to find it */
+                return alder_error_set(err, EINVAL, "%s: field '%.32s...': path longer than %d bytes", source, field,
+                                       MAX_FIELD_PATH);
         if (!json_is_object(obj))
                 return alder_error_set(err, EINVAL, "%s: expected object, got %s", source, alder_json_type_name(obj));
 

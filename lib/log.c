@@ -67,11 +67,6 @@ static int name_lookup(const char *const *names, size_t n, const char *s)
         return -EINVAL;
 }
 
-static const char *name_of(const char *const *names, size_t n, int i)
-{
-        return i >= 0 && (size_t) i < n ? names[i] : NULL;
-}
-
 int alder_log_level_from_string(const char *s)
 {
         if (s && s[0] >= '0' + ALDER_LOG_ERR && s[0] <= '0' + ALDER_LOG_DEBUG && s[1] == '\0')
@@ -82,7 +77,7 @@ int alder_log_level_from_string(const char *s)
 
 const char *alder_log_level_to_string(int level)
 {
-        return name_of(level_names, ALDER_ARRAY_SIZE(level_names), level);
+        return ALDER_NAME_OF(level_names, level);
 }
 
 int alder_log_target_from_string(const char *s)
@@ -92,7 +87,7 @@ int alder_log_target_from_string(const char *s)
 
 const char *alder_log_target_to_string(alder_log_target target)
 {
-        return name_of(target_names, ALDER_ARRAY_SIZE(target_names), (int) target);
+        return ALDER_NAME_OF(target_names, target);
 }
 
 static int clamp_level(int level)

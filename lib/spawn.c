@@ -34,26 +34,26 @@ struct alder_proc {
         char *path; /* for messages */
 };
 
-/* The step at which the child failed, sent to the parent with its errno. */
-enum child_step {
-        STEP_SIGNALS,
-        STEP_SETPGID,
-        STEP_PDEATHSIG,
-        STEP_STDIO,
-        STEP_CHDIR,
-        STEP_CLOSE_FDS,
-        STEP_EXEC,
-};
+/*
+ * The steps at which the child can fail (sent to the parent with its errno),
+ * each with the name its error message uses. One list makes the enum and the
+ * names, so a new step cannot go without a name.
+ */
+#define CHILD_STEPS(X)                               \
+        X(STEP_SIGNALS, "reset signals")             \
+        X(STEP_SETPGID, "setpgid")                   \
+        X(STEP_PDEATHSIG, "set parent-death signal") \
+        X(STEP_STDIO, "set up stdio")                \
+        X(STEP_CHDIR, "chdir")                       \
+        X(STEP_CLOSE_FDS, "close fds")               \
+        X(STEP_EXEC, "exec")
 
-static const char *const step_names[] = {
-        [STEP_SIGNALS] = "reset signals",
-        [STEP_SETPGID] = "setpgid",
-        [STEP_PDEATHSIG] = "set parent-death signal",
-        [STEP_STDIO] = "set up stdio",
-        [STEP_CHDIR] = "chdir",
-        [STEP_CLOSE_FDS] = "close fds",
-        [STEP_EXEC] = "exec",
-};
+#define STEP_ENUM(id, name) id,
+#define STEP_NAME(id, name) [id] = name,
+
+enum child_step { CHILD_STEPS(STEP_ENUM) };
+
+static const char *const step_names[] = {CHILD_STEPS(STEP_NAME)};
 
 struct child_report {
         int step;
@@ -421,10 +421,10 @@ static int release_child(int sock, struct child_report *rep)
 static int report_child_failure(alder_proc *p, const struct child_report *rep, const char *cwd, alder_error **err)
 {
         (void) proc_reap(p, NULL);
-        const char *step = rep->step >= 0 && rep->step <= STEP_EXEC ? step_names[rep->step] : "set up";
+        const char *step = ALDER_NAME_OF(step_names, rep->step);
         if (rep->step == STEP_CHDIR)
                 return alder_error_sys(err, rep->errnum, "spawn '%s': chdir '%s'", p->path, cwd);
-        return alder_error_sys(err, rep->errnum, "spawn '%s': %s", p->path, step);
+        return alder_error_sys(err, rep->errnum, "spawn '%s': %s", p->path, step ? step : "set up");
 }
 
 /* Parent after fork(): get a pidfd, release the child, learn whether exec worked. */
@@ -713,33 +713,49 @@ static int capture_finish(struct capture *cap, bool captured, alder_capture *out
         return 0;
 }
 
-/*
- * Reads the pipes until the leader has exited and both are at EOF. Returns 0
- * then, 1 when the deadline passed or `rounds` polls were made first, -errno on
- * failure. *exited tells whether the leader is gone (not yet reaped).
- */
-static int run_loop(alder_proc *p, struct capture caps[2], int64_t deadline, unsigned rounds, bool *exited)
+/* Whether the leader has exited (not yet reaped) and both pipes are at EOF. */
+static bool run_done(struct capture caps[2], bool exited)
 {
-        for (; rounds > 0; rounds--) {
-                struct pollfd fds[3] = {
-                        {.fd = *exited ? -1 : p->pidfd, .events = POLLIN},
-                        {.fd = *caps[0].fd, .events = POLLIN},
-                        {.fd = *caps[1].fd, .events = POLLIN},
-                };
-                if (fds[0].fd < 0 && fds[1].fd < 0 && fds[2].fd < 0)
-                        return 0;
-                int r = poll_until(fds, ALDER_ARRAY_SIZE(fds), deadline);
-                if (r <= 0)
-                        return r < 0 ? r : 1;
-                if (fds[0].revents)
-                        *exited = true;
-                for (int i = 0; i < 2; i++) {
-                        r = fds[i + 1].revents ? capture_read(&caps[i]) : 0;
-                        if (r < 0)
-                                return r;
-                }
+        return exited && *caps[0].fd < 0 && *caps[1].fd < 0;
+}
+
+/*
+ * One poll of the leader and the pipes, reading what is ready. Returns 1 when
+ * something was, 0 when nothing came by the deadline, -errno on failure.
+ * *exited tells whether the leader is gone (not yet reaped).
+ */
+static int run_round(alder_proc *p, struct capture caps[2], int64_t deadline, bool *exited)
+{
+        struct pollfd fds[3] = {
+                {.fd = *exited ? -1 : p->pidfd, .events = POLLIN},
+                {.fd = *caps[0].fd, .events = POLLIN},
+                {.fd = *caps[1].fd, .events = POLLIN},
+        };
+        int r = poll_until(fds, ALDER_ARRAY_SIZE(fds), deadline);
+        if (r <= 0)
+                return r;
+        if (fds[0].revents)
+                *exited = true;
+        for (int i = 0; i < 2; i++) {
+                r = fds[i + 1].revents ? capture_read(&caps[i]) : 0;
+                if (r < 0)
+                        return r;
         }
         return 1;
+}
+
+/* Reads the pipes until run_done(): 0 then, 1 at the deadline, -errno on failure. */
+static int run_loop(alder_proc *p, struct capture caps[2], int64_t deadline, bool *exited)
+{
+        while (!run_done(caps, *exited)) {
+                /* poll() returns at once while output keeps coming: it alone never reaches the deadline */
+                if (deadline != NO_DEADLINE && now_ms() >= deadline)
+                        return 1;
+                int r = run_round(p, caps, deadline, exited);
+                if (r <= 0)
+                        return r < 0 ? r : 1;
+        }
+        return 0;
 }
 
 /* After a timeout: stop the group, then keep what the pipes still hold without waiting for more. */
@@ -755,8 +771,10 @@ static int run_expired(alder_proc *p, const alder_run_opts *opts, struct capture
                                    .code = ex->kind == ALDER_SIGNALED ? ex->code : 0,
                                    .timeout_ms = opts->timeout_ms};
         /* Bounded: a process that escaped the group could keep writing forever. */
-        bool done = true;
-        r = run_loop(p, caps, now_ms(), 64, &done);
+        bool reaped = true;
+        r = 1;
+        for (int i = 0; i < 64 && r > 0 && !run_done(caps, reaped); i++)
+                r = run_round(p, caps, now_ms(), &reaped);
         return r < 0 ? alder_error_sys(err, r, "run '%s': read output", p->path) : 0;
 }
 
@@ -776,7 +794,7 @@ int alder_run(const alder_run_opts *opts, alder_run_result *ret, alder_error **e
         int64_t deadline = opts->timeout_ms ? now_ms() + opts->timeout_ms : NO_DEADLINE;
         bool exited = false;
         alder_exit ex;
-        r = run_loop(p, caps, deadline, UINT_MAX, &exited);
+        r = run_loop(p, caps, deadline, &exited);
         if (r < 0)
                 return alder_error_sys(err, r, "run '%s': read output", p->path);
         if (r == 1)

@@ -27,8 +27,7 @@
  * On failure the previous content (or absence) of path is untouched and no
  * temporary file is left behind.
  */
-int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                            alder_error **err) ALDER_WUR;
+int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, alder_error **err) ALDER_WUR;
 
 /* Same, relative to an open directory. */
 int alder_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name, const void *data,
@@ -36,7 +35,8 @@ int alder_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const 
 
 /*
  * Reads a whole file of at most max_size bytes (a larger file is refused with
- * EFBIG: we never trust a file to be small). *ret is NUL-terminated.
+ * EFBIG: we never trust a file to be small). *ret is NUL-terminated. Works on
+ * sources without a size (pipes, procfs); max_size is capped at SIZE_MAX / 4.
  */
 int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err) ALDER_WUR;
 
@@ -49,7 +49,8 @@ int alder_symlink_swap(const char *target, const char *linkpath, alder_error **e
 /*
  * fsyncs every regular file and directory below and including `path`
  * (children before their directory). Symlinks are not followed; other file
- * types are skipped. Depth is bounded (ALDER_FSYNC_TREE_MAX_DEPTH).
+ * types (FIFOs, devices, sockets) are skipped, `path` itself included. Depth
+ * is bounded (ALDER_FSYNC_TREE_MAX_DEPTH). Every fd it opens is O_CLOEXEC.
  */
 #define ALDER_FSYNC_TREE_MAX_DEPTH 256
 int alder_fsync_tree(const char *path, alder_error **err) ALDER_WUR;

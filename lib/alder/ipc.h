@@ -65,7 +65,11 @@ typedef struct alder_ipc_frame {
 int alder_ipc_frame_decode(const void *buf, size_t len, size_t max_size, alder_ipc_frame *ret,
                            alder_error **err) ALDER_WUR;
 
-/* Serializes msg (an object) into a malloc'ed frame; -EMSGSIZE if the body exceeds max_size. */
+/*
+ * Serializes msg (an object) into a malloc'ed frame; -EMSGSIZE if the body
+ * exceeds max_size, or UINT32_MAX (what the length header holds) whatever
+ * max_size says.
+ */
 int alder_ipc_frame_encode(const json_t *msg, size_t max_size, uint8_t **ret, size_t *ret_len,
                            alder_error **err) ALDER_WUR;
 

@@ -60,27 +60,27 @@ const char *alder_json_type_name(const json_t *value);
 
 int alder_json_get(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
                    alder_error **err) ALDER_WUR;
-int alder_json_get_string(const json_t *obj, const char *source, const char *field, unsigned flags,
-                          const char **ret, alder_error **err) ALDER_WUR;
+int alder_json_get_string(const json_t *obj, const char *source, const char *field, unsigned flags, const char **ret,
+                          alder_error **err) ALDER_WUR;
 int alder_json_get_int(const json_t *obj, const char *source, const char *field, unsigned flags, int64_t *ret,
                        alder_error **err) ALDER_WUR;
 /* Integer within [min, max]; out of range names the bounds. */
-int alder_json_get_int_range(const json_t *obj, const char *source, const char *field, unsigned flags,
-                             int64_t min, int64_t max, int64_t *ret, alder_error **err) ALDER_WUR;
+int alder_json_get_int_range(const json_t *obj, const char *source, const char *field, unsigned flags, int64_t min,
+                             int64_t max, int64_t *ret, alder_error **err) ALDER_WUR;
 int alder_json_get_bool(const json_t *obj, const char *source, const char *field, unsigned flags, bool *ret,
                         alder_error **err) ALDER_WUR;
-int alder_json_get_object(const json_t *obj, const char *source, const char *field, unsigned flags,
-                          json_t **ret, alder_error **err) ALDER_WUR;
-int alder_json_get_array(const json_t *obj, const char *source, const char *field, unsigned flags,
-                         json_t **ret, alder_error **err) ALDER_WUR;
+int alder_json_get_object(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
+                          alder_error **err) ALDER_WUR;
+int alder_json_get_array(const json_t *obj, const char *source, const char *field, unsigned flags, json_t **ret,
+                         alder_error **err) ALDER_WUR;
 
 /*
  * Array of strings as a NULL-terminated vector of copies (free with
  * alder_strv_free); errors name the element: "field 'cmd[3]': expected string".
  * max_items bounds what a hostile document can make us allocate.
  */
-int alder_json_get_strv(const json_t *obj, const char *source, const char *field, unsigned flags,
-                        size_t max_items, char ***ret, alder_error **err) ALDER_WUR;
+int alder_json_get_strv(const json_t *obj, const char *source, const char *field, unsigned flags, size_t max_items,
+                        char ***ret, alder_error **err) ALDER_WUR;
 
 /* Refuses keys of obj that are not in the NULL-terminated `allowed` list (typo catcher). */
 int alder_json_check_keys(const json_t *obj, const char *source, const char *field, const char *const *allowed,

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -110,6 +111,20 @@ static void test_set_replaces_previous_error(void **state)
         assert_int_equal(alder_error_depth(err), 1);
 }
 
+/* The old error is still readable while the new message is formatted: callers pass it in. */
+static void test_set_may_quote_the_error_it_replaces(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        alder_error_set(&err, EIO, "inner cause");
+        alder_error_wrap(&err, "context");
+        assert_int_equal(alder_error_set(&err, EBUSY, "retry failed (%s)", alder_error_message(err)), -EBUSY);
+        assert_string_equal(alder_error_message(err), "retry failed (context: inner cause)");
+        assert_int_equal(alder_error_sys(&err, ENOENT, "again: %s", alder_error_part(err, 0)), -ENOENT);
+        char expected[128];
+        snprintf(expected, sizeof(expected), "again: retry failed (context: inner cause): %s", strerror(ENOENT));
+        assert_string_equal(alder_error_message(err), expected);
+}
+
 static void test_clear_resets_pointer(void **state)
 {
         alder_error *err = NULL;
@@ -141,6 +156,7 @@ int main(void)
                 cmocka_unit_test(test_wrap_without_error_creates_one),
                 cmocka_unit_test(test_null_err_is_allowed),
                 cmocka_unit_test(test_set_replaces_previous_error),
+                cmocka_unit_test(test_set_may_quote_the_error_it_replaces),
                 cmocka_unit_test(test_clear_resets_pointer),
                 cmocka_unit_test(test_long_message_is_kept_whole),
         };

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static int fail_fsync_after = -1, fail_write_after = -1, fail_renameat_after = -
            fail_fchmod_after = -1;
 static int inject_errno;
 static int fsync_calls;
-static size_t write_chunk_limit; /* > 0: force short writes */
+static int fdopendir_inheritable; /* fds handed to fdopendir() without FD_CLOEXEC */
+static size_t write_chunk_limit;  /* > 0: force short writes */
 
 static bool should_fail(int *countdown)
 {
@@ -58,11 +60,28 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
         return __real_write(fd, buf, n);
 }
 
+static char last_renamed[256]; /* the temporary name of the last renameat() */
+
 int __real_renameat(int a, const char *b, int c, const char *d);
 int __wrap_renameat(int a, const char *b, int c, const char *d);
 int __wrap_renameat(int a, const char *b, int c, const char *d)
 {
+        snprintf(last_renamed, sizeof(last_renamed), "%s", b);
         return should_fail(&fail_renameat_after) ? -1 : __real_renameat(a, b, c, d);
+}
+
+/* Early boot: the entropy pool is not ready yet. */
+static bool no_entropy;
+
+ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags)
+{
+        if (no_entropy) {
+                errno = EAGAIN;
+                return -1;
+        }
+        return __real_getrandom(buf, n, flags);
 }
 
 int __real_symlinkat(const char *a, int b, const char *c);
@@ -70,6 +89,16 @@ int __wrap_symlinkat(const char *a, int b, const char *c);
 int __wrap_symlinkat(const char *a, int b, const char *c)
 {
         return should_fail(&fail_symlinkat_after) ? -1 : __real_symlinkat(a, b, c);
+}
+
+/* fdopendir() sets FD_CLOEXEC itself, too late: a child spawned meanwhile would inherit the fd. */
+DIR *__real_fdopendir(int fd);
+DIR *__wrap_fdopendir(int fd);
+DIR *__wrap_fdopendir(int fd)
+{
+        int flags = fcntl(fd, F_GETFD);
+        fdopendir_inheritable += flags >= 0 && !(flags & FD_CLOEXEC);
+        return __real_fdopendir(fd);
 }
 
 int __real_fchmod(int fd, mode_t m);
@@ -89,6 +118,7 @@ static int setup(void **state)
         inject_errno = EIO;
         fsync_calls = 0;
         write_chunk_limit = 0;
+        no_entropy = false;
         return 0;
 }
 
@@ -211,6 +241,32 @@ static void test_atomic_write_fchmod_failure(void **state)
         check_failure_keeps_old(&fail_fchmod_after, 0, EPERM, "chmod '");
 }
 
+/*
+ * Without entropy the temp name must still differ from attempt to attempt: a
+ * writer that crashed with our pid (pids repeat from boot to boot) at the same
+ * place may have left its temp file behind. The first round plays that
+ * writer: its rename fails (which removes its temp file), and its temp name
+ * is then recreated as debris.
+ */
+static void test_atomic_write_without_entropy_survives_debris(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("config.json");
+        no_entropy = true;
+        for (int round = 0; round < 2; round++) {
+                fail_renameat_after = round == 0 ? 0 : -1;
+                _cleanup_error_ alder_error *err = NULL;
+                int r = alder_write_file_atomic(p, "new\n", 4, 0644, &err);
+                if (round == 0) {
+                        assert_int_equal(r, -EIO);
+                        _cleanup_free_ char *debris = path_in_tmp(last_renamed);
+                        write_ok(debris, "left by a crash\n");
+                } else if (r < 0) {
+                        fail_msg("%s", alder_error_message(err));
+                }
+        }
+        assert_file_content(p, "new\n");
+}
+
 static void test_atomic_write_dir_fsync_failure_is_reported(void **state)
 {
         /* The rename happened, but durability is unknown: the caller must hear it. */
@@ -256,6 +312,28 @@ static void test_read_file_unsized_source_is_bounded(void **state)
         _cleanup_error_ alder_error *err = NULL;
         assert_int_equal(alder_read_file("/proc/version", 16, &buf, NULL, &err), -EFBIG);
         assert_non_null(strstr(alder_error_message(err), "more than 16 bytes"));
+}
+
+/* "No limit" (SIZE_MAX) on a source without a size must not overflow the buffer arithmetic. */
+static void test_read_file_huge_limit_on_unsized_source(void **state)
+{
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        char data[10000];
+        memset(data, 'p', sizeof(data));
+        assert_int_equal(write(fds[1], data, sizeof(data)), (ssize_t) sizeof(data));
+        close(fds[1]);
+
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        _cleanup_error_ alder_error *err = NULL;
+        assert_int_equal(alder_read_file(path, SIZE_MAX, &buf, &len, &err), 0);
+        assert_int_equal(len, sizeof(data));
+        assert_memory_equal(buf, data, sizeof(data));
+        assert_int_equal(buf[len], '\0');
+        close(fds[0]);
 }
 
 static void test_read_file_errors(void **state)
@@ -320,9 +398,11 @@ static void make_tree(void)
         _cleanup_free_ char *f1 = path_in_tmp("a/file1");
         _cleanup_free_ char *f2 = path_in_tmp("a/b/c/file2");
         _cleanup_free_ char *l = path_in_tmp("a/b/link");
+        _cleanup_free_ char *fifo = path_in_tmp("a/b/fifo");
         write_ok(f1, "1");
         write_ok(f2, "2");
         assert_int_equal(symlink("/nonexistent", l), 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
 }
 
 static void test_fsync_tree(void **state)
@@ -330,10 +410,15 @@ static void test_fsync_tree(void **state)
         make_tree();
         _cleanup_free_ char *a = path_in_tmp("a");
         fsync_calls = 0;
+        fdopendir_inheritable = 0;
         _cleanup_error_ alder_error *err = NULL;
+        alarm(10); /* opening the FIFO would wait for a writer: a hang fails the test instead of the run */
         assert_int_equal(alder_fsync_tree(a, &err), 0);
-        /* dirs a, a/b, a/b/c and files file1, file2; the dangling symlink is skipped */
+        alarm(0);
+        /* dirs a, a/b, a/b/c and files file1, file2; the dangling symlink and the FIFO are skipped */
         assert_int_equal(fsync_calls, 5);
+        /* a daemon spawns children from other threads meanwhile: the scan must leak no fd into them */
+        assert_int_equal(fdopendir_inheritable, 0);
 }
 
 static void test_fsync_tree_failure_names_the_file(void **state)
@@ -347,12 +432,17 @@ static void test_fsync_tree_failure_names_the_file(void **state)
         assert_non_null(strstr(alder_error_message(err), "/a/"));
 }
 
-static void test_fsync_tree_single_file_and_missing(void **state)
+static void test_fsync_tree_single_file_fifo_and_missing(void **state)
 {
         _cleanup_free_ char *f = path_in_tmp("f");
         write_ok(f, "x");
+        _cleanup_free_ char *fifo = path_in_tmp("fifo");
+        assert_int_equal(mkfifo(fifo, 0600), 0);
         _cleanup_error_ alder_error *err = NULL;
         assert_int_equal(alder_fsync_tree(f, &err), 0);
+        alarm(10);
+        assert_int_equal(alder_fsync_tree(fifo, &err), 0); /* skipped, as below the top */
+        alarm(0);
         assert_int_equal(alder_fsync_tree("/nonexistent/tree", &err), -ENOENT);
 }
 
@@ -428,18 +518,20 @@ int main(void)
                 T(test_atomic_write_enospc),
                 T(test_atomic_write_rename_failure),
                 T(test_atomic_write_fchmod_failure),
+                T(test_atomic_write_without_entropy_survives_debris),
                 T(test_atomic_write_dir_fsync_failure_is_reported),
                 T(test_atomic_write_missing_directory),
                 T(test_atomic_write_refuses_directory_path),
                 T(test_read_file_limits),
                 T(test_read_file_unsized_source_is_bounded),
+                T(test_read_file_huge_limit_on_unsized_source),
                 T(test_read_file_errors),
                 T(test_symlink_swap),
                 T(test_symlink_swap_rename_failure_keeps_old_link),
                 T(test_symlink_swap_symlink_failure),
                 T(test_fsync_tree),
                 T(test_fsync_tree_failure_names_the_file),
-                T(test_fsync_tree_single_file_and_missing),
+                T(test_fsync_tree_single_file_fifo_and_missing),
                 T(test_mkdir_p),
                 T(test_path_join),
                 T(test_path_join_refuses_escapes),

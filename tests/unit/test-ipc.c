@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,7 @@ static atomic_size_t io_chunk;   /* not 0: send/recv move at most this many byte
 static atomic_uint recv_calls;   /* with io_chunk: every other recv fails with EINTR */
 static atomic_int accept_fail;   /* not 0: the next accept4 fails with this errno */
 static atomic_int peercred_fail; /* not 0: the next SO_PEERCRED fails with this errno */
+static atomic_size_t dump_size;  /* not 0: json_dumpb() claims this size for the next message */
 
 ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
@@ -42,6 +44,8 @@ ssize_t __real_recv(int fd, void *buf, size_t len, int flags);
 ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags);
 int __real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+size_t __real_json_dumpb(const json_t *json, char *buf, size_t size, size_t flags);
+size_t __wrap_json_dumpb(const json_t *json, char *buf, size_t size, size_t flags);
 int __real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int __wrap_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 
@@ -71,6 +75,13 @@ int __wrap_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return __real_accept4(fd, addr, len, flags);
 }
 
+/* A message too large to build for real (4 GiB): only its size is faked, nothing is written. */
+size_t __wrap_json_dumpb(const json_t *json, char *buf, size_t size, size_t flags)
+{
+        size_t fake = atomic_exchange(&dump_size, 0);
+        return fake ? fake : __real_json_dumpb(json, buf, size, flags);
+}
+
 int __wrap_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
         int e = name == SO_PEERCRED ? atomic_exchange(&peercred_fail, 0) : 0;
@@ -90,14 +101,6 @@ static uint64_t now_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static json_t *parse(const char *text)
-{
-        json_error_t jerr;
-        json_t *v = json_loads(text, 0, &jerr);
-        assert_non_null(v);
-        return v;
 }
 
 /* A frame with `body` after a big-endian length header. */
@@ -184,7 +187,7 @@ static void test_frame_oversized_refused_from_header(void **state)
 static void test_frame_encode_roundtrip_and_limit(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
-        _cleanup_json_ json_t *msg = parse("{\"id\": 3, \"method\": \"x\"}");
+        _cleanup_json_ json_t *msg = alder_test_json("{\"id\": 3, \"method\": \"x\"}");
         _cleanup_free_ uint8_t *frame = NULL;
         size_t len;
         assert_int_equal(alder_ipc_frame_encode(msg, 1024, &frame, &len, &err), 0);
@@ -195,6 +198,19 @@ static void test_frame_encode_roundtrip_and_limit(void **state)
 
         assert_alder_error(alder_ipc_frame_encode(msg, 10, &frame, &len, &err), EMSGSIZE,
                            "message of 21 bytes exceeds the maximum message size of 10 bytes");
+}
+
+/* The length header has 32 bits: "no limit" must not let a larger body wrap it. */
+static void test_frame_encode_limit_is_the_header(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_json_ json_t *msg = alder_test_json("{\"id\": 1}");
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        atomic_store(&dump_size, (size_t) UINT32_MAX + 1);
+        assert_alder_error(alder_ipc_frame_encode(msg, SIZE_MAX, &frame, &len, &err), EMSGSIZE,
+                           "message of 4294967296 bytes exceeds the maximum message size of 4294967295 bytes");
+        assert_null(frame);
 }
 
 /* ---- Requests and replies --------------------------------------------------- */
@@ -217,49 +233,6 @@ static void test_request_valid(void **state)
         assert_int_equal(parse_request("{\"id\": 0, \"method\": \"m\"}", &bare, NULL), 0);
         assert_true(json_is_object(bare.params)); /* handlers always get an object */
         assert_int_equal(json_object_size(bare.params), 0);
-}
-
-static void test_request_invalid_json(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        alder_ipc_request req = {0};
-        assert_alder_error(parse_request("{\"id\": 1,", &req, &err), EBADMSG,
-                           "request:1:9: string or '}' expected near end of file");
-        assert_alder_error(parse_request("{\"id\": 1, \"id\": 2, \"method\": \"m\"}", &req, &err), EBADMSG,
-                           "request:1:14: duplicate object key near '\"id\"'");
-        assert_alder_error(alder_ipc_request_parse("\xff", 1, &req, &err), EBADMSG,
-                           "request:1:0: unable to decode byte 0xff");
-        assert_null(req.root);
-}
-
-static void test_request_not_an_object(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        alder_ipc_request req = {0};
-        assert_alder_error(parse_request("[1, 2]", &req, &err), EBADMSG, "request: expected object, got array");
-        assert_alder_error(parse_request("\"hi\"", &req, &err), EBADMSG,
-                           "request:1:4: '[' or '{' expected near '\"hi\"'");
-}
-
-static void test_request_fields(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        alder_ipc_request req = {0};
-        assert_alder_error(parse_request("{\"id\": 1, \"method\": 7}", &req, &err), EINVAL,
-                           "request: field 'method': expected string, got integer");
-        assert_alder_error(parse_request("{\"id\": 1}", &req, &err), ENOENT, "request: field 'method': missing");
-        assert_alder_error(parse_request("{\"method\": \"m\"}", &req, &err), ENOENT, "request: field 'id': missing");
-        assert_alder_error(parse_request("{\"id\": \"1\", \"method\": \"m\"}", &req, &err), EINVAL,
-                           "request: field 'id': expected integer, got string");
-        assert_alder_error(parse_request("{\"id\": -1, \"method\": \"m\"}", &req, &err), ERANGE,
-                           "request: field 'id': -1 is out of range [0, 9223372036854775807]");
-        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"m\", \"params\": [1]}", &req, &err), EINVAL,
-                           "request: field 'params': expected object, got array");
-        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"m\", \"parms\": {}}", &req, &err), EINVAL,
-                           "request: field 'parms': unknown field");
-        assert_alder_error(parse_request("{\"id\": 1, \"method\": \"a\\u0000b\"}", &req, &err), EINVAL,
-                           "request: field 'method': string contains a NUL character");
-        assert_null(req.root);
 }
 
 static int parse_reply(const char *body, alder_ipc_reply *reply, alder_error **err)
@@ -291,26 +264,72 @@ static void test_reply_result_and_error(void **state)
         assert_string_equal(alder_error_message(failed.error), "alder-appd: app 'x' not installed");
 }
 
-static void test_reply_invalid(void **state)
+/*
+ * Bodies a receiver must refuse, with the exact message its peer or log gets.
+ * The message starts with what the body was parsed as: "request" or "reply".
+ */
+static const struct refusal {
+        const char *body;
+        int errnum;
+        const char *message;
+} refusals[] = {
+        /* not JSON, or JSON but not an object */
+        {"{\"id\": 1,", EBADMSG, "request:1:9: string or '}' expected near end of file"},
+        {"{\"id\": 1, \"id\": 2, \"method\": \"m\"}", EBADMSG, "request:1:14: duplicate object key near '\"id\"'"},
+        {"\xff", EBADMSG, "request:1:0: unable to decode byte 0xff"},
+        {"[1, 2]", EBADMSG, "request: expected object, got array"},
+        {"\"hi\"", EBADMSG, "request:1:4: '[' or '{' expected near '\"hi\"'"},
+        /* request fields */
+        {"{\"id\": 1, \"method\": 7}", EINVAL, "request: field 'method': expected string, got integer"},
+        {"{\"id\": 1}", ENOENT, "request: field 'method': missing"},
+        {"{\"method\": \"m\"}", ENOENT, "request: field 'id': missing"},
+        {"{\"id\": \"1\", \"method\": \"m\"}", EINVAL, "request: field 'id': expected integer, got string"},
+        {"{\"id\": -1, \"method\": \"m\"}", ERANGE, "request: field 'id': -1 is out of range [0, 9223372036854775807]"},
+        {"{\"id\":1,\"method\":\"m\",\"params\":[]}", EINVAL, "request: field 'params': expected object, got array"},
+        {"{\"id\": 1, \"method\": \"m\", \"parms\": {}}", EINVAL, "request: field 'parms': unknown field"},
+        {"{\"id\": 1, \"method\": \"a\\u0000b\"}", EINVAL, "request: field 'method': string contains a NUL character"},
+        /* reply fields */
+        {"{\"id\": 1}", EBADMSG, "reply: expected exactly one of 'result' and 'error'"},
+        {"{\"id\": 1, \"result\": 1, \"error\": {}}", EBADMSG, "reply: expected exactly one of 'result' and 'error'"},
+        {"{\"id\": null, \"result\": 1}", EBADMSG, "reply: field 'id': null is only allowed in an error reply"},
+        {"{\"result\": 1}", ENOENT, "reply: field 'id': missing"},
+        {"{\"id\": 1, \"error\": {\"code\": 5}}", ERANGE, "reply: field 'error.code': 5 is out of range [-4095, -1]"},
+        {"{\"id\": 1, \"error\": {\"code\": -5}}", ENOENT, "reply: field 'error.message': missing"},
+        {"{\"id\":1,\"error\":{\"code\":-5,\"message\":\"m\",\"x\":1}}", EINVAL,
+         "reply: field 'error.x': unknown field"},
+};
+
+/* Parses body as a reply or a request; *ret_touched tells whether the output was written despite a failure. */
+static int parse_refused(bool as_reply, const char *body, bool *ret_touched, alder_error **err)
 {
-        _cleanup_error_ alder_error *err = NULL;
-        alder_ipc_reply reply = {0};
-        assert_alder_error(parse_reply("{\"id\": 1}", &reply, &err), EBADMSG,
-                           "reply: expected exactly one of 'result' and 'error'");
-        assert_alder_error(parse_reply("{\"id\": 1, \"result\": 1, \"error\": {}}", &reply, &err), EBADMSG,
-                           "reply: expected exactly one of 'result' and 'error'");
-        assert_alder_error(parse_reply("{\"id\": null, \"result\": 1}", &reply, &err), EBADMSG,
-                           "reply: field 'id': null is only allowed in an error reply");
-        assert_alder_error(parse_reply("{\"result\": 1}", &reply, &err), ENOENT, "reply: field 'id': missing");
-        assert_alder_error(parse_reply("{\"id\": 1, \"error\": {\"code\": 5, \"message\": \"m\"}}", &reply, &err),
-                           ERANGE, "reply: field 'error.code': 5 is out of range [-4095, -1]");
-        assert_alder_error(parse_reply("{\"id\": 1, \"error\": {\"code\": -5}}", &reply, &err), ENOENT,
-                           "reply: field 'error.message': missing");
-        assert_alder_error(
-                parse_reply("{\"id\": 1, \"error\": {\"code\": -5, \"message\": \"m\", \"x\": 1}}", &reply, &err),
-                EINVAL, "reply: field 'error.x': unknown field");
-        assert_null(reply.result);
-        assert_null(reply.error);
+        int r;
+        if (as_reply) {
+                alder_ipc_reply reply = {0};
+                r = parse_reply(body, &reply, err);
+                *ret_touched = reply.result || reply.error;
+                alder_ipc_reply_clear(&reply);
+        } else {
+                alder_ipc_request req = {0};
+                r = parse_request(body, &req, err);
+                *ret_touched = req.root;
+                alder_ipc_request_clear(&req);
+        }
+        return r;
+}
+
+static void test_invalid_messages_refused(void **state)
+{
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(refusals); i++) {
+                const struct refusal *c = &refusals[i];
+                char name[128];
+                alder_test_case_name(name, i, "%s", c->body);
+                _cleanup_error_ alder_error *err = NULL;
+                bool touched;
+                int r = parse_refused(strncmp(c->message, "reply", 5) == 0, c->body, &touched, &err);
+                alder_test_check_error(name, r, err, c->errnum, c->message);
+                if (touched)
+                        fail_msg("%s: output set on failure", name);
+        }
 }
 
 /* ---- Test server -------------------------------------------------------------- */
@@ -483,7 +502,7 @@ static alder_ipc_client *connect_client(void)
 static json_t *call_ok(alder_ipc_client *c, const char *method, const char *params)
 {
         _cleanup_error_ alder_error *err = NULL;
-        _cleanup_json_ json_t *p = params ? parse(params) : NULL;
+        _cleanup_json_ json_t *p = params ? alder_test_json(params) : NULL;
         json_t *result = NULL;
         if (alder_ipc_client_call(c, method, p, 5000, &result, &err) < 0)
                 fail_msg("call '%s': %s", method, alder_error_message(err));
@@ -513,13 +532,31 @@ static void assert_echo(alder_ipc_client *c)
 
 /* ---- Raw clients (misbehaving on purpose) ----------------------------------- */
 
-static int raw_connect(void)
+/* A socket, and fx.path as its address. */
+static int raw_socket(struct sockaddr_un *ret_addr)
 {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(fd >= 0);
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
-        strcpy(addr.sun_path, fx.path);
+        *ret_addr = (struct sockaddr_un){.sun_family = AF_UNIX};
+        strcpy(ret_addr->sun_path, fx.path);
+        return fd;
+}
+
+static int raw_connect(void)
+{
+        struct sockaddr_un addr;
+        int fd = raw_socket(&addr);
         assert_int_equal(connect(fd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+        return fd;
+}
+
+/* A socket on fx.path that the test itself owns: it listens, but nobody accepts unless the test does. */
+static int raw_listen(void)
+{
+        struct sockaddr_un addr;
+        int fd = raw_socket(&addr);
+        assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof(addr)), 0);
+        assert_int_equal(listen(fd, 4), 0);
         return fd;
 }
 
@@ -598,7 +635,8 @@ static void raw_expect_result(int fd, uint64_t id, const char *key, json_int_t v
 static void test_echo_roundtrip(void **state)
 {
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        _cleanup_json_ json_t *params = parse("{\"a\": [1, \"x\", {\"b\": null}], \"utf8\": \"gr\\u00fc\\u00df\"}");
+        _cleanup_json_ json_t *params =
+                alder_test_json("{\"a\": [1, \"x\", {\"b\": null}], \"utf8\": \"gr\\u00fc\\u00df\"}");
         for (int i = 0; i < 3; i++) { /* several requests on one connection */
                 json_t *result = NULL;
                 assert_int_equal(alder_ipc_client_call(c, "echo", params, 2000, &result, NULL), 0);
@@ -632,7 +670,7 @@ static void test_handler_error_propagated(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        _cleanup_json_ json_t *params = parse("{\"name\": \"x\"}");
+        _cleanup_json_ json_t *params = alder_test_json("{\"name\": \"x\"}");
         json_t *result = NULL;
         assert_alder_error(alder_ipc_client_call(c, "fail", params, 2000, &result, &err), ENOENT,
                            "test-server: app 'x' not installed");
@@ -664,12 +702,7 @@ static void test_client_timeout_and_late_reply(void **state)
 
 static void test_server_never_accepting_times_out(void **state)
 {
-        /* a socket that listens but whose owner never answers */
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
-        strcpy(addr.sun_path, fx.path);
-        assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof(addr)), 0);
-        assert_int_equal(listen(fd, 4), 0);
+        int fd = raw_listen(); /* its owner never answers */
 
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
@@ -678,6 +711,44 @@ static void test_server_never_accepting_times_out(void **state)
         assert_true(now_ms() - start < 1500);
         assert_non_null(strstr(alder_error_message(err), fx.path));
         close(fd);
+}
+
+/* Listens on fx.path, takes one connection and floods it with replies to another id for up to 3 s. */
+static void *flood_thread(void *arg)
+{
+        int lfd = *(int *) arg;
+        int fd = accept(lfd, NULL, NULL);
+        assert_true(fd >= 0);
+        uint8_t batch[64 * 1024];
+        size_t n = 0;
+        while (n + 64 < sizeof(batch))
+                n += make_frame(batch + n, sizeof(batch) - n, "{\"id\": 999999, \"result\": 0}");
+        /* __real_send: io_chunk slows down the client only, so that it never catches up */
+        for (uint64_t start = now_ms(); now_ms() - start < 3000;)
+                if (__real_send(fd, batch, n, MSG_NOSIGNAL) < 0)
+                        break; /* the client has gone */
+        close(fd);
+        return NULL;
+}
+
+/* The timeout holds while data keeps coming, not only while the client waits for it. */
+static void test_client_timeout_despite_flood(void **state)
+{
+        int lfd = raw_listen();
+        pthread_t flooder;
+        assert_int_equal(pthread_create(&flooder, NULL, flood_thread, &lfd), 0);
+
+        _cleanup_error_ alder_error *err = NULL;
+        alder_ipc_client *c = connect_client();
+        atomic_store(&io_chunk, 3);
+        uint64_t start = now_ms();
+        char expected[512];
+        snprintf(expected, sizeof(expected), "call 'echo' on '%s': no reply within 200 ms", fx.path);
+        assert_alder_error(alder_ipc_client_call(c, "echo", NULL, 200, NULL, &err), ETIMEDOUT, expected);
+        assert_true(now_ms() - start < 1500);
+        alder_ipc_client_free(c);
+        pthread_join(flooder, NULL);
+        close(lfd);
 }
 
 static void test_deferred_reply_does_not_block_others(void **state)
@@ -826,7 +897,7 @@ static void test_reply_too_large_for_server(void **state)
         start_server(&(alder_ipc_server_options){.max_message_size = MAX_SMALL});
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        _cleanup_json_ json_t *params = parse("{\"size\": 5000}");
+        _cleanup_json_ json_t *params = alder_test_json("{\"size\": 5000}");
         assert_alder_error(alder_ipc_client_call(c, "big", params, 2000, NULL, &err), EMSGSIZE,
                            "test-server: reply: message of 5020 bytes exceeds the maximum message size of 4096 bytes");
         assert_echo(c);
@@ -853,7 +924,7 @@ static void test_client_message_limits(void **state)
         assert_echo(c);
 
         /* too large a reply: the stream is lost, and every later call says why */
-        _cleanup_json_ json_t *size = parse("{\"size\": 2000}");
+        _cleanup_json_ json_t *size = alder_test_json("{\"size\": 2000}");
         snprintf(expected, sizeof(expected),
                  "call 'big' on '%s': reply: frame: length 2020 exceeds the maximum message size of 1024 bytes",
                  fx.path);
@@ -868,7 +939,7 @@ static void test_client_params_must_be_object(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         _cleanup_ipc_client_ alder_ipc_client *c = connect_client();
-        _cleanup_json_ json_t *arr = parse("[1]");
+        _cleanup_json_ json_t *arr = alder_test_json("[1]");
         char expected[512];
         snprintf(expected, sizeof(expected), "call 'echo' on '%s': params: expected object, got array", fx.path);
         assert_alder_error(alder_ipc_client_call(c, "echo", arr, 2000, NULL, &err), EINVAL, expected);
@@ -888,6 +959,17 @@ static void test_client_connect_errors(void **state)
         memset(long_path, 'p', sizeof(long_path) - 1);
         long_path[sizeof(long_path) - 1] = '\0';
         assert_int_equal(alder_ipc_client_connect(long_path, 500, &c, &err), -ENAMETOOLONG);
+
+        /* out of fds: the message still names the socket the caller wanted */
+        struct rlimit saved;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        int lowest_free = dup(STDIN_FILENO);
+        assert_true(lowest_free >= 0);
+        close(lowest_free);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &(struct rlimit){lowest_free, saved.rlim_max}), 0);
+        snprintf(expected, sizeof(expected), "connect to '%s': create socket: %s", fx.path, strerror(EMFILE));
+        assert_alder_error(alder_ipc_client_connect(fx.path, 500, &c, &err), EMFILE, expected);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 static void test_server_closed_connection(void **state)
@@ -913,11 +995,7 @@ static void test_socket_file_handling(void **state)
         alder_ipc_server *srv = NULL;
 
         /* a stale socket (its server is gone) is replaced */
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
-        strcpy(addr.sun_path, fx.path);
-        assert_int_equal(bind(fd, (struct sockaddr *) &addr, sizeof(addr)), 0);
-        close(fd);
+        close(raw_listen());
         new_server(&(alder_ipc_server_options){.socket_mode = 0660});
         struct stat st;
         assert_int_equal(stat(fx.path, &st), 0);
@@ -1000,18 +1078,17 @@ int main(void)
                 cmocka_unit_test(test_frame_zero_length),
                 cmocka_unit_test(test_frame_oversized_refused_from_header),
                 cmocka_unit_test(test_frame_encode_roundtrip_and_limit),
+                cmocka_unit_test(test_frame_encode_limit_is_the_header),
                 cmocka_unit_test(test_request_valid),
-                cmocka_unit_test(test_request_invalid_json),
-                cmocka_unit_test(test_request_not_an_object),
-                cmocka_unit_test(test_request_fields),
                 cmocka_unit_test(test_reply_result_and_error),
-                cmocka_unit_test(test_reply_invalid),
+                cmocka_unit_test(test_invalid_messages_refused),
                 SERVER_TEST(test_echo_roundtrip),
                 SERVER_TEST(test_peer_credentials),
                 SERVER_TEST(test_unknown_method),
                 SERVER_TEST(test_handler_error_propagated),
                 SERVER_TEST(test_client_timeout_and_late_reply),
                 DIR_TEST(test_server_never_accepting_times_out),
+                DIR_TEST(test_client_timeout_despite_flood),
                 SERVER_TEST(test_deferred_reply_does_not_block_others),
                 SERVER_TEST(test_client_gone_while_call_deferred),
                 SERVER_TEST(test_reply_from_inside_handler),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "alder-config.h"
+#include "alder-test.h"
 #include "alder/log.h"
 #include "log-internal.h"
 
@@ -184,61 +185,63 @@ static void test_set_level_clamps(void **state)
         assert_int_equal(alder_log_get_level(), ALDER_LOG_ERR);
 }
 
-static void test_env_unset_or_empty_keeps_config(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(configure("", NULL, &err), 0);
-        assert_int_equal(alder_log_get_level(), ALDER_LOG_INFO);
-        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
-}
-
-static void test_env_valid_values_apply(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(configure("debug", "stderr", &err), 0);
-        assert_null(err);
-        assert_int_equal(alder_log_get_level(), ALDER_LOG_DEBUG);
-        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
-}
-
-static void test_env_bad_level_names_variable_and_value(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(configure("loud", "syslog", &err), -EINVAL);
-        assert_string_equal(alder_error_message(err), "ALDER_LOG_LEVEL: invalid log level 'loud' (expected err, "
-                                                      "warning, notice, info, debug or 3-7)");
-        /* all or nothing: the good target was not applied either */
-        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
-}
-
-static void test_env_bad_target_names_variable_and_value(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(configure("debug", "kmsg", &err), -EINVAL);
-        assert_string_equal(alder_error_message(err), "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, "
-                                                      "stderr, journal or syslog)");
-        assert_int_equal(alder_log_get_level(), ALDER_LOG_INFO);
-}
-
+/*
+ * ALDER_LOG_LEVEL and ALDER_LOG_TARGET as a daemon finds them, from the setup's
+ * state (info, stderr). All or nothing: after an error neither changed.
+ */
+static const struct env_case {
+        const char *level, *target; /* NULL: unset */
+        int errnum;                 /* 0: applied */
+        const char *message;        /* the exact error, naming the variable and the value */
+        alder_log_level want_level;
+        alder_log_target want_target;
+} env_cases[] = {
+        {"", NULL, 0, NULL, ALDER_LOG_INFO, ALDER_LOG_TARGET_STDERR}, /* unset or empty: nothing changes */
+        {"debug", "stderr", 0, NULL, ALDER_LOG_DEBUG, ALDER_LOG_TARGET_STDERR},
+        {"loud", "syslog", EINVAL,
+         "ALDER_LOG_LEVEL: invalid log level 'loud' (expected err, warning, notice, info, debug or 3-7)",
+         ALDER_LOG_INFO, ALDER_LOG_TARGET_STDERR},
+        {"debug", "kmsg", EINVAL,
+         "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal or syslog)", ALDER_LOG_INFO,
+         ALDER_LOG_TARGET_STDERR},
 #if HAVE_LIBSYSTEMD
-static void test_journal_target_available(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(configure(NULL, "journal", &err), 0);
-        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_JOURNAL);
-}
+        {NULL, "journal", 0, NULL, ALDER_LOG_INFO, ALDER_LOG_TARGET_JOURNAL},
 #else
+        {"debug", "journal", EOPNOTSUPP,
+         "ALDER_LOG_TARGET=journal: journal log target not available: built without libsystemd", ALDER_LOG_INFO,
+         ALDER_LOG_TARGET_STDERR},
+#endif
+};
+
+static void test_env_configuration(void **state)
+{
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(env_cases); i++) {
+                const struct env_case *c = &env_cases[i];
+                char name[96];
+                alder_test_case_name(name, i, "ALDER_LOG_LEVEL=%s ALDER_LOG_TARGET=%s", c->level ? c->level : "(unset)",
+                                     c->target ? c->target : "(unset)");
+                alder_log_set_level(ALDER_LOG_INFO);
+                assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_STDERR, NULL), 0);
+
+                _cleanup_error_ alder_error *err = NULL;
+                int r = configure(c->level, c->target, &err);
+                if (c->errnum)
+                        alder_test_check_error(name, r, err, c->errnum, c->message);
+                else if (r != 0 || err)
+                        fail_msg("%s: failed: %s", name, alder_error_message(err));
+                if (alder_log_get_level() != c->want_level || alder_log_get_target() != c->want_target)
+                        fail_msg("%s: level %d, target %d; expected %d, %d", name, alder_log_get_level(),
+                                 alder_log_get_target(), c->want_level, c->want_target);
+        }
+}
+
+#if !HAVE_LIBSYSTEMD
 static void test_journal_target_unavailable(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_JOURNAL, &err), -EOPNOTSUPP);
         assert_string_equal(alder_error_message(err), "journal log target not available: built without libsystemd");
         assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
-
-        assert_int_equal(configure("debug", "journal", &err), -EOPNOTSUPP);
-        assert_string_equal(alder_error_message(err),
-                            "ALDER_LOG_TARGET=journal: journal log target not available: built without libsystemd");
-        assert_int_equal(alder_log_get_level(), ALDER_LOG_INFO);
 }
 #endif
 
@@ -604,12 +607,8 @@ int main(void)
                 T(test_level_to_string),
                 T(test_target_strings),
                 T(test_set_level_clamps),
-                T(test_env_unset_or_empty_keeps_config),
-                T(test_env_valid_values_apply),
-                T(test_env_bad_level_names_variable_and_value),
-                T(test_env_bad_target_names_variable_and_value),
+                T(test_env_configuration),
 #if HAVE_LIBSYSTEMD
-                T(test_journal_target_available),
                 T(test_journal_target_sends_fields),
                 T(test_journal_failure_falls_back_to_stderr),
 #else

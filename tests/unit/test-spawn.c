@@ -34,6 +34,7 @@ struct fault {
 
 static struct fault pipe2_fault, fork_fault, pidfd_open_fault;
 static bool close_range_enosys;
+static size_t read_chunk; /* not 0: read() returns at most this many bytes (a slow reader) */
 
 static bool fault_hit(struct fault *f)
 {
@@ -52,6 +53,13 @@ int __real_pidfd_open(pid_t pid, unsigned flags);
 int __wrap_pidfd_open(pid_t pid, unsigned flags);
 int __real_close_range(unsigned first, unsigned last, int flags);
 int __wrap_close_range(unsigned first, unsigned last, int flags);
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+        return __real_read(fd, buf, read_chunk ? ALDER_MIN(n, read_chunk) : n);
+}
 
 int __wrap_pipe2(int fds[2], int flags)
 {
@@ -374,6 +382,20 @@ static void test_timeout_kills_the_group(void **state)
         assert_true(took >= 200 && took < 1000);
         /* the background sleep held the pipes too: it is gone, not waited for */
         assert_pid_gone(atoi(res.stdout_buf.data));
+        assert_group_gone(res.pid);
+}
+
+/* Output that never pauses (a reader slower than its writer) must not hold alder_run() past its timeout. */
+static void test_timeout_holds_against_endless_output(void **state)
+{
+        _cleanup_run_result_ alder_run_result res = {0};
+        read_chunk = 1;
+        int64_t took = run_timed(ARGV("/bin/sh", "-c", "/usr/bin/yes & sleep 3; kill $!"), 200, 200, &res);
+        read_chunk = 0;
+
+        assert_int_equal(res.exit.kind, ALDER_TIMED_OUT);
+        assert_true(took >= 200 && took < 2000);
+        assert_true(res.stdout_buf.len > 0);
         assert_group_gone(res.pid);
 }
 
@@ -814,6 +836,7 @@ int main(void)
                 cmocka_unit_test(test_invalid_options),
                 cmocka_unit_test(test_bad_cwd_names_chdir),
                 cmocka_unit_test(test_timeout_kills_the_group),
+                cmocka_unit_test(test_timeout_holds_against_endless_output),
                 cmocka_unit_test(test_sigterm_ignored_gets_sigkill_after_grace),
                 cmocka_unit_test(test_leader_exit_then_leftovers_hold_pipes),
                 cmocka_unit_test(test_proc_kill_stops_ignoring_process),
