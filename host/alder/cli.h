@@ -46,3 +46,4 @@ int cli_parse_common(struct cli *cli, const char *command, const char *usage, in
 
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_ipc(struct cli *cli, int argc, char **argv);
+int cmd_keys(struct cli *cli, int argc, char **argv);

@@ -12,6 +12,7 @@
 static const struct cli_command commands[] = {
         {"version", "print version and build features", cmd_version},
         {"ipc", "talk to a daemon's control socket (diagnostics)", cmd_ipc},
+        {"keys", "generate and inspect signing keys and certificates", cmd_keys},
 };
 
 static void print_usage(FILE *out)

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alder/cbor-util.h"
+
+/* Growth bound of a writer whose caller set none. */
+#define WRITER_DEFAULT_MAX (1024u * 1024u)
+
+/* ---- strict decoding ------------------------------------------------------------------------- */
+
+/* What the streaming decoder reported for the item head at the current offset. */
+enum head_kind {
+        HEAD_NONE,
+        HEAD_UINT,
+        HEAD_NEGINT,
+        HEAD_BYTES,
+        HEAD_TEXT,
+        HEAD_ARRAY,
+        HEAD_MAP,
+        HEAD_TAG,
+        HEAD_BOOL_NULL,
+        HEAD_INDEFINITE,
+        HEAD_FLOAT,
+        HEAD_UNDEFINED,
+        HEAD_BREAK,
+};
+
+struct head {
+        enum head_kind kind;
+        uint64_t value;         /* integer argument, string length, container size or tag */
+        const char *indefinite; /* "array", "map", ... for HEAD_INDEFINITE */
+};
+
+static void on_uint8(void *ctx, uint8_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
+}
+static void on_uint16(void *ctx, uint16_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
+}
+static void on_uint32(void *ctx, uint32_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
+}
+static void on_uint64(void *ctx, uint64_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
+}
+static void on_negint8(void *ctx, uint8_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
+}
+static void on_negint16(void *ctx, uint16_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
+}
+static void on_negint32(void *ctx, uint32_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
+}
+static void on_negint64(void *ctx, uint64_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
+}
+static void on_bytes(void *ctx, cbor_data data, size_t len)
+{
+        *(struct head *) ctx = (struct head){HEAD_BYTES, len, NULL};
+}
+static void on_text(void *ctx, cbor_data data, size_t len)
+{
+        *(struct head *) ctx = (struct head){HEAD_TEXT, len, NULL};
+}
+static void on_array(void *ctx, size_t n)
+{
+        *(struct head *) ctx = (struct head){HEAD_ARRAY, n, NULL};
+}
+static void on_map(void *ctx, size_t n)
+{
+        *(struct head *) ctx = (struct head){HEAD_MAP, n, NULL};
+}
+static void on_tag(void *ctx, uint64_t v)
+{
+        *(struct head *) ctx = (struct head){HEAD_TAG, v, NULL};
+}
+static void on_indef_bytes(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "byte string"};
+}
+static void on_indef_text(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "text string"};
+}
+static void on_indef_array(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "array"};
+}
+static void on_indef_map(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "map"};
+}
+static void on_float(void *ctx, float v)
+{
+        *(struct head *) ctx = (struct head){HEAD_FLOAT, 0, NULL};
+}
+static void on_double(void *ctx, double v)
+{
+        *(struct head *) ctx = (struct head){HEAD_FLOAT, 0, NULL};
+}
+static void on_undefined(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_UNDEFINED, 0, NULL};
+}
+static void on_null(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_BOOL_NULL, 0, NULL};
+}
+static void on_bool(void *ctx, bool v)
+{
+        *(struct head *) ctx = (struct head){HEAD_BOOL_NULL, v, NULL};
+}
+static void on_break(void *ctx)
+{
+        *(struct head *) ctx = (struct head){HEAD_BREAK, 0, NULL};
+}
+
+static const struct cbor_callbacks head_callbacks = {
+        .uint8 = on_uint8,
+        .uint16 = on_uint16,
+        .uint32 = on_uint32,
+        .uint64 = on_uint64,
+        .negint8 = on_negint8,
+        .negint16 = on_negint16,
+        .negint32 = on_negint32,
+        .negint64 = on_negint64,
+        .byte_string = on_bytes,
+        .byte_string_start = on_indef_bytes,
+        .string = on_text,
+        .string_start = on_indef_text,
+        .array_start = on_array,
+        .indef_array_start = on_indef_array,
+        .map_start = on_map,
+        .indef_map_start = on_indef_map,
+        .tag = on_tag,
+        .float2 = on_float,
+        .float4 = on_float,
+        .float8 = on_double,
+        .undefined = on_undefined,
+        .null = on_null,
+        .boolean = on_bool,
+        .indef_break = on_break,
+};
+
+/* An open container: an array, a map or a tag (a tag holds exactly one item). */
+struct frame {
+        uint64_t remaining; /* items (arrays, tags) or pairs (maps) still to come */
+        bool is_map;
+        bool want_key;
+        size_t key_start;
+        size_t prev_key_start;
+        size_t prev_key_len; /* 0: no key seen yet (a key is never empty) */
+};
+
+struct scanner {
+        const char *what;
+        size_t base; /* offset of buf in the document, for messages */
+        const uint8_t *buf;
+        size_t len;
+        size_t off;
+        size_t items;
+        unsigned depth;
+        struct frame stack[ALDER_CBOR_MAX_DEPTH];
+};
+
+/* Bytes an item head takes in its shortest form. */
+static size_t head_size(uint64_t v)
+{
+        if (v < 24)
+                return 1;
+        if (v <= UINT8_MAX)
+                return 2;
+        if (v <= UINT16_MAX)
+                return 3;
+        if (v <= UINT32_MAX)
+                return 5;
+        return 9;
+}
+
+#define SCAN_FAIL(s, err, at, errnum, fmt, ...)                                                             \
+        alder_error_set((err), (errnum), "%s: CBOR offset %zu: " fmt, (s)->what, (s)->base + (size_t) (at), \
+                        ##__VA_ARGS__)
+
+/* libcbor 0.8 refuses the one-byte tags 6..20 as "unassigned" (COSE_Sign1's 18 among them). */
+static bool is_unsupported_tag_byte(uint8_t b)
+{
+        return b >= 0xc6 && b <= 0xd4;
+}
+
+/* A map key just ended at s->off: it must sort strictly after the previous key. */
+static int check_key_order(const struct scanner *s, struct frame *f, alder_error **err)
+{
+        size_t len = s->off - f->key_start;
+        if (f->prev_key_len > 0) {
+                size_t n = ALDER_MIN(len, f->prev_key_len);
+                int c = memcmp(s->buf + f->key_start, s->buf + f->prev_key_start, n);
+                if (c == 0 && len == f->prev_key_len)
+                        return SCAN_FAIL(s, err, f->key_start, EBADMSG, "duplicate map key");
+                if (c < 0 || (c == 0 && len < f->prev_key_len))
+                        return SCAN_FAIL(s, err, f->key_start, EBADMSG,
+                                         "map keys are not in deterministic (bytewise) order");
+        }
+        f->prev_key_start = f->key_start;
+        f->prev_key_len = len;
+        return 0;
+}
+
+/* An item ended at s->off: closes every container it completes. */
+static int complete_item(struct scanner *s, alder_error **err)
+{
+        while (s->depth > 0) {
+                struct frame *f = &s->stack[s->depth - 1];
+                if (f->is_map && f->want_key) {
+                        int r = check_key_order(s, f, err);
+                        if (r < 0)
+                                return r;
+                        f->want_key = false;
+                        return 0;
+                }
+                f->want_key = f->is_map;
+                if (--f->remaining > 0)
+                        return 0;
+                s->depth--;
+        }
+        return 0;
+}
+
+static int check_head(const struct scanner *s, const struct head *h, size_t read, alder_error **err)
+{
+        size_t at = s->off;
+        switch (h->kind) {
+        case HEAD_UINT:
+        case HEAD_NEGINT:
+        case HEAD_TAG:
+        case HEAD_ARRAY:
+        case HEAD_MAP:
+                if (read != head_size(h->value))
+                        return SCAN_FAIL(s, err, at, EBADMSG, "integer, length or tag not in its shortest form");
+                return 0;
+        case HEAD_BYTES:
+        case HEAD_TEXT:
+                if (read - h->value != head_size(h->value))
+                        return SCAN_FAIL(s, err, at, EBADMSG, "string length not in its shortest form");
+                return 0;
+        case HEAD_BOOL_NULL:
+                return 0;
+        case HEAD_INDEFINITE:
+                return SCAN_FAIL(s, err, at, EBADMSG, "indefinite-length %s (only definite lengths are allowed)",
+                                 h->indefinite);
+        case HEAD_BREAK:
+                return SCAN_FAIL(s, err, at, EBADMSG, "unexpected 'break' (only definite lengths are allowed)");
+        case HEAD_FLOAT:
+                return SCAN_FAIL(s, err, at, EBADMSG, "floating-point values are not allowed");
+        case HEAD_UNDEFINED:
+        case HEAD_NONE:
+                break;
+        }
+        return SCAN_FAIL(s, err, at, EBADMSG, "simple value not allowed (only true, false and null)");
+}
+
+static int open_container(struct scanner *s, const struct head *h, alder_error **err)
+{
+        size_t at = s->off;
+        size_t left = s->len - s->off; /* bytes after the head: each item needs at least one */
+        uint64_t n = h->value;
+        if (h->kind == HEAD_TAG)
+                n = 1;
+        else if (n == 0)
+                return complete_item(s, err);
+        if ((h->kind == HEAD_MAP && n > left / 2) || n > left)
+                return SCAN_FAIL(s, err, at, EBADMSG, "%s of %llu items exceeds the remaining %zu bytes",
+                                 h->kind == HEAD_MAP ? "map" : "array", (unsigned long long) n, left);
+        if (s->depth >= ALDER_CBOR_MAX_DEPTH)
+                return SCAN_FAIL(s, err, at, E2BIG, "nesting deeper than %d levels", ALDER_CBOR_MAX_DEPTH);
+        s->stack[s->depth++] =
+                (struct frame){.remaining = n, .is_map = h->kind == HEAD_MAP, .want_key = h->kind == HEAD_MAP};
+        return 0;
+}
+
+static bool is_container(enum head_kind k)
+{
+        return k == HEAD_ARRAY || k == HEAD_MAP || k == HEAD_TAG;
+}
+
+/* Reads one item head (plus a string's bytes) at s->off. */
+static int scan_one(struct scanner *s, alder_error **err)
+{
+        struct head h = {HEAD_NONE, 0, NULL};
+        if (is_unsupported_tag_byte(s->buf[s->off]))
+                return SCAN_FAIL(s, err, s->off, ENOTSUP, "tag %d is not supported here", s->buf[s->off] - 0xc0);
+        struct cbor_decoder_result res = cbor_stream_decode(s->buf + s->off, s->len - s->off, &head_callbacks, &h);
+        if (res.status == CBOR_DECODER_NEDATA)
+                return SCAN_FAIL(s, err, s->off, EBADMSG, "truncated item");
+        if (res.status != CBOR_DECODER_FINISHED)
+                return SCAN_FAIL(s, err, s->off, EBADMSG, "malformed item (byte 0x%02x)", s->buf[s->off]);
+        int r = check_head(s, &h, res.read, err);
+        if (r < 0)
+                return r;
+        if (++s->items > ALDER_CBOR_MAX_ITEMS)
+                return SCAN_FAIL(s, err, s->off, E2BIG, "more than %d items", ALDER_CBOR_MAX_ITEMS);
+        if (s->depth > 0 && s->stack[s->depth - 1].want_key)
+                s->stack[s->depth - 1].key_start = s->off;
+        s->off += res.read;
+        return is_container(h.kind) ? open_container(s, &h, err) : complete_item(s, err);
+}
+
+static int scan(struct scanner *s, alder_error **err)
+{
+        if (s->len == 0)
+                return alder_error_set(err, EBADMSG, "%s: empty document", s->what);
+        do {
+                int r = scan_one(s, err);
+                if (r < 0)
+                        return r;
+        } while (s->depth > 0 && s->off < s->len);
+        if (s->depth > 0)
+                return SCAN_FAIL(s, err, s->off, EBADMSG, "truncated item");
+        if (s->off != s->len)
+                return SCAN_FAIL(s, err, s->off, EBADMSG, "%zu trailing bytes after the data item", s->len - s->off);
+        return 0;
+}
+
+static int decode_at(const char *what, size_t base, const uint8_t *buf, size_t len, cbor_item_t **ret,
+                     alder_error **err)
+{
+        struct scanner s = {.what = what, .base = base, .buf = buf, .len = len};
+        int r = scan(&s, err);
+        if (r < 0)
+                return r;
+        struct cbor_load_result res;
+        cbor_item_t *item = cbor_load(buf, len, &res);
+        if (!item)
+                return alder_error_set(err, res.error.code == CBOR_ERR_MEMERROR ? ENOMEM : EBADMSG,
+                                       "%s: CBOR offset %zu: cannot decode", what, base + res.error.position);
+        *ret = item;
+        return 0;
+}
+
+int alder_cbor_decode(const char *what, const uint8_t *buf, size_t len, cbor_item_t **ret, alder_error **err)
+{
+        return decode_at(what, 0, buf, len, ret, err);
+}
+
+/* The head of a tag at buf[0] in its shortest form: its size, or 0 when buf does not start with one. */
+static size_t tag_head(const uint8_t *buf, size_t len, uint64_t *ret_tag)
+{
+        if (len == 0 || (buf[0] & 0xe0) != 0xc0)
+                return 0;
+        uint8_t info = buf[0] & 0x1f;
+        size_t n = info < 24 ? 1 : info <= 27 ? 1 + ((size_t) 1 << (info - 24)) : 0;
+        if (n == 0 || n > len)
+                return 0;
+        uint64_t v = info < 24 ? info : 0;
+        for (size_t i = 1; i < n; i++)
+                v = (v << 8) | buf[i];
+        if (n != head_size(v))
+                return 0; /* not shortest: let the strict decoder report it */
+        *ret_tag = v;
+        return n;
+}
+
+int alder_cbor_decode_tagged(const char *what, const uint8_t *buf, size_t len, uint64_t *ret_tag, cbor_item_t **ret,
+                             alder_error **err)
+{
+        uint64_t tag = ALDER_CBOR_UNTAGGED;
+        size_t n = tag_head(buf, len, &tag);
+        int r = decode_at(what, n, buf + n, len - n, ret, err);
+        if (r < 0)
+                return r;
+        *ret_tag = tag;
+        return 0;
+}
+
+int alder_cbor_check_tag(const char *what, uint64_t tag, uint64_t expected, const char *name, const cbor_item_t *item,
+                         alder_error **err)
+{
+        if (tag == ALDER_CBOR_UNTAGGED)
+                return alder_error_set(err, EBADMSG, "%s: expected CBOR tag %llu (%s), got %s", what,
+                                       (unsigned long long) expected, name, alder_cbor_type_name(item));
+        if (tag != expected)
+                return alder_error_set(err, EBADMSG, "%s: CBOR tag %llu (expected %llu, %s)", what,
+                                       (unsigned long long) tag, (unsigned long long) expected, name);
+        return 0;
+}
+
+/* ---- access ---------------------------------------------------------------------------------- */
+
+const char *alder_cbor_type_name(const cbor_item_t *item)
+{
+        switch (cbor_typeof(item)) {
+        case CBOR_TYPE_UINT:
+                return "unsigned integer";
+        case CBOR_TYPE_NEGINT:
+                return "negative integer";
+        case CBOR_TYPE_BYTESTRING:
+                return "byte string";
+        case CBOR_TYPE_STRING:
+                return "text string";
+        case CBOR_TYPE_ARRAY:
+                return "array";
+        case CBOR_TYPE_MAP:
+                return "map";
+        case CBOR_TYPE_TAG:
+                return "tag";
+        case CBOR_TYPE_FLOAT_CTRL:
+                break;
+        }
+        if (cbor_is_bool(item))
+                return "boolean";
+        if (cbor_is_null(item))
+                return "null";
+        return "simple value";
+}
+
+bool alder_cbor_get_int64(const cbor_item_t *item, int64_t *ret)
+{
+        if (!cbor_is_int(item))
+                return false;
+        uint64_t v = cbor_get_int(item);
+        if (v > INT64_MAX)
+                return false;
+        /* A negative integer item holds n for the value -1 - n. */
+        *ret = cbor_isa_uint(item) ? (int64_t) v : -1 - (int64_t) v;
+        return true;
+}
+
+cbor_item_t *alder_cbor_map_get_int(const cbor_item_t *map, int64_t key)
+{
+        if (!cbor_isa_map(map))
+                return NULL;
+        struct cbor_pair *pairs = cbor_map_handle(map);
+        for (size_t i = 0; i < cbor_map_size(map); i++) {
+                int64_t k;
+                if (alder_cbor_get_int64(pairs[i].key, &k) && k == key)
+                        return pairs[i].value;
+        }
+        return NULL;
+}
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+void alder_cbor_writer_done(struct alder_cbor_writer *w)
+{
+        free(w->buf);
+        *w = (struct alder_cbor_writer){.max = w->max};
+}
+
+static uint8_t *reserve(struct alder_cbor_writer *w, size_t n)
+{
+        size_t max = w->max ? w->max : WRITER_DEFAULT_MAX;
+        if (w->error)
+                return NULL;
+        if (n > max || w->len > max - n) {
+                w->error = E2BIG;
+                return NULL;
+        }
+        if (w->len + n > w->cap) {
+                size_t cap = w->cap ? w->cap : 256;
+                while (cap < w->len + n)
+                        cap *= 2;
+                uint8_t *p = realloc(w->buf, cap);
+                if (!p) {
+                        w->error = ENOMEM;
+                        return NULL;
+                }
+                w->buf = p;
+                w->cap = cap;
+        }
+        return w->buf + w->len;
+}
+
+void alder_cbor_put_raw(struct alder_cbor_writer *w, const void *data, size_t len)
+{
+        uint8_t *p = reserve(w, len);
+        if (!p)
+                return;
+        if (len > 0)
+                memcpy(p, data, len);
+        w->len += len;
+}
+
+/* Appends an item head produced by one of libcbor's cbor_encode_*() functions. */
+#define PUT_HEAD(w, call)                                   \
+        do {                                                \
+                unsigned char head_[9];                     \
+                size_t n_ = (call);                         \
+                if (n_ == 0)                                \
+                        (w)->error = EINVAL;                \
+                else                                        \
+                        alder_cbor_put_raw((w), head_, n_); \
+        } while (0)
+
+void alder_cbor_put_uint(struct alder_cbor_writer *w, uint64_t v)
+{
+        PUT_HEAD(w, cbor_encode_uint(v, head_, sizeof(head_)));
+}
+
+void alder_cbor_put_int(struct alder_cbor_writer *w, int64_t v)
+{
+        if (v >= 0)
+                alder_cbor_put_uint(w, (uint64_t) v);
+        else
+                PUT_HEAD(w, cbor_encode_negint((uint64_t) (-1 - v), head_, sizeof(head_)));
+}
+
+void alder_cbor_put_bytes(struct alder_cbor_writer *w, const void *data, size_t len)
+{
+        PUT_HEAD(w, cbor_encode_bytestring_start(len, head_, sizeof(head_)));
+        alder_cbor_put_raw(w, data, len);
+}
+
+void alder_cbor_put_text(struct alder_cbor_writer *w, const char *s, size_t len)
+{
+        PUT_HEAD(w, cbor_encode_string_start(len, head_, sizeof(head_)));
+        alder_cbor_put_raw(w, s, len);
+}
+
+void alder_cbor_put_array(struct alder_cbor_writer *w, size_t n)
+{
+        PUT_HEAD(w, cbor_encode_array_start(n, head_, sizeof(head_)));
+}
+
+void alder_cbor_put_map(struct alder_cbor_writer *w, size_t n)
+{
+        PUT_HEAD(w, cbor_encode_map_start(n, head_, sizeof(head_)));
+}
+
+void alder_cbor_put_tag(struct alder_cbor_writer *w, uint64_t tag)
+{
+        PUT_HEAD(w, cbor_encode_tag(tag, head_, sizeof(head_)));
+}
+
+void alder_cbor_put_bool(struct alder_cbor_writer *w, bool v)
+{
+        PUT_HEAD(w, cbor_encode_bool(v, head_, sizeof(head_)));
+}
+
+void alder_cbor_put_null(struct alder_cbor_writer *w)
+{
+        PUT_HEAD(w, cbor_encode_null(head_, sizeof(head_)));
+}
+
+int alder_cbor_writer_finish(struct alder_cbor_writer *w, const char *what, uint8_t **ret, size_t *ret_len,
+                             alder_error **err)
+{
+        if (w->error) {
+                int e = w->error;
+                alder_cbor_writer_done(w);
+                return alder_error_sys(err, e, "encode %s", what);
+        }
+        if (!w->buf) {
+                /* An empty encoding never happens for a real item; keep the contract simple anyway. */
+                w->buf = malloc(1);
+                if (!w->buf)
+                        return alder_error_set(err, ENOMEM, "encode %s: out of memory", what);
+        }
+        *ret = steal_pointer(&w->buf);
+        *ret_len = w->len;
+        alder_cbor_writer_done(w);
+        return 0;
+}
