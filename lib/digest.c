@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "alder/digest.h"
+#include "alder/fileio.h"
 
 struct alder_sha256 {
         EVP_MD_CTX *ctx;
@@ -67,6 +68,19 @@ int alder_sha256_buffer(const void *data, size_t len, uint8_t out[ALDER_SHA256_L
         return alder_sha256_final(h, out, err);
 }
 
+struct hash_ctx {
+        alder_sha256 *h;
+        uint64_t size;
+};
+
+static int hash_chunk(void *ctx, const void *buf, size_t n, alder_error **err)
+{
+        struct hash_ctx *c = ctx;
+        alder_sha256_update(c->h, buf, n);
+        c->size += n;
+        return 0;
+}
+
 int alder_sha256_file(const char *path, uint8_t out[ALDER_SHA256_LEN], uint64_t *ret_size, alder_error **err)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -77,25 +91,15 @@ int alder_sha256_file(const char *path, uint8_t out[ALDER_SHA256_LEN], uint64_t 
         if (r < 0)
                 return r;
 
-        uint64_t size = 0;
-        uint8_t buf[64 * 1024];
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return alder_error_sys(err, errno, "read '%s'", path);
-                }
-                if (n == 0)
-                        break;
-                alder_sha256_update(h, buf, (size_t) n);
-                size += (uint64_t) n;
-        }
+        struct hash_ctx ctx = {.h = h};
+        r = alder_read_chunks(fd, path, hash_chunk, &ctx, err);
+        if (r < 0)
+                return r;
         r = alder_sha256_final(h, out, err);
         if (r < 0)
                 return r;
         if (ret_size)
-                *ret_size = size;
+                *ret_size = ctx.size;
         return 0;
 }
 

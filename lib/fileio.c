@@ -117,7 +117,18 @@ static int temp_name(const char *base, unsigned attempt, char **ret, alder_error
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len, const char *what, alder_error **err)
+ssize_t alder_read_some(int fd, void *buf, size_t n)
+{
+        for (;;) {
+                ssize_t r = read(fd, buf, n);
+                if (r >= 0)
+                        return r;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+int alder_write_all(int fd, const void *data, size_t len, const char *what, alder_error **err)
 {
         const char *p = data;
         while (len > 0) {
@@ -133,6 +144,23 @@ static int write_all(int fd, const void *data, size_t len, const char *what, ald
                 len -= (size_t) n;
         }
         return 0;
+}
+
+int alder_read_chunks(int fd, const char *what, alder_chunk_fn consume, void *ctx, alder_error **err)
+{
+        _cleanup_free_ uint8_t *buf = malloc(128 * 1024);
+        if (!buf)
+                return alder_error_set(err, ENOMEM, "read '%s': out of memory", what);
+        for (;;) {
+                ssize_t n = alder_read_some(fd, buf, 128 * 1024);
+                if (n < 0)
+                        return alder_error_sys(err, (int) -n, "read '%s'", what);
+                if (n == 0)
+                        return 0;
+                int r = consume(ctx, buf, (size_t) n, err);
+                if (r < 0)
+                        return r;
+        }
 }
 
 /* Creates a fresh temp file next to the target; returns its fd and name. */
@@ -158,7 +186,7 @@ static int create_temp(int dirfd, const char *dirname, const char *base, char **
 
 static int fill_temp(int fd, const char *shown, const void *data, size_t len, mode_t mode, alder_error **err)
 {
-        int r = write_all(fd, data, len, shown, err);
+        int r = alder_write_all(fd, data, len, shown, err);
         if (r < 0)
                 return r;
         /* fchmod, not the open() mode: the umask must not decide a file's mode. */

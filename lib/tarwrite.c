@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "alder/fileio.h"
 #include "alder/tarwrite.h"
 
 #define MAX_DEPTH             256
@@ -135,25 +136,27 @@ static int add_xattrs(struct archive_entry *e, int dirfd, const char *name, cons
         return 0;
 }
 
+struct data_ctx {
+        struct tar_writer *w;
+        const char *path;
+};
+
+static int archive_chunk(void *ctx, const void *buf, size_t n, alder_error **err)
+{
+        struct data_ctx *c = ctx;
+        if (archive_write_data(c->w->a, buf, n) < 0)
+                return archive_fail(c->w, "write", c->path, err);
+        c->w->res->bytes_in += n;
+        return 0;
+}
+
 static int copy_file_data(struct tar_writer *w, int dirfd, const char *name, const char *path, alder_error **err)
 {
         _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
                 return alder_error_sys(err, errno, "open '%s'", path);
-        char buf[128 * 1024];
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return alder_error_sys(err, errno, "read '%s'", path);
-                }
-                if (n == 0)
-                        return 0;
-                if (archive_write_data(w->a, buf, (size_t) n) < 0)
-                        return archive_fail(w, "write", path, err);
-                w->res->bytes_in += (uint64_t) n;
-        }
+        struct data_ctx ctx = {.w = w, .path = path};
+        return alder_read_chunks(fd, path, archive_chunk, &ctx, err);
 }
 
 static int fill_entry(struct tar_writer *w, struct archive_entry *e, int dirfd, const char *name, const char *path,

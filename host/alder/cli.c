@@ -31,6 +31,27 @@ int cli_usage_error(const char *command, const char *fmt, ...)
         return CLI_EXIT_USAGE;
 }
 
+int cli_option_error(const char *command, int c, char **argv)
+{
+        if (c == ':')
+                return cli_usage_error(command, "option '%s' needs an argument", argv[optind - 1]);
+        return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+}
+
+int cli_common_option(struct cli *cli, const char *command, const char *usage, int c, char **argv)
+{
+        switch (c) {
+        case 'j':
+                cli->json = true;
+                return -1;
+        case 'h':
+                fputs(usage, stdout);
+                return CLI_EXIT_OK;
+        default:
+                return cli_option_error(command, c, argv);
+        }
+}
+
 int cli_print_json(struct cli *cli, const json_t *value)
 {
         _cleanup_free_ char *s = NULL;
@@ -54,16 +75,9 @@ int cli_parse_common(struct cli *cli, const char *command, const char *usage, in
         int c;
         /* '+': stop at the first non-option; ':': report missing arguments ourselves */
         while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
-                switch (c) {
-                case 'h':
-                        fputs(usage, stdout);
-                        return CLI_EXIT_OK;
-                case 'j':
-                        cli->json = true;
-                        break;
-                default:
-                        return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
-                }
+                int r = cli_common_option(cli, command, usage, c, argv);
+                if (r >= 0)
+                        return r;
         }
         *ret_optind = optind;
         return -1;

@@ -35,6 +35,19 @@ int cli_fail(struct cli *cli, alder_error *err);
 /* Reports a usage error naming the command; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...) ALDER_PRINTF(2, 3);
 
+/*
+ * The usage error for what getopt_long() returned for a bad option: ':' (a
+ * missing argument) or '?' (an unknown option). Returns CLI_EXIT_USAGE.
+ */
+int cli_option_error(const char *command, int c, char **argv);
+
+/*
+ * The default: branch of every command's getopt switch: 'j' (--json) sets
+ * cli->json and returns -1 (go on), 'h' (--help) prints usage and returns
+ * CLI_EXIT_OK, anything else is cli_option_error().
+ */
+int cli_common_option(struct cli *cli, const char *command, const char *usage, int c, char **argv);
+
 /* Prints a JSON document on stdout, indented, newline-terminated. */
 int cli_print_json(struct cli *cli, const json_t *value);
 
@@ -47,3 +60,5 @@ int cli_parse_common(struct cli *cli, const char *command, const char *usage, in
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_ipc(struct cli *cli, int argc, char **argv);
 int cmd_keys(struct cli *cli, int argc, char **argv);
+int cmd_app(struct cli *cli, int argc, char **argv);
+int cmd_app_pack(struct cli *cli, int argc, char **argv);

@@ -78,16 +78,12 @@ static int parse_call_args(struct cli *cli, int argc, char **argv, struct ipc_ca
                                                        "milliseconds",
                                                        optarg);
                         break;
-                case 'j':
-                        cli->json = true;
+                default: {
+                        int r = cli_common_option(cli, "ipc call", usage, c, argv);
+                        if (r >= 0)
+                                return r;
                         break;
-                case 'h':
-                        fputs(usage, stdout);
-                        return CLI_EXIT_OK;
-                case ':':
-                        return cli_usage_error("ipc call", "option '%s' needs an argument", argv[optind - 1]);
-                default:
-                        return cli_usage_error("ipc call", "unknown option '%s'", argv[optind - 1]);
+                }
                 }
         }
         if (!a->socket)

@@ -98,14 +98,6 @@ static int parse_days(const char *s, unsigned *ret)
         return 0;
 }
 
-/* A usage error for an option of `alder keys generate` (getopt already consumed it). */
-static int option_error(int c, char **argv)
-{
-        if (c == ':')
-                return cli_usage_error("keys generate", "option '%s' needs an argument", argv[optind - 1]);
-        return cli_usage_error("keys generate", "unknown option '%s'", argv[optind - 1]);
-}
-
 /* Options that just take a string: where each one goes. */
 static const char **string_option(struct generate_args *a, int c)
 {
@@ -144,7 +136,7 @@ static int generate_option(struct cli *cli, struct generate_args *a, int c, char
                 cli->json = true;
                 return -1;
         default:
-                return option_error(c, argv);
+                return cli_option_error("keys generate", c, argv);
         }
 }
 

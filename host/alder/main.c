@@ -13,6 +13,7 @@ static const struct cli_command commands[] = {
         {"version", "print version and build features", cmd_version},
         {"ipc", "talk to a daemon's control socket (diagnostics)", cmd_ipc},
         {"keys", "generate and inspect signing keys and certificates", cmd_keys},
+        {"app", "pack, sign, verify and inspect app packages", cmd_app},
 };
 
 static void print_usage(FILE *out)

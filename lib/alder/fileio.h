@@ -73,3 +73,17 @@ int alder_mkdir_p(const char *path, mode_t mode, alder_error **err) ALDER_WUR;
  * openat2(RESOLVE_BENEATH).
  */
 int alder_path_join(const char *root, const char *rel, char **ret, alder_error **err) ALDER_WUR;
+
+/* read() retried on EINTR: the bytes read (0 at end of file) or a negative errno. */
+ssize_t alder_read_some(int fd, void *buf, size_t n);
+
+/* Writes all of data, retrying on EINTR and short writes; errors name `what`. */
+int alder_write_all(int fd, const void *data, size_t len, const char *what, alder_error **err) ALDER_WUR;
+
+/*
+ * Reads fd from its current offset to its end in chunks of up to 128 KiB and
+ * hands each to consume(); a negative return of consume() stops and is
+ * returned. Read errors name `what`.
+ */
+typedef int (*alder_chunk_fn)(void *ctx, const void *buf, size_t n, alder_error **err);
+int alder_read_chunks(int fd, const char *what, alder_chunk_fn consume, void *ctx, alder_error **err) ALDER_WUR;

@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alder/alpkg.h"
+#include "alder/fileio.h"
+#include "alder/json.h"
+#include "alder/tarwrite.h"
+
+enum { COMPONENT_META = 0, COMPONENT_ROOTFS = 1, N_COMPONENTS = 2 };
+
+static const char *const component_ids[N_COMPONENTS][4] = {
+        {"alder", "app", "meta", NULL},
+        {"alder", "app", "rootfs", NULL},
+};
+static const char *const component_uris[N_COMPONENTS] = {ALDER_ALPKG_META_URI, ALDER_ALPKG_ROOTFS_URI};
+
+struct alder_alpkg {
+        char *path;
+        int fd;
+        uint8_t *envelope;
+        size_t envelope_len;
+        alder_app_meta *meta;
+        alder_alpkg_info info;
+        uint64_t rootfs_offset;
+        bool rootfs_consumed; /* the payload can be streamed once */
+};
+
+/* ---- identifiers and names ------------------------------------------------- */
+
+int alder_alpkg_vendor_id(const char *vendor_domain, uint8_t vendor_id[ALDER_UUID_LEN], alder_error **err)
+{
+        return alder_uuid_v5(alder_uuid_namespace_dns, vendor_domain ? vendor_domain : ALDER_ALPKG_DEFAULT_VENDOR,
+                             vendor_id, err);
+}
+
+int alder_alpkg_class_id(const uint8_t vendor_id[ALDER_UUID_LEN], const char *name, const char *arch,
+                         uint8_t class_id[ALDER_UUID_LEN], alder_error **err)
+{
+        _cleanup_free_ char *class_name = NULL;
+        if (asprintf(&class_name, "app/%s/%s", name, arch) < 0)
+                return alder_error_set(err, ENOMEM, "class id: out of memory");
+        return alder_uuid_v5(vendor_id, class_name, class_id, err);
+}
+
+int alder_alpkg_file_name(const alder_app_meta *meta, char **ret, alder_error **err)
+{
+        if (asprintf(ret, "%s_%s_%s.alpkg", meta->name, meta->version, meta->arch) < 0)
+                return alder_error_set(err, ENOMEM, "package name: out of memory");
+        return 0;
+}
+
+/* ---- I/O helpers ----------------------------------------------------------- */
+
+static int read_exact(int fd, void *buf, size_t len, const char *path, const char *what, alder_error **err)
+{
+        uint8_t *p = buf;
+        size_t got = 0;
+        while (got < len) {
+                ssize_t n = read(fd, p + got, len - got);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return alder_error_sys(err, errno, "%s: read %s", path, what);
+                }
+                if (n == 0)
+                        return alder_error_set(err, EBADMSG, "%s: truncated: %s ends after %zu of %zu bytes", path,
+                                               what, got, len);
+                got += (size_t) n;
+        }
+        return 0;
+}
+
+static int expect_eof(int fd, const char *path, alder_error **err)
+{
+        uint8_t b;
+        ssize_t n;
+        do
+                n = read(fd, &b, 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return alder_error_sys(err, errno, "%s: read", path);
+        if (n > 0)
+                return alder_error_set(err, EBADMSG, "%s: unexpected bytes after the last payload", path);
+        return 0;
+}
+
+/* An unnamed file in dir (O_TMPFILE): a crash leaves nothing behind. */
+static int open_tmpfile(const char *dir, int *ret, alder_error **err)
+{
+        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "create temporary file in '%s'", dir);
+        *ret = fd;
+        return 0;
+}
+
+/* Gives an O_TMPFILE file the name `path`, replacing what was there, durably. */
+static int commit_tmpfile(int fd, const char *path, alder_error **err)
+{
+        if (fsync(fd) < 0)
+                return alder_error_sys(err, errno, "fsync '%s'", path);
+        _cleanup_free_ char *tmp = NULL, *proc = NULL;
+        if (asprintf(&tmp, "%s.tmp-%d", path, getpid()) < 0 || asprintf(&proc, "/proc/self/fd/%d", fd) < 0)
+                return alder_error_set(err, ENOMEM, "'%s': out of memory", path);
+        (void) unlink(tmp); /* a leftover of a crashed run with our pid */
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+                return alder_error_sys(err, errno, "link '%s'", tmp);
+        if (rename(tmp, path) < 0) {
+                int r = alder_error_sys(err, errno, "rename '%s' to '%s'", tmp, path);
+                (void) unlink(tmp);
+                return r;
+        }
+        return alder_fsync_parent_dir(path, err);
+}
+
+static int dir_of(const char *path, char **ret, alder_error **err)
+{
+        const char *slash = strrchr(path, '/');
+        *ret = slash ? (slash == path ? strdup("/") : strndup(path, (size_t) (slash - path))) : strdup(".");
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "'%s': out of memory", path);
+}
+
+struct copy_ctx {
+        int to;
+        const char *path;
+};
+
+static int write_chunk(void *ctx, const void *buf, size_t n, alder_error **err)
+{
+        struct copy_ctx *c = ctx;
+        return alder_write_all(c->to, buf, n, c->path, err);
+}
+
+/* Copies from the current offset of `from` to its end. */
+static int copy_rest(int from, int to, const char *path, alder_error **err)
+{
+        struct copy_ctx ctx = {.to = to, .path = path};
+        return alder_read_chunks(from, path, write_chunk, &ctx, err);
+}
+
+/* ---- creating -------------------------------------------------------------- */
+
+static void encode_header(uint8_t out[ALDER_ALPKG_HEADER_SIZE], uint32_t envelope_len)
+{
+        memcpy(out, ALDER_ALPKG_MAGIC, ALDER_ALPKG_MAGIC_LEN);
+        uint32_t v = htobe32(ALDER_ALPKG_FORMAT_VERSION), e = htobe32(envelope_len);
+        memcpy(out + 8, &v, 4);
+        memcpy(out + 12, &e, 4);
+}
+
+static int fill_spec(const alder_alpkg_create_opts *o, const alder_alpkg_info *info, struct alder_suit_spec *spec,
+                     alder_error **err)
+{
+        *spec = (struct alder_suit_spec){
+                .sequence_number = o->sequence, .n_components = N_COMPONENTS, .description = o->meta->name};
+        int r = alder_alpkg_vendor_id(o->vendor_domain, spec->vendor_id, err);
+        if (r == 0)
+                r = alder_alpkg_class_id(spec->vendor_id, o->meta->name, o->meta->arch, spec->class_id, err);
+        for (int i = 0; r == 0 && i < N_COMPONENTS; i++) {
+                struct alder_suit_component *c = &spec->components[i];
+                r = alder_suit_component_id_from_strings(&c->id, component_ids[i], err);
+                c->uri = component_uris[i];
+                c->description = o->meta->name;
+                c->version = o->meta->version;
+        }
+        if (r < 0)
+                return r;
+        memcpy(spec->components[COMPONENT_META].digest, info->meta_digest, ALDER_SHA256_LEN);
+        spec->components[COMPONENT_META].size = info->meta_size;
+        memcpy(spec->components[COMPONENT_ROOTFS].digest, info->rootfs_digest, ALDER_SHA256_LEN);
+        spec->components[COMPONENT_ROOTFS].size = info->rootfs_size;
+        return 0;
+}
+
+/* Serializes the metadata the way it is stored: compact, sorted keys. */
+static int meta_bytes(const alder_app_meta *meta, char **ret, size_t *ret_len, alder_error **err)
+{
+        _cleanup_json_ json_t *doc = NULL;
+        int r = alder_app_meta_to_json(meta, &doc, err);
+        if (r < 0)
+                return r;
+        return alder_json_dump(doc, 0, ret, ret_len, err);
+}
+
+static int sign_envelope(const alder_alpkg_create_opts *o, alder_alpkg_info *info, uint8_t **ret, size_t *ret_len,
+                         alder_error **err)
+{
+        struct alder_suit_spec spec;
+        int r = fill_spec(o, info, &spec, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint8_t *manifest = NULL;
+        size_t manifest_len;
+        r = alder_suit_manifest_encode(&spec, &manifest, &manifest_len, err);
+        if (r < 0)
+                return r;
+        r = alder_suit_envelope_sign(manifest, manifest_len, o->signer, ret, ret_len, err);
+        if (r < 0)
+                return r;
+        info->sequence = o->sequence;
+        memcpy(info->vendor_id, spec.vendor_id, ALDER_UUID_LEN);
+        memcpy(info->class_id, spec.class_id, ALDER_UUID_LEN);
+        info->envelope_size = *ret_len;
+        return 0;
+}
+
+static int write_package(int fd, const char *out_path, const uint8_t *envelope, size_t envelope_len, const char *meta,
+                         size_t meta_len, int rootfs_fd, alder_error **err)
+{
+        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
+        encode_header(header, (uint32_t) envelope_len);
+        int r = alder_write_all(fd, header, sizeof(header), out_path, err);
+        if (r == 0)
+                r = alder_write_all(fd, envelope, envelope_len, out_path, err);
+        if (r == 0)
+                r = alder_write_all(fd, meta, meta_len, out_path, err);
+        if (r == 0 && lseek(rootfs_fd, 0, SEEK_SET) < 0)
+                r = alder_error_sys(err, errno, "rewind temporary payload of '%s'", out_path);
+        if (r == 0)
+                r = copy_rest(rootfs_fd, fd, out_path, err);
+        return r;
+}
+
+static int pack_rootfs(const alder_alpkg_create_opts *o, int rootfs_fd, alder_alpkg_info *info, alder_error **err)
+{
+        alder_tar_write_opts topts = {
+                .zstd_level = o->zstd_level, .progress = o->progress, .progress_ctx = o->progress_ctx};
+        alder_tar_write_result tres;
+        int r = alder_tar_write_tree(o->rootfs_dir, rootfs_fd, &topts, &tres, err);
+        if (r < 0)
+                return r;
+        info->rootfs_size = tres.bytes_out;
+        info->rootfs_entries = tres.entries;
+        info->rootfs_bytes_in = tres.bytes_in;
+        memcpy(info->rootfs_digest, tres.digest, ALDER_SHA256_LEN);
+        if (tres.setuid_files > 0 && !o->meta->setuid_files)
+                return alder_error_set(err, EPERM,
+                                       "%s: the root filesystem has %" PRIu64 " setuid/setgid file(s) but the app "
+                                       "metadata does not declare 'permissions.setuid_files'",
+                                       o->rootfs_dir, tres.setuid_files);
+        return 0;
+}
+
+/* A ready payload: copied into the temporary file and hashed. */
+static int take_payload(const char *path, int rootfs_fd, alder_alpkg_info *info, alder_error **err)
+{
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+        int r = copy_rest(in, rootfs_fd, path, err);
+        if (r == 0)
+                r = alder_sha256_file(path, info->rootfs_digest, &info->rootfs_size, err);
+        return r;
+}
+
+int alder_alpkg_create(const alder_alpkg_create_opts *o, const char *out_path, alder_alpkg_info *ret, alder_error **err)
+{
+        if (!o->signer || !o->signer->key)
+                return alder_error_set(err, EINVAL, "%s: a signing key is required", out_path);
+        _cleanup_free_ char *dir = NULL;
+        int r = dir_of(out_path, &dir, err);
+        if (r < 0)
+                return r;
+
+        alder_alpkg_info info = {0};
+        _cleanup_close_ int rootfs_fd = -1;
+        r = open_tmpfile(dir, &rootfs_fd, err);
+        if (r < 0)
+                return r;
+        r = o->rootfs_payload ? take_payload(o->rootfs_payload, rootfs_fd, &info, err)
+                              : pack_rootfs(o, rootfs_fd, &info, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_free_ char *meta = NULL;
+        size_t meta_len;
+        r = meta_bytes(o->meta, &meta, &meta_len, err);
+        if (r == 0)
+                r = alder_sha256_buffer(meta, meta_len, info.meta_digest, err);
+        if (r < 0)
+                return r;
+        info.meta_size = meta_len;
+
+        _cleanup_free_ uint8_t *envelope = NULL;
+        size_t envelope_len;
+        r = sign_envelope(o, &info, &envelope, &envelope_len, err);
+        if (r < 0)
+                return alder_error_wrap(err, "sign '%s'", out_path);
+
+        _cleanup_close_ int out_fd = -1;
+        r = open_tmpfile(dir, &out_fd, err);
+        if (r == 0)
+                r = write_package(out_fd, out_path, envelope, envelope_len, meta, meta_len, rootfs_fd, err);
+        if (r == 0)
+                r = commit_tmpfile(out_fd, out_path, err);
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = info;
+        return 0;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+static int decode_header(const uint8_t h[ALDER_ALPKG_HEADER_SIZE], const char *path, uint32_t *ret_envelope_len,
+                         alder_error **err)
+{
+        if (memcmp(h, ALDER_ALPKG_MAGIC, ALDER_ALPKG_MAGIC_LEN) != 0)
+                return alder_error_set(err, EBADMSG, "%s: not an Alder app package (bad magic)", path);
+        uint32_t version, elen;
+        memcpy(&version, h + 8, 4);
+        memcpy(&elen, h + 12, 4);
+        version = be32toh(version);
+        elen = be32toh(elen);
+        if (version != ALDER_ALPKG_FORMAT_VERSION)
+                return alder_error_set(err, ENOTSUP, "%s: package format version %u is not supported (expected %d)",
+                                       path, version, ALDER_ALPKG_FORMAT_VERSION);
+        if (elen == 0 || elen > ALDER_SUIT_MAX_ENVELOPE)
+                return alder_error_set(err, EBADMSG, "%s: envelope length %u is out of range [1, %u]", path, elen,
+                                       ALDER_SUIT_MAX_ENVELOPE);
+        *ret_envelope_len = elen;
+        return 0;
+}
+
+/* The manifest must describe exactly our two components, in order, fully covered. */
+static int check_components(const struct alder_suit_result *res, const char *path, alder_error **err)
+{
+        if (res->n_components != N_COMPONENTS)
+                return alder_error_set(err, EBADMSG, "%s: manifest has %zu components, an app package has %d", path,
+                                       res->n_components, N_COMPONENTS);
+        for (int i = 0; i < N_COMPONENTS; i++) {
+                const struct alder_suit_result_component *c = &res->components[i];
+                struct alder_suit_component_id want;
+                int r = alder_suit_component_id_from_strings(&want, component_ids[i], err);
+                if (r < 0)
+                        return r;
+                char shown[128];
+                alder_suit_component_id_format(&c->id, shown, sizeof(shown));
+                if (memcmp(&want, &c->id, sizeof(want)) != 0)
+                        return alder_error_set(err, EBADMSG, "%s: manifest component %d is %s, expected %s", path, i,
+                                               shown, i == 0 ? "['alder','app','meta']" : "['alder','app','rootfs']");
+                if (!c->image_match || !c->has_size || !c->fetch || strcmp(c->uri, component_uris[i]) != 0)
+                        return alder_error_set(err, EBADMSG,
+                                               "%s: manifest component %s must be fetched from '%s' and checked by "
+                                               "digest and size",
+                                               path, shown, component_uris[i]);
+        }
+        if (res->components[COMPONENT_META].size > ALDER_APP_META_MAX_SIZE)
+                return alder_error_set(err, E2BIG, "%s: app metadata of %" PRIu64 " bytes exceeds %u", path,
+                                       res->components[COMPONENT_META].size, ALDER_APP_META_MAX_SIZE);
+        return 0;
+}
+
+static int read_envelope(alder_alpkg *pkg, const alder_trust_store *trust, const struct alder_suit_expect *expect,
+                         struct alder_suit_result *res, alder_error **err)
+{
+        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
+        uint32_t elen = 0;
+        int r = read_exact(pkg->fd, header, sizeof(header), pkg->path, "header", err);
+        if (r == 0)
+                r = decode_header(header, pkg->path, &elen, err);
+        if (r < 0)
+                return r;
+        pkg->envelope = malloc(elen);
+        if (!pkg->envelope)
+                return alder_error_set(err, ENOMEM, "%s: out of memory", pkg->path);
+        pkg->envelope_len = elen;
+        r = read_exact(pkg->fd, pkg->envelope, elen, pkg->path, "SUIT envelope", err);
+        if (r < 0)
+                return r;
+        r = trust ? alder_suit_envelope_verify(pkg->envelope, elen, trust, expect, res, err)
+                  : alder_suit_envelope_inspect(pkg->envelope, elen, expect, res, err);
+        if (r < 0)
+                return alder_error_wrap(err, "%s", pkg->path);
+        return check_components(res, pkg->path, err);
+}
+
+static int read_meta(alder_alpkg *pkg, const struct alder_suit_result_component *c, alder_error **err)
+{
+        _cleanup_free_ char *buf = malloc(c->size + 1);
+        if (!buf)
+                return alder_error_set(err, ENOMEM, "%s: out of memory", pkg->path);
+        int r = read_exact(pkg->fd, buf, c->size, pkg->path, "app metadata", err);
+        if (r < 0)
+                return r;
+        uint8_t digest[ALDER_SHA256_LEN];
+        r = alder_sha256_buffer(buf, c->size, digest, err);
+        if (r < 0)
+                return r;
+        if (memcmp(digest, c->digest, sizeof(digest)) != 0)
+                return alder_error_set(err, EBADMSG, "%s: app metadata does not match the manifest's digest",
+                                       pkg->path);
+        _cleanup_json_ json_t *doc = NULL;
+        r = alder_json_parse("app.json", buf, c->size, &doc, err);
+        if (r == 0)
+                r = alder_app_meta_from_json(doc, "app.json", &pkg->meta, err);
+        if (r < 0)
+                return alder_error_wrap(err, "%s", pkg->path);
+        return 0;
+}
+
+/* Binds the signed class id to the metadata's name and arch, and the arch to the device's. */
+static int check_identity(alder_alpkg *pkg, const alder_alpkg_expect *expect, alder_error **err)
+{
+        uint8_t cls[ALDER_UUID_LEN];
+        int r = alder_alpkg_class_id(pkg->info.vendor_id, pkg->meta->name, pkg->meta->arch, cls, err);
+        if (r < 0)
+                return r;
+        if (memcmp(cls, pkg->info.class_id, sizeof(cls)) != 0)
+                return alder_error_set(err, EILSEQ,
+                                       "%s: class id does not match app '%s' for %s (metadata and manifest disagree)",
+                                       pkg->path, pkg->meta->name, pkg->meta->arch);
+        if (expect && expect->arch && strcmp(expect->arch, pkg->meta->arch) != 0)
+                return alder_error_set(err, ENOEXEC, "%s: package is for %s, this device is %s", pkg->path,
+                                       pkg->meta->arch, expect->arch);
+        return 0;
+}
+
+static void record_result(alder_alpkg *pkg, const struct alder_suit_result *res, bool verified)
+{
+        alder_alpkg_info *i = &pkg->info;
+        i->sequence = res->sequence_number;
+        memcpy(i->vendor_id, res->vendor_id, ALDER_UUID_LEN);
+        memcpy(i->class_id, res->class_id, ALDER_UUID_LEN);
+        i->envelope_size = pkg->envelope_len;
+        i->meta_size = res->components[COMPONENT_META].size;
+        memcpy(i->meta_digest, res->components[COMPONENT_META].digest, ALDER_SHA256_LEN);
+        i->rootfs_size = res->components[COMPONENT_ROOTFS].size;
+        memcpy(i->rootfs_digest, res->components[COMPONENT_ROOTFS].digest, ALDER_SHA256_LEN);
+        i->verified = verified;
+        if (verified)
+                i->signer = res->signer;
+}
+
+int alder_alpkg_open(const char *path, const alder_trust_store *trust, const alder_alpkg_expect *expect,
+                     alder_alpkg **ret, alder_error **err)
+{
+        _cleanup_alpkg_ alder_alpkg *pkg = calloc(1, sizeof(*pkg));
+        if (!pkg || !(pkg->path = strdup(path))) {
+                free(pkg);
+                pkg = NULL;
+                return alder_error_set(err, ENOMEM, "%s: out of memory", path);
+        }
+        pkg->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (pkg->fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+
+        _cleanup_free_ struct alder_suit_result *res = calloc(1, sizeof(*res));
+        if (!res)
+                return alder_error_set(err, ENOMEM, "%s: out of memory", path);
+        /* The vendor is checked by the manifest's own condition; the class needs app.json first. */
+        struct alder_suit_expect sexpect = {.check_vendor_id = expect != NULL};
+        int r = expect ? alder_alpkg_vendor_id(expect->vendor_domain, sexpect.vendor_id, err) : 0;
+        if (r == 0)
+                r = read_envelope(pkg, trust, &sexpect, res, err);
+        if (r < 0)
+                return r;
+        record_result(pkg, res, trust != NULL);
+        r = read_meta(pkg, &res->components[COMPONENT_META], err);
+        if (r == 0)
+                r = check_identity(pkg, expect, err);
+        if (r < 0)
+                return r;
+        pkg->rootfs_offset = ALDER_ALPKG_HEADER_SIZE + pkg->envelope_len + pkg->info.meta_size;
+        *ret = steal_pointer(&pkg);
+        return 0;
+}
+
+const alder_app_meta *alder_alpkg_meta(const alder_alpkg *pkg)
+{
+        return pkg->meta;
+}
+
+const alder_alpkg_info *alder_alpkg_get_info(const alder_alpkg *pkg)
+{
+        return &pkg->info;
+}
+
+const uint8_t *alder_alpkg_envelope(const alder_alpkg *pkg, size_t *ret_len)
+{
+        *ret_len = pkg->envelope_len;
+        return pkg->envelope;
+}
+
+void alder_alpkg_close(alder_alpkg *pkg)
+{
+        if (!pkg)
+                return;
+        if (pkg->fd >= 0)
+                close(pkg->fd);
+        free(pkg->path);
+        free(pkg->envelope);
+        alder_app_meta_free(pkg->meta);
+        free(pkg);
+}
+
+/* ---- streaming the root filesystem ----------------------------------------- */
+
+/* Reads exactly the rootfs component, hashing it; never past its declared size. */
+struct rootfs_stream {
+        alder_alpkg *pkg;
+        alder_sha256 *hash;
+        uint64_t left;
+        int read_errno;
+};
+
+static ssize_t rootfs_read(void *ctx, void *buf, size_t n)
+{
+        struct rootfs_stream *s = ctx;
+        if (s->left == 0)
+                return 0;
+        if (n > s->left)
+                n = (size_t) s->left;
+        ssize_t got;
+        do
+                got = read(s->pkg->fd, buf, n);
+        while (got < 0 && errno == EINTR);
+        if (got < 0) {
+                s->read_errno = errno;
+                return -1;
+        }
+        if (got == 0) {
+                s->read_errno = EBADMSG; /* truncated: reported by finish_stream */
+                return -1;
+        }
+        alder_sha256_update(s->hash, buf, (size_t) got);
+        s->left -= (uint64_t) got;
+        return got;
+}
+
+static int start_stream(alder_alpkg *pkg, struct rootfs_stream *s, alder_error **err)
+{
+        if (pkg->rootfs_consumed)
+                return alder_error_set(err, EALREADY, "%s: the root filesystem was already read", pkg->path);
+        pkg->rootfs_consumed = true;
+        if (lseek(pkg->fd, (off_t) pkg->rootfs_offset, SEEK_SET) < 0)
+                return alder_error_sys(err, errno, "%s: seek to the root filesystem", pkg->path);
+        *s = (struct rootfs_stream){.pkg = pkg, .left = pkg->info.rootfs_size};
+        return alder_sha256_new(&s->hash, err);
+}
+
+/* Drains what the consumer left, then checks size, digest and end of file. */
+static int finish_stream(struct rootfs_stream *s, alder_error **err)
+{
+        alder_alpkg *pkg = s->pkg;
+        uint8_t buf[64 * 1024];
+        while (s->left > 0 && s->read_errno == 0)
+                if (rootfs_read(s, buf, sizeof(buf)) < 0)
+                        break;
+        if (s->read_errno == EBADMSG)
+                return alder_error_set(err, EBADMSG, "%s: truncated: the root filesystem ends %" PRIu64 " bytes early",
+                                       pkg->path, s->left);
+        if (s->read_errno)
+                return alder_error_sys(err, s->read_errno, "%s: read the root filesystem", pkg->path);
+        uint8_t digest[ALDER_SHA256_LEN];
+        int r = alder_sha256_final(s->hash, digest, err);
+        if (r < 0)
+                return r;
+        if (memcmp(digest, pkg->info.rootfs_digest, sizeof(digest)) != 0)
+                return alder_error_set(err, EBADMSG, "%s: root filesystem does not match the manifest's digest",
+                                       pkg->path);
+        return expect_eof(pkg->fd, pkg->path, err);
+}
+
+int alder_alpkg_check_rootfs(alder_alpkg *pkg, alder_error **err)
+{
+        struct rootfs_stream s;
+        int r = start_stream(pkg, &s, err);
+        if (r == 0)
+                r = finish_stream(&s, err);
+        alder_sha256_free(s.hash);
+        return r;
+}
+
+int alder_alpkg_unpack(alder_alpkg *pkg, const char *dest, const alder_unpack_opts *opts, alder_unpack_stats *stats,
+                       alder_error **err)
+{
+        alder_unpack_opts o = opts ? *opts : (alder_unpack_opts){0};
+        if (o.mode != ALDER_UNPACK_FRESH)
+                return alder_error_set(err, EINVAL, "%s: a package unpacks only into a fresh directory", pkg->path);
+        o.compression = ALDER_UNPACK_COMPRESSION_ZSTD;
+        if (pkg->meta->setuid_files)
+                o.flags |= ALDER_UNPACK_ALLOW_SETUID;
+
+        struct rootfs_stream s;
+        int r = start_stream(pkg, &s, err);
+        if (r < 0) {
+                alder_sha256_free(s.hash);
+                return r;
+        }
+        r = alder_unpack(rootfs_read, &s, dest, &o, stats, err);
+        if (r < 0 && !s.read_errno)
+                alder_error_wrap(err, "%s: root filesystem", pkg->path);
+        if (r < 0 && s.read_errno) {
+                /* The unpacker saw a read failure: report its real cause. */
+                alder_error_clear(err);
+                r = finish_stream(&s, err);
+                if (r == 0)
+                        r = alder_error_set(err, EIO, "%s: root filesystem unreadable", pkg->path);
+        } else if (r == 0) {
+                r = finish_stream(&s, err);
+                if (r < 0) {
+                        /* Unpacked, but not what was signed: take it away again. */
+                        alder_error *rm_err = NULL;
+                        if (alder_remove_tree(dest, &rm_err) < 0)
+                                alder_error_wrap(err, "'%s' left behind (removing it failed: %s)", dest,
+                                                 alder_error_message(rm_err));
+                        alder_error_free(rm_err);
+                }
+        }
+        alder_sha256_free(s.hash);
+        return r;
+}
+
+/* ---- re-signing ------------------------------------------------------------ */
+
+int alder_alpkg_resign(const char *in_path, const struct alder_cose_signer *signer, const char *out_path,
+                       alder_error **err)
+{
+        _cleanup_alpkg_ alder_alpkg *pkg = NULL;
+        int r = alder_alpkg_open(in_path, NULL, NULL, &pkg, err);
+        if (r < 0)
+                return r;
+        const uint8_t *manifest;
+        size_t manifest_len;
+        r = alder_suit_envelope_manifest(pkg->envelope, pkg->envelope_len, &manifest, &manifest_len, err);
+        if (r < 0)
+                return alder_error_wrap(err, "%s", in_path);
+        _cleanup_free_ uint8_t *envelope = NULL;
+        size_t envelope_len;
+        r = alder_suit_envelope_sign(manifest, manifest_len, signer, &envelope, &envelope_len, err);
+        if (r < 0)
+                return alder_error_wrap(err, "sign '%s'", out_path);
+
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int out_fd = -1;
+        r = dir_of(out_path, &dir, err);
+        if (r == 0)
+                r = open_tmpfile(dir, &out_fd, err);
+        if (r < 0)
+                return r;
+        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
+        encode_header(header, (uint32_t) envelope_len);
+        r = alder_write_all(out_fd, header, sizeof(header), out_path, err);
+        if (r == 0)
+                r = alder_write_all(out_fd, envelope, envelope_len, out_path, err);
+        /* The payloads are copied as they are; the new signature covers the same manifest digests. */
+        if (r == 0 && lseek(pkg->fd, ALDER_ALPKG_HEADER_SIZE + (off_t) pkg->envelope_len, SEEK_SET) < 0)
+                r = alder_error_sys(err, errno, "seek '%s'", in_path);
+        if (r == 0)
+                r = copy_rest(pkg->fd, out_fd, out_path, err);
+        if (r == 0)
+                r = commit_tmpfile(out_fd, out_path, err);
+        return r;
+}
