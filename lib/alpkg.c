@@ -572,7 +572,7 @@ static int finish_stream(struct rootfs_stream *s, alder_error **err)
 
 int alder_alpkg_check_rootfs(alder_alpkg *pkg, alder_error **err)
 {
-        struct rootfs_stream s;
+        struct rootfs_stream s = {0};
         int r = start_stream(pkg, &s, err);
         if (r == 0)
                 r = finish_stream(&s, err);
@@ -590,7 +590,7 @@ int alder_alpkg_unpack(alder_alpkg *pkg, const char *dest, const alder_unpack_op
         if (pkg->meta->setuid_files)
                 o.flags |= ALDER_UNPACK_ALLOW_SETUID;
 
-        struct rootfs_stream s;
+        struct rootfs_stream s = {0};
         int r = start_stream(pkg, &s, err);
         if (r < 0) {
                 alder_sha256_free(s.hash);

@@ -88,7 +88,7 @@ def main():
         os.makedirs(out)
         pkg = os.path.join(out, "bench_1.0.0_amd64.alpkg")
         pack = [alder, "app", "pack", "--key", os.path.join(keys, "bench.key"),
-                "--cert", os.path.join(keys, "bench.crt"), "--name", "bench", "--version", "1.0.0",
+                "--cert", os.path.join(keys, "bench.pem"), "--name", "bench", "--version", "1.0.0",
                 "--arch", "amd64", "--cmd", "/bin/true", "-o", pkg, rootfs]
         verify = [alder, "app", "verify", "--trust", keys, pkg]
         ref_out = os.path.join(tmp, "ref.tar.zst")

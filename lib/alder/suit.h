@@ -155,7 +155,7 @@ struct alder_suit_result {
  *      naming the condition.
  * Errors: EBADMSG malformed, E2BIG over a limit, ENOTSUP outside the profile,
  * EKEYREJECTED signature or signer, EKEYEXPIRED signer validity (see keys.h),
- * EILSEQ a failed condition (vendor/class mismatch).
+ * ENODEV a failed vendor/class condition (not this device), ENODATA a missing parameter.
  */
 int alder_suit_envelope_verify(const uint8_t *buf, size_t len, const alder_trust_store *store,
                                const struct alder_suit_expect *expect, struct alder_suit_result *ret,
