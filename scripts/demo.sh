@@ -2,10 +2,10 @@
 # The newcomer's first command: installs the Debian packages Alder needs (only
 # those missing), builds, and runs the main demo.
 #   scripts/demo.sh
-# Today's demo shows the foundation end to end: the alder CLI, and a daemon
-# serving Alder's IPC protocol that the CLI talks to (peer credentials,
-# field-named errors, timeouts). Later issues grow it into the full device
-# demo (QEMU image, app install, update).
+# Today's demo: a signed app package made from a container image (keys,
+# pack, inspect, verify, a tampered copy refused), and the IPC protocol the
+# daemons speak. Later issues grow it into the full device demo (QEMU image,
+# app install, update).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,6 +48,24 @@ say "$alder ipc call --socket $sock echo '{\"broken\": }'   # bad input: the err
 "$alder" ipc call --socket "$sock" echo '{"broken": }' || echo "(exit status $?)"
 say "$alder ipc call --socket $sock --timeout 300 sleep '{\"ms\": 2000}'   # a daemon that does not answer in time"
 "$alder" ipc call --socket "$sock" --timeout 300 sleep '{"ms": 2000}' || echo "(exit status $?)"
+
+# ---- a signed app package from a container image ---------------------------
+work="$rundir/app"
+mkdir -p "$work/trust"
+echo
+echo "==> building the hello-world example image for arm64 (offline, with umoci)"
+examples/hello-world/build.sh --arch arm64 --out "$work/image" --tool umoci | tail -n 3
+run "$alder" keys generate --out "$work/dev" --cn "Alder demo"
+cp "$work/dev.pem" "$work/trust/"
+run "$alder" app pack --key "$work/dev.key" --cert "$work/dev.pem" --memory 64M --volume data:/data \
+        -o "$work" "$work/image/oci:1.0.0"
+pkg="$work/hello-world_1.0.0_arm64.alpkg"
+run "$alder" app inspect "$pkg"
+run "$alder" app verify --trust "$work/trust" --arch arm64 "$pkg"
+cp "$pkg" "$work/tampered.alpkg"
+printf '\x00' | dd of="$work/tampered.alpkg" bs=1 seek=$(($(stat -c %s "$pkg") - 100)) conv=notrunc status=none
+say "$alder app verify --trust $work/trust $work/tampered.alpkg   # one byte changed in the payload"
+"$alder" app verify --trust "$work/trust" "$work/tampered.alpkg" || echo "(exit status $?)"
 
 echo
 echo "Demo done. Next: ./scripts/test.sh runs the whole test suite."

@@ -11,11 +11,12 @@ build_pkgs=(
         meson ninja-build pkg-config gcc libc6-dev
         libjansson-dev libsystemd-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
+        gcc-aarch64-linux-gnu umoci skopeo  # the demo packs an arm64 example app
 )
 test_pkgs=(
         python3 python3-pytest file
         clang libclang-rt-14-dev            # libFuzzer + sanitizers for fuzz targets
-        gcc-aarch64-linux-gnu qemu-user-static
+        qemu-user-static
         libjansson-dev:arm64 libsystemd-dev:arm64 libcmocka-dev:arm64
         libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
         zstd tar                            # reference tools for fixtures and bench/pack
