@@ -241,6 +241,11 @@ static int pack_rootfs(const alder_alpkg_create_opts *o, int rootfs_fd, alder_al
         info->rootfs_entries = tres.entries;
         info->rootfs_bytes_in = tres.bytes_in;
         memcpy(info->rootfs_digest, tres.digest, ALDER_SHA256_LEN);
+        if (tres.device_nodes > 0)
+                return alder_error_set(err, EPERM,
+                                       "%s: the root filesystem has %" PRIu64 " device node(s): a container gets "
+                                       "devices from 'permissions.devices', never from its image",
+                                       o->rootfs_dir, tres.device_nodes);
         if (tres.setuid_files > 0 && !o->meta->setuid_files)
                 return alder_error_set(err, EPERM,
                                        "%s: the root filesystem has %" PRIu64 " setuid/setgid file(s) but the app "

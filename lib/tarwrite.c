@@ -276,8 +276,15 @@ static int setup_archive(struct tar_writer *w, alder_error **err)
         if (!w->a)
                 return alder_error_set(err, ENOMEM, "tar writer: out of memory");
         int level = w->opts->zstd_level ? w->opts->zstd_level : 3;
-        char level_opt[32];
-        snprintf(level_opt, sizeof(level_opt), "zstd:compression-level=%d", level);
+        /*
+         * Compress on every core: packing is bound by zstd. With one worker or
+         * more, zstd's output does not depend on the number of workers, so
+         * packs stay reproducible across machines (never 0 = another mode).
+         */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        char level_opt[64];
+        snprintf(level_opt, sizeof(level_opt), "zstd:compression-level=%d,zstd:threads=%ld", level,
+                 cpus > 1 ? ALDER_MIN(cpus, 8) : 1);
         if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
             archive_write_add_filter_zstd(w->a) != ARCHIVE_OK ||
             archive_write_set_options(w->a, level_opt) != ARCHIVE_OK ||

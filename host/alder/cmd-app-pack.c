@@ -641,7 +641,11 @@ static int pack(struct cli *cli, const struct pack_args *a, const struct alder_c
                 r = make_staging(out, &staging, err);
         if (r < 0)
                 return r;
-        if (asprintf(&rootfs, "%s/rootfs", staging) < 0) {
+        if (alder_oci_image_kind(img) == ALDER_OCI_ROOTFS_DIR) {
+                /* A folder is packed where it is: no layers to apply, no copy to make. */
+                rootfs = strdup(path);
+                r = rootfs ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+        } else if (asprintf(&rootfs, "%s/rootfs", staging) < 0) {
                 r = alder_error_set(err, ENOMEM, "out of memory");
         } else {
                 alder_unpack_opts uopts = {.flags = a->allow_setuid ? ALDER_UNPACK_ALLOW_SETUID : 0};
