@@ -353,3 +353,22 @@ def test_device_refuses_entry_bomb_fast(device):
     assert proc.returncode == 1, proc.stdout
     assert "more than 10000 entries" in proc.stderr, proc.stderr
     assert not dest.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_pack_refuses_device_nodes_and_undeclared_setuid(keys, alder, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "dev").mkdir(parents=True)
+    os.mknod(rootfs / "dev" / "null", 0o666 | 0o020000, os.makedev(1, 3))
+    out = tmp_path / "out"
+    out.mkdir()
+    ident = ["--name", "t", "--version", "1.0.0", "--arch", "amd64", "--cmd", "/x", "-o", str(out)]
+    r = alder("app", "pack", *sign_args(keys), *ident, str(rootfs))
+    assert r.rc == 1 and "1 device node(s)" in r.err, r.err
+    os.unlink(rootfs / "dev" / "null")
+    (rootfs / "su").write_text("x")
+    os.chmod(rootfs / "su", 0o4755)
+    r = alder("app", "pack", *sign_args(keys), *ident, str(rootfs))
+    assert r.rc == 1 and "setuid/setgid file(s)" in r.err, r.err
+    assert alder("app", "pack", *sign_args(keys), *ident, "--allow-setuid", str(rootfs)).rc == 0
+    assert [p.name for p in out.iterdir()] == ["t_1.0.0_amd64.alpkg"]
