@@ -11,7 +11,7 @@ build_pkgs=(
         meson ninja-build pkg-config gcc libc6-dev
         libjansson-dev libsystemd-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
-        gcc-aarch64-linux-gnu umoci skopeo  # the demo packs an arm64 example app
+        gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
 )
 test_pkgs=(
         python3 python3-pytest file
