@@ -120,6 +120,7 @@ static void config_clear(alder_oci_config *c)
         alder_strv_free(c->env);
         alder_strv_free(c->labels);
         alder_strv_free(c->exposed_ports);
+        alder_strv_free(c->volumes);
         *c = (alder_oci_config){0};
 }
 
@@ -585,6 +586,8 @@ static int parse_config_section(const json_t *root, const char *source, alder_oc
                 r = get_object_as_strv(cfg, source, "Labels", true, &c->labels, err);
         if (r == 0)
                 r = get_object_as_strv(cfg, source, "ExposedPorts", false, &c->exposed_ports, err);
+        if (r == 0)
+                r = get_object_as_strv(cfg, source, "Volumes", false, &c->volumes, err);
         return r;
 }
 
@@ -1122,11 +1125,11 @@ static json_t *layers_json(const alder_oci_image *img)
 
 static json_t *config_json(const alder_oci_config *c)
 {
-        return json_pack("{s:s, s:s, s:s*, s:o*, s:o*, s:o*, s:s*, s:s*, s:s*, s:o*, s:o*}", "architecture",
+        return json_pack("{s:s, s:s, s:s*, s:o*, s:o*, s:o*, s:s*, s:s*, s:s*, s:o*, s:o*, s:o*}", "architecture",
                          c->architecture, "os", c->os, "variant", c->variant, "entrypoint", strv_json(c->entrypoint),
                          "cmd", strv_json(c->cmd), "env", strv_json(c->env), "working_dir", c->working_dir, "user",
                          c->user, "stop_signal", c->stop_signal, "labels", labels_json(c->labels), "exposed_ports",
-                         strv_json(c->exposed_ports));
+                         strv_json(c->exposed_ports), "volumes", strv_json(c->volumes));
 }
 
 int alder_oci_image_to_json(const alder_oci_image *img, json_t **ret, alder_error **err)

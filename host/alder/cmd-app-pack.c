@@ -3,6 +3,7 @@
  * alder app pack: OCI image (layout, oci-archive, docker-archive) or a root
  * filesystem folder -> signed .alpkg.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -58,7 +59,8 @@ static const char pack_usage[] =
         "  --memory SIZE        memory limit: bytes or with K, M, G suffix\n"
         "  --cpu MILLICORES     CPU limit, 1000 = one core\n"
         "  --pids N             process limit\n"
-        "  --volume NAME:PATH   private writable volume kept across updates (repeatable)\n"
+        "  --volume NAME:PATH   private writable volume kept across updates (repeatable;\n"
+        "                       default: the image's VOLUMEs, named after their paths)\n"
         "  --allow-setuid       accept setuid/setgid files in the image\n"
         "  --health-cmd ARGS    command whose success marks an update healthy (form as --cmd)\n"
         "  --health-grace SECS  how long the app must stay up after start (default 5)\n"
@@ -488,7 +490,55 @@ static int meta_runtime(const struct pack_args *a, const alder_oci_config *cfg, 
         return r;
 }
 
-static int meta_permissions(const struct pack_args *a, alder_app_meta *m, alder_error **err)
+/* "/var/lib/app" -> "var-lib-app": a volume name (a-z, 0-9, '-') for an image VOLUME path. */
+static char *volume_name_from_path(const char *path)
+{
+        char *name = calloc(1, ALDER_APP_NAME_MAX + 1);
+        size_t n = 0;
+        for (const char *p = path; name && *p && n < ALDER_APP_NAME_MAX; p++) {
+                char c = (char) tolower((unsigned char) *p);
+                bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                if (ok || (n > 0 && name[n - 1] != '-'))
+                        name[n++] = ok ? c : '-';
+        }
+        while (name && n > 0 && name[n - 1] == '-')
+                name[--n] = '\0';
+        if (name && n == 0)
+                strcpy(name, "volume");
+        return name;
+}
+
+/* Volumes from --volume NAME:PATH, or else the image's VOLUME paths. */
+static int meta_volumes(const struct pack_args *a, const alder_oci_config *cfg, alder_app_meta *m, alder_error **err)
+{
+        size_t n_image = 0;
+        while (cfg && cfg->volumes && cfg->volumes[n_image])
+                n_image++;
+        size_t n = a->n_volumes ? a->n_volumes : n_image;
+        m->volumes = calloc(n + 1, sizeof(*m->volumes));
+        if (!m->volumes)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                alder_app_volume *v = &m->volumes[i];
+                m->n_volumes++;
+                if (a->n_volumes) {
+                        const char *colon = strchr(a->volumes[i], ':');
+                        if (!colon)
+                                return alder_error_set(err, EINVAL, "--volume: '%s' is not NAME:PATH", a->volumes[i]);
+                        v->name = strndup(a->volumes[i], (size_t) (colon - a->volumes[i]));
+                        v->path = strdup(colon + 1);
+                } else {
+                        v->name = volume_name_from_path(cfg->volumes[i]);
+                        v->path = strdup(cfg->volumes[i]);
+                }
+                if (!v->name || !v->path)
+                        return alder_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+static int meta_permissions(const struct pack_args *a, const alder_oci_config *cfg, alder_app_meta *m,
+                            alder_error **err)
 {
         m->host_network = a->host_network;
         m->setuid_files = a->allow_setuid;
@@ -500,22 +550,9 @@ static int meta_permissions(const struct pack_args *a, alder_app_meta *m, alder_
         int r = strv_dup((char **) a->devices, &m->devices, err);
         if (r == 0)
                 r = strv_dup((char **) a->caps, &m->capabilities, err);
-        if (r < 0)
-                return r;
-        m->volumes = calloc(a->n_volumes + 1, sizeof(*m->volumes));
-        if (!m->volumes)
-                return alder_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < a->n_volumes; i++) {
-                const char *colon = strchr(a->volumes[i], ':');
-                if (!colon)
-                        return alder_error_set(err, EINVAL, "--volume: '%s' is not NAME:PATH", a->volumes[i]);
-                m->volumes[i].name = strndup(a->volumes[i], (size_t) (colon - a->volumes[i]));
-                m->volumes[i].path = strdup(colon + 1);
-                m->n_volumes++;
-                if (!m->volumes[i].name || !m->volumes[i].path)
-                        return alder_error_set(err, ENOMEM, "out of memory");
-        }
-        return 0;
+        if (r == 0)
+                r = meta_volumes(a, cfg, m, err);
+        return r;
 }
 
 /* Builds the metadata and validates it the way a device will (round trip through app.json). */
@@ -529,7 +566,7 @@ static int build_meta(const struct pack_args *a, const alder_oci_image *img, ald
         if (r == 0)
                 r = meta_runtime(a, cfg, m, err);
         if (r == 0)
-                r = meta_permissions(a, m, err);
+                r = meta_permissions(a, cfg, m, err);
         if (r < 0)
                 return r;
         const char *digest = alder_oci_image_digest(img);

@@ -46,7 +46,7 @@ const char *alder_oci_kind_name(alder_oci_kind kind);
 #define ALDER_OCI_MAX_MANIFESTS     1024u /* in one index, nested indexes included */
 #define ALDER_OCI_MAX_INDEX_DEPTH   4u
 #define ALDER_OCI_MAX_LAYERS        256u
-#define ALDER_OCI_MAX_LIST          4096u /* Env, Cmd, Entrypoint, Labels, ExposedPorts items */
+#define ALDER_OCI_MAX_LIST          4096u /* Env, Cmd, Entrypoint, Labels, ExposedPorts, Volumes items */
 
 typedef struct alder_oci_open_opts {
         /*
@@ -71,6 +71,7 @@ typedef struct alder_oci_config {
         const char *working_dir, *user, *stop_signal; /* NULL when absent */
         char **labels;                                /* "KEY=VALUE", sorted by key */
         char **exposed_ports;                         /* "80/tcp", sorted */
+        char **volumes;                               /* "/data", sorted (the image's VOLUME paths) */
 } alder_oci_config;
 
 typedef struct alder_oci_image alder_oci_image;

@@ -98,7 +98,8 @@ def config_image(layout, tag, arch):
         "--config.env", "PATH=/usr/bin:/bin", "--config.env", "MODE=test",
         "--config.workingdir", "/opt/app", "--config.user", "1000:1000",
         "--config.label", "org.example.team=alder", "--config.label", "version=1.0",
-        "--config.exposedports", "8080/tcp", "--config.stopsignal", "SIGTERM")
+        "--config.exposedports", "8080/tcp", "--config.volume", "/var/lib/tool",
+        "--config.stopsignal", "SIGTERM")
 
 
 def build_umoci_layout(work):

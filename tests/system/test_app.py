@@ -93,6 +93,9 @@ def test_pack_from_each_input_kind(image, keys, alder, tmp_path):
         digests.add(doc["rootfs_sha256"])
         # nothing but the package is left beside it (no staging debris)
         assert [p.name for p in out.iterdir()] == ["hello-world_1.0.0_arm64.alpkg"]
+        # the image's VOLUME /data becomes the app's private data volume
+        meta = alder("app", "inspect", "--json", doc["file"]).json()["app"]
+        assert meta["permissions"]["volumes"] == [{"name": "data", "path": "/data"}]
     # the same image gives the same root filesystem payload, whatever the container format
     assert len(digests) == 1
 

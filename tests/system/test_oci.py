@@ -71,6 +71,7 @@ EXPECTED_CONFIG = {
     "user": "1000:1000",
     "labels": {"org.example.team": "alder", "version": "1.0"},
     "exposed_ports": ["8080/tcp"],
+    "volumes": ["/var/lib/tool"],
     "stop_signal": "SIGTERM",
 }
 
