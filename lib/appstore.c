@@ -58,6 +58,16 @@ static int read_pointer(const char *app_dir, const char *link, char **ret, alder
         return *ret ? 0 : alder_error_set(err, ENOMEM, "app store: out of memory");
 }
 
+/* Removes a pointer link durably. */
+static int unlink_pointer(const char *app_dir, const char *link, alder_error **err)
+{
+        _cleanup_free_ char *p = NULL;
+        int r = path_of(&p, err, "%s/%s", app_dir, link);
+        if (r == 0 && unlink(p) < 0)
+                r = alder_error_sys(err, errno, "remove '%s'", p);
+        return r == 0 ? alder_fsync_parent_dir(p, err) : r;
+}
+
 /* Sequence number of a version directory name "SEQ-VERSION". */
 static uint64_t sequence_of(const char *target)
 {
@@ -122,10 +132,9 @@ static int prune_app(const char *app_dir, alder_error **err)
                 return r;
         if (!current && previous) {
                 /* cannot happen by our order of steps; repair rather than guess */
-                _cleanup_free_ char *p = NULL;
-                r = path_of(&p, err, "%s/previous", app_dir);
-                if (r == 0 && unlink(p) < 0)
-                        return alder_error_sys(err, errno, "remove '%s'", p);
+                r = unlink_pointer(app_dir, "previous", err);
+                if (r < 0)
+                        return r;
                 free(previous);
                 previous = NULL;
         }
@@ -319,6 +328,23 @@ static int app_dir_of(alder_appstore *store, const char *name, char **ret, alder
         return r < 0 ? r : path_of(ret, err, "%s/%s", store->root, name);
 }
 
+/* The app's folder and the target of one of its pointers; -ENOENT (with `missing`) when unset. */
+static int app_pointer(alder_appstore *store, const char *name, const char *link, const char *missing,
+                       char **ret_app_dir, char **ret_target, alder_error **err)
+{
+        _cleanup_free_ char *app_dir = NULL, *target = NULL;
+        int r = app_dir_of(store, name, &app_dir, err);
+        if (r == 0)
+                r = read_pointer(app_dir, link, &target, err);
+        if (r < 0)
+                return r;
+        if (!target)
+                return alder_error_set(err, ENOENT, "%s: %s", name, missing);
+        *ret_app_dir = steal_pointer(&app_dir);
+        *ret_target = steal_pointer(&target);
+        return 0;
+}
+
 /* Points app_dir/link at target, atomically. */
 static int point(const char *app_dir, const char *link, const char *target, alder_error **err)
 {
@@ -354,21 +380,12 @@ int alder_appstore_discard(alder_appstore *store, alder_appstore_staged *staged,
 
 int alder_appstore_rollback(alder_appstore *store, const char *name, alder_error **err)
 {
-        _cleanup_free_ char *app_dir = NULL, *previous = NULL, *link = NULL;
-        int r = app_dir_of(store, name, &app_dir, err);
+        _cleanup_free_ char *app_dir = NULL, *previous = NULL;
+        int r = app_pointer(store, name, "previous", "no previous version to roll back to", &app_dir, &previous, err);
         if (r == 0)
-                r = read_pointer(app_dir, "previous", &previous, err);
-        if (r < 0)
-                return r;
-        if (!previous)
-                return alder_error_set(err, ENOENT, "%s: no previous version to roll back to", name);
-        r = point(app_dir, "current", previous, err);
+                r = point(app_dir, "current", previous, err);
         if (r == 0)
-                r = path_of(&link, err, "%s/previous", app_dir);
-        if (r == 0 && unlink(link) < 0)
-                r = alder_error_sys(err, errno, "remove '%s'", link);
-        if (r == 0)
-                r = alder_fsync_parent_dir(link, err);
+                r = unlink_pointer(app_dir, "previous", err);
         if (r == 0)
                 r = prune_app(app_dir, err);
         return r;
@@ -377,21 +394,12 @@ int alder_appstore_rollback(alder_appstore *store, const char *name, alder_error
 int alder_appstore_remove(alder_appstore *store, const char *name, bool keep_data, alder_error **err)
 {
         _cleanup_free_ char *app_dir = NULL, *current = NULL, *tmpl = NULL, *moved = NULL;
-        int r = app_dir_of(store, name, &app_dir, err);
-        if (r == 0)
-                r = read_pointer(app_dir, "current", &current, err);
+        int r = app_pointer(store, name, "current", "not installed", &app_dir, &current, err);
         if (r < 0)
                 return r;
-        if (!current)
-                return alder_error_set(err, ENOENT, "%s: not installed", name);
         if (keep_data) {
-                /* Unlink the pointer: the app is gone in one step; recovery would finish the rest. */
-                _cleanup_free_ char *link = NULL;
-                r = path_of(&link, err, "%s/current", app_dir);
-                if (r == 0 && unlink(link) < 0)
-                        r = alder_error_sys(err, errno, "remove '%s'", link);
-                if (r == 0)
-                        r = alder_fsync_parent_dir(link, err);
+                /* Unlinking the pointer removes the app in one step; pruning finishes the rest. */
+                r = unlink_pointer(app_dir, "current", err);
                 return r == 0 ? prune_app(app_dir, err) : r;
         }
         r = path_of(&tmpl, err, "%s/.trash/XXXXXX", store->root);
@@ -414,14 +422,8 @@ int alder_appstore_remove(alder_appstore *store, const char *name, bool keep_dat
 int alder_appstore_current(alder_appstore *store, const char *name, char **ret, alder_error **err)
 {
         _cleanup_free_ char *app_dir = NULL, *current = NULL;
-        int r = app_dir_of(store, name, &app_dir, err);
-        if (r == 0)
-                r = read_pointer(app_dir, "current", &current, err);
-        if (r < 0)
-                return r;
-        if (!current)
-                return alder_error_set(err, ENOENT, "%s: not installed", name);
-        return path_of(ret, err, "%s/%s", app_dir, current);
+        int r = app_pointer(store, name, "current", "not installed", &app_dir, &current, err);
+        return r < 0 ? r : path_of(ret, err, "%s/%s", app_dir, current);
 }
 
 static json_t *version_json(const char *app_dir, const char *target)

@@ -63,3 +63,15 @@ static inline void alder_test_check_json(const char *what, const json_t *got, co
         char *e = expected ? json_dumps(expected, JSON_ENCODE_ANY | JSON_SORT_KEYS) : NULL;
         fail_msg("%s: got %s, expected %s", what, g ? g : "nothing", e ? e : "nothing");
 }
+
+/* Inverts the last byte of a file (tampering with the end of a payload). */
+static inline void alder_test_flip_last_byte(const char *path)
+{
+        FILE *f = fopen(path, "r+b");
+        if (!f || fseek(f, -1, SEEK_END) != 0)
+                fail_msg("cannot open '%s' for tampering", path);
+        int c = fgetc(f);
+        if (c == EOF || fseek(f, -1, SEEK_END) != 0 || fputc(c ^ 0xff, f) == EOF)
+                fail_msg("cannot tamper with '%s'", path);
+        fclose(f);
+}
