@@ -21,6 +21,7 @@ test_pkgs=(
         libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
         zstd tar                            # reference tools for fixtures and bench/pack
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
+        busybox-static                      # a static userland for container tests (test_ocispec.py)
 )
 
 case "$profile" in

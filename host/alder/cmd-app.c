@@ -23,6 +23,12 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
                                 "  verify    check a package's signature, manifest and payloads against trust anchors\n"
                                 "  inspect   show what a package holds (without trusting it)\n"
                                 "\n"
+                                "On the device (through alder-appd's socket):\n"
+                                "  install   install or update an app from a package\n"
+                                "  list      list installed apps\n"
+                                "  status    show one installed app\n"
+                                "  remove    remove an app\n"
+                                "\n"
                                 "Run 'alder app COMMAND --help' for the options of a command.\n";
 
 /* ---- output ------------------------------------------------------------------ */
@@ -314,10 +320,9 @@ static int cmd_app_sign(struct cli *cli, int argc, char **argv)
 int cmd_app(struct cli *cli, int argc, char **argv)
 {
         static const struct cli_command subcommands[] = {
-                {"pack", "", cmd_app_pack},
-                {"sign", "", cmd_app_sign},
-                {"verify", "", cmd_app_verify},
-                {"inspect", "", cmd_app_inspect},
+                {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},       {"verify", "", cmd_app_verify},
+                {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
+                {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alder/fileio.h"
+#include "alder/json.h"
+#include "alder/log.h"
+#include "appd.h"
+
+#define SOURCE "params"
+
+static struct appd *appd_of(alder_ipc_call *call)
+{
+        return alder_ipc_call_userdata(call);
+}
+
+static alder_alpkg_expect expect_of(const struct appd *d)
+{
+        return (alder_alpkg_expect){.vendor_domain = d->cfg.vendor,
+                                    .arch = d->cfg.arch ? d->cfg.arch : alder_arch_native()};
+}
+
+/* app.install {"package": "/abs/path.alpkg"} -> {"name", "version", "sequence"} */
+static int m_install(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        struct appd *d = appd_of(call);
+        const char *package;
+        int r = alder_json_get_string(params, SOURCE, "package", 0, &package, err);
+        if (r < 0)
+                return r;
+        if (package[0] != '/')
+                return alder_error_set(err, EINVAL, "%s: field 'package': '%s' is not an absolute path", SOURCE,
+                                       package);
+        alder_alpkg_expect expect = expect_of(d);
+        alder_appstore_staged staged = {0};
+        r = alder_appstore_stage(d->store, package, d->trust, &expect, &staged, err);
+        if (r == 0) {
+                r = alder_appstore_commit(d->store, &staged, err);
+                _cleanup_error_ alder_error *e2 = NULL;
+                if (r < 0 && alder_appstore_discard(d->store, &staged, &e2) < 0)
+                        alder_log_error(ALDER_LOG_WARNING, e2, NULL, "discard the staged version");
+        }
+        if (r < 0) {
+                alder_log_error(ALDER_LOG_ERR, *err, ALDER_LOG_FIELDS("PACKAGE", package), "install failed");
+                alder_appstore_staged_clear(&staged);
+                return r;
+        }
+        char seq[32];
+        snprintf(seq, sizeof(seq), "%llu", (unsigned long long) staged.sequence);
+        alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", staged.name, "VERSION", staged.version, "SEQUENCE", seq),
+                  "installed %s %s", staged.name, staged.version);
+        *ret = json_pack("{s:s,s:s,s:I}", "name", staged.name, "version", staged.version, "sequence",
+                         (json_int_t) staged.sequence);
+        alder_appstore_staged_clear(&staged);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
+/* app.list {} -> [{name, version, sequence, ..., previous}] */
+static int m_list(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        return alder_appstore_list(appd_of(call)->store, ret, err);
+}
+
+/* app.status {"name"} -> the app's entry of app.list */
+static int m_status(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const char *name;
+        int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
+        _cleanup_json_ json_t *list = NULL;
+        if (r == 0)
+                r = alder_appstore_list(appd_of(call)->store, &list, err);
+        if (r < 0)
+                return r;
+        size_t i;
+        json_t *app;
+        json_array_foreach(list, i, app)
+        {
+                if (strcmp(json_string_value(json_object_get(app, "name")), name) == 0) {
+                        *ret = json_incref(app);
+                        return 0;
+                }
+        }
+        return alder_error_set(err, ENOENT, "app '%s' is not installed", name);
+}
+
+/* app.remove {"name", "keep_data": false} -> {"name"} */
+static int m_remove(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const char *name;
+        bool keep_data = false;
+        int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
+        if (r == 0)
+                r = alder_json_get_bool(params, SOURCE, "keep_data", ALDER_JSON_OPTIONAL, &keep_data, err);
+        if (r == 0)
+                r = alder_appstore_remove(appd_of(call)->store, name, keep_data, err);
+        if (r < 0)
+                return r;
+        alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", name), "removed %s%s", name,
+                  keep_data ? " (data kept)" : "");
+        *ret = json_pack("{s:s,s:b}", "name", name, "data_kept", keep_data);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
+const alder_ipc_method appd_methods[] = {
+        {"app.install", m_install}, {"app.list", m_list}, {"app.status", m_status},
+        {"app.remove", m_remove},   {NULL, NULL},
+};
+
+static int default_path(const char *given, const char *root, const char *rel, char **ret, alder_error **err)
+{
+        int n = given ? asprintf(ret, "%s", given) : asprintf(ret, "%s%s", root, rel);
+        return n < 0 ? alder_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int parent_dir(const char *path, alder_error **err)
+{
+        _cleanup_free_ char *dir = strdup(path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (!slash || slash == dir)
+                return dir ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+        *slash = '\0';
+        return alder_mkdir_p(dir, 0755, err);
+}
+
+int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
+{
+        *d = (struct appd){.cfg = *cfg};
+        const char *root = cfg->root ? cfg->root : "";
+        int r = default_path(cfg->store, root, "/var/lib/alder/apps", &d->store_path, err);
+        if (r == 0)
+                r = default_path(cfg->trust, root, "/config/trust", &d->trust_path, err);
+        if (r == 0)
+                r = default_path(cfg->socket, root, "/run/alder/appd.sock", &d->socket_path, err);
+        if (r == 0)
+                r = alder_mkdir_p(d->store_path, 0755, err);
+        if (r == 0)
+                r = alder_appstore_open(d->store_path, &d->store, err);
+        if (r == 0)
+                r = alder_trust_store_load_dir(d->trust_path, &d->trust, err);
+        if (r == 0)
+                r = parent_dir(d->socket_path, err);
+        alder_ipc_server_options opts = {.name = "alder-appd", .socket_mode = 0600};
+        if (r == 0)
+                r = alder_ipc_server_new(d->socket_path, appd_methods, d, &opts, &d->server, err);
+        return r;
+}
+
+void appd_done(struct appd *d)
+{
+        alder_ipc_server_free(d->server);
+        alder_trust_store_free(d->trust);
+        alder_appstore_close(d->store);
+        free(d->store_path);
+        free(d->trust_path);
+        free(d->socket_path);
+        *d = (struct appd){0};
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * alder app install|list|status|remove: talk to alder-appd on this machine
+ * (on a device, or a test root) over its socket (docs/api/appd.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alder/ipc.h"
+#include "alder/json.h"
+#include "cli.h"
+
+#define DEFAULT_SOCKET     "/run/alder/appd.sock"
+#define QUICK_TIMEOUT_MS   (10 * 1000)
+#define INSTALL_TIMEOUT_MS (15 * 60 * 1000) /* unpacking a large app on a slow SD card */
+
+static const char socket_help[] =
+        "  -s, --socket PATH  alder-appd's socket (default $ALDER_APPD_SOCKET or " DEFAULT_SOCKET ")\n"
+        "  --json             print the daemon's answer as JSON\n"
+        "  -h, --help         show this help\n";
+
+struct local_args {
+        const char *socket;
+        const char *arg; /* PACKAGE or NAME */
+        bool keep_data;
+};
+
+static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool takes_arg, int argc, char **argv,
+                       struct local_args *a)
+{
+        static const struct option options[] = {
+                {"socket", required_argument, NULL, 's'},
+                {"keep-data", no_argument, NULL, 'k'},
+                {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *env = getenv("ALDER_APPD_SOCKET");
+        *a = (struct local_args){.socket = env && *env ? env : DEFAULT_SOCKET};
+        optind = 0;
+        int c;
+        while ((c = getopt_long(argc, argv, "+:s:h", options, NULL)) != -1) {
+                if (c == 's') {
+                        a->socket = optarg;
+                } else if (c == 'k' && strcmp(cmd, "app remove") == 0) {
+                        a->keep_data = true;
+                } else {
+                        int r = cli_common_option(cli, cmd, usage, c == 'k' ? '?' : c, argv);
+                        if (r >= 0)
+                                return r;
+                }
+        }
+        if (takes_arg && optind >= argc)
+                return cli_usage_error(cmd, "an argument is required");
+        if (takes_arg)
+                a->arg = argv[optind++];
+        if (optind < argc)
+                return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return -1;
+}
+
+static int call_appd(struct cli *cli, const char *socket, const char *method, json_t *params, int timeout_ms,
+                     json_t **ret)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_ipc_client_ alder_ipc_client *client = NULL;
+        if (alder_ipc_client_connect(socket, QUICK_TIMEOUT_MS, &client, &err) < 0) {
+                alder_error_wrap(&err, "alder-appd is not reachable (is it running?)");
+                return cli_fail(cli, err);
+        }
+        if (alder_ipc_client_call(client, method, params, timeout_ms, ret, &err) < 0)
+                return cli_fail(cli, err);
+        return CLI_EXIT_OK;
+}
+
+/* One local command: its method, how it builds params and prints the result. */
+struct local_cmd {
+        const char *name; /* "app install" */
+        const char *method;
+        const char *usage; /* without the common options */
+        bool takes_arg;
+        int timeout_ms;
+        int (*params)(const struct local_args *a, json_t **ret);
+        void (*print)(const struct local_args *a, json_t *res);
+};
+
+static int run_local(struct cli *cli, const struct local_cmd *cmd, int argc, char **argv)
+{
+        char usage[2048];
+        snprintf(usage, sizeof(usage), "%s%s", cmd->usage, socket_help);
+        struct local_args a;
+        int r = parse_local(cli, cmd->name, usage, cmd->takes_arg, argc, argv, &a);
+        if (r >= 0)
+                return r;
+        _cleanup_json_ json_t *params = NULL, *res = NULL;
+        if (cmd->params && cmd->params(&a, &params) < 0)
+                return CLI_EXIT_FAILURE;
+        r = call_appd(cli, a.socket, cmd->method, params, cmd->timeout_ms, &res);
+        if (r != CLI_EXIT_OK || cli->json)
+                return r != CLI_EXIT_OK ? r : cli_print_json(cli, res);
+        cmd->print(&a, res);
+        return CLI_EXIT_OK;
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+        const char *s = json_string_value(json_object_get(obj, key));
+        return s ? s : "-";
+}
+
+static const char *previous_version(json_t *app)
+{
+        json_t *prev = json_object_get(app, "previous");
+        return json_is_object(prev) ? str(prev, "version") : "-";
+}
+
+/* ---- install ------------------------------------------------------------------ */
+
+static int install_params(const struct local_args *a, json_t **ret)
+{
+        /* The daemon has its own working directory: hand it an absolute path. */
+        char abs[PATH_MAX];
+        if (!realpath(a->arg, abs)) {
+                fprintf(stderr, "alder: error: '%s': %s\n", a->arg, strerror(errno));
+                return -errno;
+        }
+        *ret = json_pack("{s:s}", "package", abs);
+        return 0;
+}
+
+static void install_print(const struct local_args *a, json_t *res)
+{
+        printf("installed %s %s (sequence %" JSON_INTEGER_FORMAT ")\n", str(res, "name"), str(res, "version"),
+               json_integer_value(json_object_get(res, "sequence")));
+}
+
+static const struct local_cmd install_cmd = {
+        "app install",
+        "app.install",
+        "Usage: alder app install [--socket PATH] [--json] PACKAGE\n"
+        "\n"
+        "Install or update an app on this device: alder-appd verifies the package\n"
+        "against the device's trust anchors before unpacking anything, refuses an\n"
+        "older sequence number than the installed one, and switches atomically.\n"
+        "\n"
+        "Options:\n",
+        true,
+        INSTALL_TIMEOUT_MS,
+        install_params,
+        install_print,
+};
+
+int cmd_app_install(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &install_cmd, argc, argv);
+}
+
+/* ---- list --------------------------------------------------------------------- */
+
+static void list_print(const struct local_args *a, json_t *res)
+{
+        printf("%-24s %-16s %-12s %s\n", "NAME", "VERSION", "SEQUENCE", "PREVIOUS");
+        size_t i;
+        json_t *app;
+        json_array_foreach(res, i, app)
+        {
+                printf("%-24s %-16s %-12" JSON_INTEGER_FORMAT " %s\n", str(app, "name"), str(app, "version"),
+                       json_integer_value(json_object_get(app, "sequence")), previous_version(app));
+        }
+}
+
+static const struct local_cmd list_cmd = {
+        "app list",
+        "app.list",
+        "Usage: alder app list [--socket PATH] [--json]\n"
+        "\n"
+        "List the apps installed on this device with their current and previous\n"
+        "versions.\n"
+        "\n"
+        "Options:\n",
+        false,
+        QUICK_TIMEOUT_MS,
+        NULL,
+        list_print,
+};
+
+int cmd_app_list(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &list_cmd, argc, argv);
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+static int name_params(const struct local_args *a, json_t **ret)
+{
+        *ret = json_pack("{s:s}", "name", a->arg);
+        return 0;
+}
+
+static void status_print(const struct local_args *a, json_t *res)
+{
+        static const char *const keys[] = {"name", "version", "arch", "signer", "rootfs_sha256", "dir"};
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(keys); i++)
+                printf("%-14s %s\n", keys[i], str(res, keys[i]));
+        printf("%-14s %" JSON_INTEGER_FORMAT "\n%-14s %s\n", "sequence",
+               json_integer_value(json_object_get(res, "sequence")), "previous", previous_version(res));
+}
+
+static const struct local_cmd status_cmd = {
+        "app status",
+        "app.status",
+        "Usage: alder app status [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Show an installed app: version, sequence number, signer, payload digest\n"
+        "and the previous version a rollback would return to.\n"
+        "\n"
+        "Options:\n",
+        true,
+        QUICK_TIMEOUT_MS,
+        name_params,
+        status_print,
+};
+
+int cmd_app_status(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &status_cmd, argc, argv);
+}
+
+/* ---- remove ------------------------------------------------------------------- */
+
+static int remove_params(const struct local_args *a, json_t **ret)
+{
+        *ret = json_pack("{s:s,s:b}", "name", a->arg, "keep_data", a->keep_data);
+        return 0;
+}
+
+static void remove_print(const struct local_args *a, json_t *res)
+{
+        printf("removed %s%s\n", a->arg, a->keep_data ? " (data kept)" : "");
+}
+
+static const struct local_cmd remove_cmd = {
+        "app remove",
+        "app.remove",
+        "Usage: alder app remove [--keep-data] [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Remove an app from this device, with its data volumes unless --keep-data.\n"
+        "\n"
+        "Options:\n"
+        "  --keep-data        keep the app's data volumes for a later reinstall\n",
+        true,
+        QUICK_TIMEOUT_MS,
+        remove_params,
+        remove_print,
+};
+
+int cmd_app_remove(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &remove_cmd, argc, argv);
+}

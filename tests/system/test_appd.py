@@ -1,0 +1,164 @@
+"""alder-appd's package store through its socket and the `alder app install|list|
+status|remove` commands, with a whole device root in a temp folder."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.fixture
+def device(build_dir, tmp_path, alder):
+    """A device root with trust anchors, a running alder-appd, and a signing key."""
+    root = tmp_path / "root"
+    trust = root / "config" / "trust"
+    trust.mkdir(parents=True)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("dev", "other"):
+        assert alder("keys", "generate", "--out", str(keys / name), "--cn", name).rc == 0
+    shutil.copy(keys / "dev.pem", trust / "dev.pem")
+    sock = root / "run" / "alder" / "appd.sock"
+
+    class Device:
+        def __init__(self):
+            self.root, self.keys, self.sock, self.tmp = root, keys, sock, tmp_path
+            self.proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen([str(build_dir / "device" / "appd" / "alder-appd"), "--root", str(root)],
+                                         stderr=subprocess.PIPE, text=True, env={**os.environ,
+                                                                                  "ALDER_LOG_TARGET": "stderr"})
+            deadline = time.monotonic() + 10
+            while not self.accepting():  # a stale socket file of a killed daemon may still be there
+                assert self.proc.poll() is None, self.proc.stderr.read()
+                assert time.monotonic() < deadline, "alder-appd did not start"
+                time.sleep(0.02)
+
+        def accepting(self):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(sock))
+                return True
+            except OSError:
+                return False
+            finally:
+                s.close()
+
+        def stop(self, sig=signal.SIGTERM):
+            self.proc.send_signal(sig)
+            err = self.proc.communicate(timeout=10)[1]
+            assert "Sanitizer" not in err and "runtime error" not in err, err
+            return self.proc.returncode, err
+
+        def app(self, *args):
+            return alder("app", *args[:1], "--socket", str(sock), *args[1:])
+
+        def package(self, version, seq, key="dev", arch=None, name="hello"):
+            rootfs = tmp_path / f"rootfs-{name}-{version}"
+            (rootfs / "bin").mkdir(parents=True, exist_ok=True)
+            (rootfs / "bin" / "hello").write_text(f"version {version}\n")
+            out = tmp_path / f"{name}-{version}-{key}.alpkg"
+            native = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "arm")
+            r = alder("app", "pack", "--key", str(keys / f"{key}.key"), "--cert", str(keys / f"{key}.pem"),
+                      "--name", name, "--version", version, "--arch", arch or native, "--sequence", str(seq),
+                      "--cmd", "/bin/hello", "-o", str(out), str(rootfs))
+            assert r.rc == 0, r.err
+            return out
+
+    d = Device()
+    d.start()
+    yield d
+    if d.proc.poll() is None:
+        rc, err = d.stop()
+        assert rc == 0, err
+
+
+def versions_on_disk(device, name="hello"):
+    return sorted(p.name for p in (device.root / "var/lib/alder/apps" / name / "versions").iterdir())
+
+
+def test_install_update_list_remove(device):
+    r = device.app("install", str(device.package("1.0.0", 10)))
+    assert r.rc == 0, r.err
+    assert r.out == "installed hello 1.0.0 (sequence 10)\n"
+    r = device.app("install", "--json", str(device.package("1.1.0", 11)))
+    assert r.json() == {"name": "hello", "version": "1.1.0", "sequence": 11}
+    apps = device.app("list", "--json").json()
+    assert [(a["name"], a["version"], a["previous"]["version"]) for a in apps] == [("hello", "1.1.0", "1.0.0")]
+    assert "hello" in device.app("list").out and "1.0.0" in device.app("list").out
+    st = device.app("status", "--json", "hello").json()
+    assert st["sequence"] == 11 and st["signer"] == "CN=dev"
+    current = device.root / "var/lib/alder/apps/hello/current/rootfs/bin/hello"
+    assert current.read_text() == "version 1.1.0\n"
+    assert versions_on_disk(device) == ["10-1.0.0", "11-1.1.0"]
+    r = device.app("remove", "hello")
+    assert r.rc == 0 and r.out == "removed hello\n"
+    assert device.app("list", "--json").json() == []
+    r = device.app("status", "hello")
+    assert r.rc == 1 and "alder-appd: app 'hello' is not installed" in r.err
+
+
+def test_refusals_leave_the_store_unchanged(device):
+    assert device.app("install", str(device.package("2.0.0", 20))).rc == 0
+    cases = [
+        (device.package("1.0.0", 19), "refusing sequence 19, older than the installed 20 (anti-rollback)"),
+        (device.package("2.0.1", 20), "sequence 20 is already installed"),
+        (device.package("3.0.0", 30, key="other"), "trust"),
+        (device.package("3.0.0", 31, arch="arm" if os.uname().machine == "x86_64" else "amd64"),
+         "this device is"),
+    ]
+    for pkg, message in cases:
+        r = device.app("install", str(pkg))
+        assert r.rc == 1 and message in r.err, (pkg, r.err)
+    assert versions_on_disk(device) == ["20-2.0.0"]
+    staging = device.root / "var/lib/alder/apps/.staging"
+    assert list(staging.iterdir()) == []
+
+
+def test_remove_keeping_data(device):
+    assert device.app("install", str(device.package("1.0.0", 1))).rc == 0
+    data = device.root / "var/lib/alder/apps/hello/data/db"
+    data.parent.mkdir(parents=True)
+    data.write_text("precious")
+    r = device.app("remove", "--keep-data", "hello")
+    assert r.rc == 0 and r.out == "removed hello (data kept)\n"
+    assert data.read_text() == "precious"
+    assert device.app("install", str(device.package("1.0.0", 1))).rc == 0
+    assert data.read_text() == "precious"
+
+
+def test_restart_after_kill_recovers_the_store(device):
+    assert device.app("install", str(device.package("1.0.0", 1))).rc == 0
+    # what a kill -9 in the middle of installs leaves behind
+    apps = device.root / "var/lib/alder/apps"
+    (apps / ".staging" / "half" / "rootfs").mkdir(parents=True)
+    (apps / "hello" / "versions" / "2-2.0.0" / "rootfs").mkdir(parents=True)
+    device.proc.kill()
+    device.proc.wait()
+    device.start()
+    assert versions_on_disk(device) == ["1-1.0.0"]
+    assert list((apps / ".staging").iterdir()) == []
+    assert device.app("list", "--json").json()[0]["version"] == "1.0.0"
+    assert device.app("install", str(device.package("2.0.0", 2))).rc == 0
+
+
+def test_daemon_not_running(alder, tmp_path):
+    r = alder("app", "list", "--socket", str(tmp_path / "none.sock"))
+    assert r.rc == 1 and "alder-appd is not reachable (is it running?)" in r.err
+
+
+def test_usage(alder, build_dir):
+    for cmd in ("install", "list", "status", "remove"):
+        h = alder("app", cmd, "--help")
+        assert h.rc == 0 and h.out.startswith(f"Usage: alder app {cmd}"), cmd
+    assert alder("app", "install").rc == 2
+    assert alder("app", "list", "--keep-data").rc == 2
+    d = subprocess.run([str(build_dir / "device/appd/alder-appd"), "--help"], capture_output=True, text=True)
+    assert d.returncode == 0 and d.stdout.startswith("Usage: alder-appd")
+    d = subprocess.run([str(build_dir / "device/appd/alder-appd"), "--bogus"], capture_output=True, text=True)
+    assert d.returncode == 2
