@@ -67,5 +67,24 @@ printf '\x00' | dd of="$work/tampered.alpkg" bs=1 seek=$(($(stat -c %s "$pkg") -
 say "$alder app verify --trust $work/trust $work/tampered.alpkg   # one byte changed in the payload"
 "$alder" app verify --trust "$work/trust" "$work/tampered.alpkg" || echo "(exit status $?)"
 
+# ---- installing it on a device root through alder-appd ------------------------
+device="$rundir/device"
+mkdir -p "$device/config/trust"
+cp "$work/dev.pem" "$device/config/trust/"
+echo
+echo "==> starting alder-appd on a device root in $device"
+ALDER_LOG_TARGET=stderr "$build/device/appd/alder-appd" --root "$device" --arch arm64 &
+appd=$!
+trap 'kill $server $appd 2>/dev/null; wait $server $appd 2>/dev/null; rm -rf "$rundir"' EXIT
+for _ in $(seq 50); do
+        "$alder" app list --socket "$device/run/alder/appd.sock" >/dev/null 2>&1 && break
+        sleep 0.1
+done
+say "$alder app install --socket ... $work/tampered.alpkg   # the tampered copy: refused, nothing left"
+"$alder" app install --socket "$device/run/alder/appd.sock" "$work/tampered.alpkg" 2>&1 | grep -v '^err ' ||
+        true
+run "$alder" app install --socket "$device/run/alder/appd.sock" "$pkg"
+run "$alder" app list --socket "$device/run/alder/appd.sock"
+
 echo
 echo "Demo done. Next: ./scripts/test.sh runs the whole test suite."
