@@ -148,9 +148,15 @@ static int prune_app(const char *app_dir, alder_error **err)
         return 0;
 }
 
+/* Entries of the store that are apps (not .staging, .trash, ids.json). */
+static bool is_app_entry(const char *name)
+{
+        return alder_app_name_check(name, NULL) == 0;
+}
+
 static int recover_app(void *ctx, const char *dir, const char *name, alder_error **err)
 {
-        if (name[0] == '.')
+        if (!is_app_entry(name))
                 return 0;
         _cleanup_free_ char *p = NULL;
         int r = path_of(&p, err, "%s/%s", dir, name);
@@ -197,6 +203,79 @@ void alder_appstore_staged_clear(alder_appstore_staged *s)
 {
         free(s->dir);
         s->dir = NULL;
+}
+
+/* ---- id ranges ---------------------------------------------------------------- */
+
+#define IDS_MAX_SIZE (1u << 20)
+/* ranges that fit below 2^32 */
+#define IDS_MAX_APPS ((UINT32_MAX - ALDER_APPSTORE_ID_BASE) / ALDER_APPSTORE_ID_COUNT - 1)
+
+static int load_ids(alder_appstore *store, char **ret_path, json_t **ret, alder_error **err)
+{
+        int r = path_of(ret_path, err, "%s/ids.json", store->root);
+        if (r < 0)
+                return r;
+        if (access(*ret_path, F_OK) < 0) {
+                *ret = json_object();
+                return *ret ? 0 : alder_error_set(err, ENOMEM, "app store: out of memory");
+        }
+        r = alder_json_load_file(*ret_path, IDS_MAX_SIZE, ret, err);
+        if (r == 0 && !json_is_object(*ret)) {
+                json_decref(*ret);
+                return alder_error_set(err, EBADMSG, "%s: expected an object", *ret_path);
+        }
+        return r;
+}
+
+static uint32_t range_start(json_int_t index)
+{
+        return ALDER_APPSTORE_ID_BASE + (uint32_t) index * ALDER_APPSTORE_ID_COUNT;
+}
+
+/* The app's range, allocating the next free one (durably) the first time. */
+static int allocate_ids(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_json_ json_t *ids = NULL;
+        int r = load_ids(store, &path, &ids, err);
+        if (r < 0)
+                return r;
+        json_t *have = json_object_get(ids, name);
+        if (json_is_integer(have) && json_integer_value(have) >= 0 && json_integer_value(have) <= IDS_MAX_APPS) {
+                *ret_start = range_start(json_integer_value(have));
+                return 0;
+        }
+        json_int_t next = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(ids, key, v)
+        {
+                if (json_is_integer(v) && json_integer_value(v) >= next)
+                        next = json_integer_value(v) + 1;
+        }
+        if (next > IDS_MAX_APPS)
+                return alder_error_set(err, ENOSPC, "%s: no id range left for app '%s'", path, name);
+        if (json_object_set_new(ids, name, json_integer(next)) < 0)
+                return alder_error_set(err, ENOMEM, "app store: out of memory");
+        r = alder_json_write_file(path, ids, 0644, err);
+        if (r == 0)
+                *ret_start = range_start(next);
+        return r;
+}
+
+int alder_appstore_id_range(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_json_ json_t *ids = NULL;
+        int r = load_ids(store, &path, &ids, err);
+        if (r < 0)
+                return r;
+        json_t *have = json_object_get(ids, name);
+        if (!json_is_integer(have) || json_integer_value(have) < 0 || json_integer_value(have) > IDS_MAX_APPS)
+                return alder_error_set(err, ENOENT, "%s: no id range for app '%s'", path, name);
+        *ret_start = range_start(json_integer_value(have));
+        return 0;
 }
 
 /* ---- staging ------------------------------------------------------------------ */
@@ -260,11 +339,13 @@ static int write_records(const char *dir, const alder_alpkg *pkg, alder_error **
 }
 
 /* Unpacks into a private staging folder, then renames the durable result into the app's versions. */
-static int unpack_version(alder_appstore *store, alder_alpkg *pkg, char **ret_dir, alder_error **err)
+static int unpack_version(alder_appstore *store, alder_alpkg *pkg, uint32_t id_start, char **ret_dir, alder_error **err)
 {
         const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
         const alder_app_meta *m = alder_alpkg_meta(pkg);
         _cleanup_free_ char *tmpl = NULL, *rootfs = NULL, *versions = NULL, *dest = NULL;
+        /* Files owned by container uid N belong to host uid id_start + N. */
+        alder_unpack_opts uopts = {.uid_shift = id_start, .gid_shift = id_start, .id_count = ALDER_APPSTORE_ID_COUNT};
         int r = path_of(&tmpl, err, "%s/.staging/XXXXXX", store->root);
         if (r < 0)
                 return r;
@@ -272,7 +353,7 @@ static int unpack_version(alder_appstore *store, alder_alpkg *pkg, char **ret_di
                 return alder_error_sys(err, errno, "create '%s'", tmpl);
         r = path_of(&rootfs, err, "%s/rootfs", tmpl);
         if (r == 0)
-                r = alder_alpkg_unpack(pkg, rootfs, NULL, NULL, err);
+                r = alder_alpkg_unpack(pkg, rootfs, &uopts, NULL, err);
         if (r == 0)
                 r = write_records(tmpl, pkg, err);
         if (r == 0)
@@ -310,8 +391,11 @@ int alder_appstore_stage(alder_appstore *store, const char *package, const alder
         if (r == 0)
                 r = check_space(store, i, err);
         char *dir = NULL;
+        uint32_t id_start = 0;
         if (r == 0)
-                r = unpack_version(store, pkg, &dir, err);
+                r = allocate_ids(store, m->name, &id_start, err);
+        if (r == 0)
+                r = unpack_version(store, pkg, id_start, &dir, err);
         if (r < 0)
                 return alder_error_wrap(err, "install '%s'", package);
         *ret = (alder_appstore_staged){.sequence = i->sequence, .dir = dir};
@@ -443,7 +527,7 @@ static json_t *version_json(const char *app_dir, const char *target)
 static int list_entry(void *ctx, const char *dir, const char *name, alder_error **err)
 {
         json_t *list = ctx;
-        if (name[0] == '.')
+        if (!is_app_entry(name))
                 return 0;
         _cleanup_free_ char *app_dir = NULL, *current = NULL, *previous = NULL;
         int r = path_of(&app_dir, err, "%s/%s", dir, name);

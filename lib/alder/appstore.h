@@ -6,8 +6,9 @@
  *   STORE/
  *     .staging/XXXXXX/         an install in progress (removed when the store opens)
  *     .trash/XXXXXX/           an app being removed (finished when the store opens)
+ *     ids.json                 the user-namespace id range of each app ever installed
  *     NAME/
- *       versions/SEQ-VERSION/  rootfs/ (read-only for the app), app.json, package.json
+ *       versions/SEQ-VERSION/  rootfs/ (read-only for the app, owned by its id range), app.json, package.json
  *       current  -> versions/SEQ-VERSION
  *       previous -> versions/SEQ-VERSION   (what a rollback returns to)
  *       data/                  the app's volumes, kept across versions
@@ -78,6 +79,17 @@ int alder_appstore_remove(alder_appstore *store, const char *name, bool keep_dat
  * name. *ret is a new reference.
  */
 int alder_appstore_list(alder_appstore *store, json_t **ret, alder_error **err) ALDER_WUR;
+
+/*
+ * Each app gets its own range of host ids for its user namespace: container
+ * ids 0..ALDER_APPSTORE_ID_COUNT-1 map to start.. (start = ALDER_APPSTORE_ID_BASE
+ * + n * ALDER_APPSTORE_ID_COUNT for the n-th app ever installed). Ranges are
+ * never reused, so an app's files can never be owned by another app's ids.
+ * Its root filesystem is unpacked owned by the range (when appd runs as root).
+ */
+#define ALDER_APPSTORE_ID_BASE  100000u
+#define ALDER_APPSTORE_ID_COUNT 65536u
+int alder_appstore_id_range(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err) ALDER_WUR;
 
 /* Directory of the current version of `name` (malloc'ed); -ENOENT when not installed. */
 int alder_appstore_current(alder_appstore *store, const char *name, char **ret, alder_error **err) ALDER_WUR;

@@ -22,24 +22,30 @@ static char dir[64], store_root[128];
 static struct test_identity id;
 static alder_trust_store *trust;
 
+static char *make_named_package(const char *name, const char *version, uint64_t seq);
+
 /* Writes a signed package of app `demo` with the given version and sequence; returns its path. */
 static char *make_package(const char *version, uint64_t seq)
 {
+        return make_named_package("demo", version, seq);
+}
+
+static char *make_named_package(const char *name, const char *version, uint64_t seq)
+{
         char rootfs[160], file[200], doc[256];
-        snprintf(rootfs, sizeof(rootfs), "%s/rootfs-%s", dir, version);
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs-%s-%s", dir, name, version);
         assert_int_equal(alder_mkdir_p(rootfs, 0755, NULL), 0);
         snprintf(file, sizeof(file), "%s/VERSION", rootfs);
         assert_int_equal(alder_write_file_atomic(file, version, strlen(version), 0644, NULL), 0);
-        snprintf(
-                doc, sizeof(doc),
-                "{\"format\":1,\"name\":\"demo\",\"version\":\"%s\",\"arch\":\"amd64\",\"runtime\":{\"cmd\":[\"/x\"]}}",
-                version);
+        snprintf(doc, sizeof(doc),
+                 "{\"format\":1,\"name\":\"%s\",\"version\":\"%s\",\"arch\":\"amd64\",\"runtime\":{\"cmd\":[\"/x\"]}}",
+                 name, version);
         json_t *j = NULL;
         alder_app_meta *m = NULL;
         assert_int_equal(alder_json_parse("t", doc, strlen(doc), &j, NULL), 0);
         assert_int_equal(alder_app_meta_from_json(j, "t", &m, NULL), 0);
         char *out;
-        assert_true(asprintf(&out, "%s/demo-%s.alpkg", dir, version) > 0);
+        assert_true(asprintf(&out, "%s/%s-%s.alpkg", dir, name, version) > 0);
         struct alder_cose_signer signer = {.key = id.key, .cert = id.cert};
         alder_alpkg_create_opts o = {.meta = m, .rootfs_dir = rootfs, .sequence = seq, .signer = &signer};
         assert_int_equal(alder_alpkg_create(&o, out, NULL, NULL), 0);
@@ -245,6 +251,45 @@ static void test_remove_with_and_without_data(void **state)
         assert_int_equal(alder_appstore_remove(s, "../etc", false, &err), -EINVAL);
 }
 
+static void test_id_ranges(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        uint32_t a = 0, b = 0, again = 0;
+        {
+                _cleanup_appstore_ alder_appstore *s = NULL;
+                assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+                install(s, "1.0.0", 10);
+                _cleanup_free_ char *pkg = make_named_package("other", "1.0.0", 1);
+                alder_appstore_staged st = {0};
+                assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
+                assert_int_equal(alder_appstore_commit(s, &st, &err), 0);
+                alder_appstore_staged_clear(&st);
+                assert_int_equal(alder_appstore_id_range(s, "demo", &a, &err), 0);
+                assert_int_equal(alder_appstore_id_range(s, "other", &b, &err), 0);
+                assert_int_equal(a, ALDER_APPSTORE_ID_BASE);
+                assert_int_equal(b, ALDER_APPSTORE_ID_BASE + ALDER_APPSTORE_ID_COUNT);
+                /* a removed app keeps its range: its ids are never handed to another app */
+                assert_int_equal(alder_appstore_remove(s, "demo", false, &err), 0);
+        }
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        assert_int_equal(alder_appstore_id_range(s, "demo", &again, &err), 0);
+        assert_int_equal(again, a);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s/ids.json: no id range for app 'never'", store_root);
+        assert_alder_error(alder_appstore_id_range(s, "never", &again, &err), ENOENT, msg);
+        if (geteuid() == 0) {
+                /* files of container uid 0 belong to the start of the app's range on the host */
+                _cleanup_free_ char *cur = NULL, *file = NULL;
+                assert_int_equal(alder_appstore_current(s, "other", &cur, &err), 0);
+                assert_true(asprintf(&file, "%s/rootfs/VERSION", cur) > 0);
+                struct stat st;
+                assert_int_equal(stat(file, &st), 0);
+                assert_int_equal(st.st_uid, b);
+                assert_int_equal(st.st_gid, b);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -254,6 +299,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_discard_keeps_current, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_recovery_after_crashes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_with_and_without_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_id_ranges, setup, teardown),
         };
         return cmocka_run_group_tests_name("appstore", tests, group_setup, group_teardown);
 }
