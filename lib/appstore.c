@@ -351,7 +351,11 @@ static int unpack_version(alder_appstore *store, alder_alpkg *pkg, uint32_t id_s
                 return r;
         if (!mkdtemp(tmpl))
                 return alder_error_sys(err, errno, "create '%s'", tmpl);
-        r = path_of(&rootfs, err, "%s/rootfs", tmpl);
+        /* mkdtemp makes it 0700; the app's mapped root must be able to reach its rootfs. */
+        if (chmod(tmpl, 0755) < 0)
+                r = alder_error_sys(err, errno, "chmod '%s'", tmpl);
+        if (r == 0)
+                r = path_of(&rootfs, err, "%s/rootfs", tmpl);
         if (r == 0)
                 r = alder_alpkg_unpack(pkg, rootfs, &uopts, NULL, err);
         if (r == 0)

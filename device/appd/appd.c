@@ -63,7 +63,17 @@ static int m_list(alder_ipc_call *call, json_t *params, json_t **ret, alder_erro
         return alder_appstore_list(appd_of(call)->store, ret, err);
 }
 
-/* app.status {"name"} -> the app's entry of app.list */
+/* Adds "state" (and "pid" while running) from the OCI runtime to an app's entry. */
+static void add_state(struct appd *d, const char *name, json_t *app)
+{
+        alder_ocirt_container c;
+        bool known = appd_app_state(d, name, &c, NULL) == 0;
+        json_object_set_new(app, "state", json_string(known ? alder_ocirt_status_name(c.status) : "not running"));
+        if (known && c.pid > 0)
+                json_object_set_new(app, "pid", json_integer(c.pid));
+}
+
+/* app.status {"name"} -> the app's entry of app.list, with its container state */
 static int m_status(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
 {
         const char *name;
@@ -78,6 +88,7 @@ static int m_status(alder_ipc_call *call, json_t *params, json_t **ret, alder_er
         json_array_foreach(list, i, app)
         {
                 if (strcmp(json_string_value(json_object_get(app, "name")), name) == 0) {
+                        add_state(appd_of(call), name, app);
                         *ret = json_incref(app);
                         return 0;
                 }
@@ -93,6 +104,9 @@ static int m_remove(alder_ipc_call *call, json_t *params, json_t **ret, alder_er
         int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
         if (r == 0)
                 r = alder_json_get_bool(params, SOURCE, "keep_data", ALDER_JSON_OPTIONAL, &keep_data, err);
+        bool killed;
+        if (r == 0 && appd_stop_app(appd_of(call), name, 10000, &killed, NULL) == 0)
+                alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", name), "stopped %s for removal", name);
         if (r == 0)
                 r = alder_appstore_remove(appd_of(call)->store, name, keep_data, err);
         if (r < 0)
@@ -103,9 +117,47 @@ static int m_remove(alder_ipc_call *call, json_t *params, json_t **ret, alder_er
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }
 
+/* app.start {"name"} -> {"name", "pid"} */
+static int m_start(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const char *name;
+        pid_t pid = 0;
+        int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
+        if (r == 0)
+                r = appd_start_app(appd_of(call), name, &pid, err);
+        if (r < 0)
+                return r;
+        char pid_text[16];
+        snprintf(pid_text, sizeof(pid_text), "%d", (int) pid);
+        alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", name, "PID", pid_text), "started %s", name);
+        *ret = json_pack("{s:s,s:i}", "name", name, "pid", (int) pid);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
+/* app.stop {"name", "timeout_ms": 10000} -> {"name", "killed"} */
+static int m_stop(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const char *name;
+        int64_t timeout_ms = 10000;
+        bool killed = false;
+        int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
+        if (r == 0)
+                r = alder_json_get_int_range(params, SOURCE, "timeout_ms", ALDER_JSON_OPTIONAL, 0, 600000, &timeout_ms,
+                                             err);
+        if (r == 0)
+                r = appd_stop_app(appd_of(call), name, (long) timeout_ms, &killed, err);
+        if (r < 0)
+                return r;
+        alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", name), "stopped %s%s", name,
+                  killed ? " (killed after the timeout)" : "");
+        *ret = json_pack("{s:s,s:b}", "name", name, "killed", killed);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
 const alder_ipc_method appd_methods[] = {
-        {"app.install", m_install}, {"app.list", m_list}, {"app.status", m_status},
-        {"app.remove", m_remove},   {NULL, NULL},
+        {"app.start", m_start}, {"app.stop", m_stop},     {"app.install", m_install},
+        {"app.list", m_list},   {"app.status", m_status}, {"app.remove", m_remove},
+        {NULL, NULL},
 };
 
 static int default_path(const char *given, const char *root, const char *rel, char **ret, alder_error **err)
@@ -124,6 +176,22 @@ static int parent_dir(const char *path, alder_error **err)
         return alder_mkdir_p(dir, 0755, err);
 }
 
+/* Without a runtime the store still works; starting apps reports why not. */
+static void open_runtime(struct appd *d, const char *root)
+{
+        _cleanup_free_ char *state = NULL;
+        _cleanup_error_ alder_error *e = NULL;
+        if (asprintf(&state, "%s/run/alder/runtime", root) < 0)
+                return;
+        if (alder_ocirt_open(d->cfg.runtime, state, &d->runtime, &e) < 0) {
+                d->runtime_error = strdup(alder_error_message(e));
+                alder_log_error(ALDER_LOG_WARNING, e, NULL, "no OCI runtime: apps can be installed but not run");
+                return;
+        }
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("RUNTIME", alder_ocirt_path(d->runtime)), "using %s",
+                  alder_ocirt_version(d->runtime));
+}
+
 int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
 {
         *d = (struct appd){.cfg = *cfg};
@@ -134,7 +202,17 @@ int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
         if (r == 0)
                 r = default_path(cfg->socket, root, "/run/alder/appd.sock", &d->socket_path, err);
         if (r == 0)
+                r = default_path(NULL, root, "/run/alder/bundles", &d->bundles_path, err);
+        if (r == 0)
+                r = default_path(NULL, root, "/var/log/alder/apps", &d->logs_path, err);
+        if (r == 0)
                 r = alder_mkdir_p(d->store_path, 0755, err);
+        if (r == 0)
+                r = alder_mkdir_p(d->bundles_path, 0711, err);
+        if (r == 0)
+                r = alder_mkdir_p(d->logs_path, 0750, err);
+        if (r == 0)
+                open_runtime(d, root);
         if (r == 0)
                 r = alder_appstore_open(d->store_path, &d->store, err);
         if (r == 0)
@@ -151,6 +229,10 @@ void appd_done(struct appd *d)
 {
         alder_ipc_server_free(d->server);
         alder_trust_store_free(d->trust);
+        alder_ocirt_free(d->runtime);
+        free(d->runtime_error);
+        free(d->bundles_path);
+        free(d->logs_path);
         alder_appstore_close(d->store);
         free(d->store_path);
         free(d->trust_path);

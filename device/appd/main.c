@@ -26,6 +26,8 @@ static const char usage[] =
         "  --socket PATH    API socket (default ROOT/run/alder/appd.sock)\n"
         "  --vendor DOMAIN  vendor packages must be for (default alder.invalid)\n"
         "  --arch ARCH      architecture packages must be for (default: this machine's)\n"
+        "  --runtime NAME   OCI runtime: crun or runc (default: crun on cgroup v2, else runc)\n"
+        "  --no-limits      do not set cgroup memory/cpu/pids limits\n"
         "  -V, --version    print the version\n"
         "  -h, --help       show this help\n"
         "\n"
@@ -60,9 +62,14 @@ static int parse_args(int argc, char **argv, struct appd_config *cfg)
                                      : c == 'S' ? &cfg->socket
                                      : c == 'v' ? &cfg->vendor
                                      : c == 'a' ? &cfg->arch
+                                     : c == 'R' ? &cfg->runtime
                                                 : NULL;
                 if (field) {
                         *field = optarg;
+                        continue;
+                }
+                if (c == 'L') {
+                        cfg->no_limits = true;
                         continue;
                 }
                 if (c == 'h' || c == 'V') {

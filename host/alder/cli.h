@@ -66,3 +66,5 @@ int cmd_app_install(struct cli *cli, int argc, char **argv);
 int cmd_app_list(struct cli *cli, int argc, char **argv);
 int cmd_app_status(struct cli *cli, int argc, char **argv);
 int cmd_app_remove(struct cli *cli, int argc, char **argv);
+int cmd_app_start(struct cli *cli, int argc, char **argv);
+int cmd_app_stop(struct cli *cli, int argc, char **argv);

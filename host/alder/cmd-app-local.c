@@ -203,7 +203,7 @@ static int name_params(const struct local_args *a, json_t **ret)
 
 static void status_print(const struct local_args *a, json_t *res)
 {
-        static const char *const keys[] = {"name", "version", "arch", "signer", "rootfs_sha256", "dir"};
+        static const char *const keys[] = {"name", "version", "arch", "state", "signer", "rootfs_sha256", "dir"};
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(keys); i++)
                 printf("%-14s %s\n", keys[i], str(res, keys[i]));
         printf("%-14s %" JSON_INTEGER_FORMAT "\n%-14s %s\n", "sequence",
@@ -261,4 +261,57 @@ static const struct local_cmd remove_cmd = {
 int cmd_app_remove(struct cli *cli, int argc, char **argv)
 {
         return run_local(cli, &remove_cmd, argc, argv);
+}
+
+/* ---- start / stop --------------------------------------------------------------- */
+
+static void start_print(const struct local_args *a, json_t *res)
+{
+        printf("started %s (pid %" JSON_INTEGER_FORMAT ")\n", a->arg, json_integer_value(json_object_get(res, "pid")));
+}
+
+static const struct local_cmd start_cmd = {
+        "app start",
+        "app.start",
+        "Usage: alder app start [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Start an installed app in its hardened container (user namespace, read-only\n"
+        "root, no capabilities, seccomp, cgroup limits; docs/design/container-hardening.md).\n"
+        "Its output goes to /var/log/alder/apps/NAME.log.\n"
+        "\n"
+        "Options:\n",
+        true,
+        QUICK_TIMEOUT_MS,
+        name_params,
+        start_print,
+};
+
+int cmd_app_start(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &start_cmd, argc, argv);
+}
+
+static void stop_print(const struct local_args *a, json_t *res)
+{
+        printf("stopped %s%s\n", a->arg,
+               json_is_true(json_object_get(res, "killed")) ? " (killed after the timeout)" : "");
+}
+
+static const struct local_cmd stop_cmd = {
+        "app stop",
+        "app.stop",
+        "Usage: alder app stop [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Stop a running app: SIGTERM, then SIGKILL if it is still running after 10 s.\n"
+        "\n"
+        "Options:\n",
+        true,
+        30 * 1000,
+        name_params,
+        stop_print,
+};
+
+int cmd_app_stop(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &stop_cmd, argc, argv);
 }

@@ -27,7 +27,9 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
                                 "  install   install or update an app from a package\n"
                                 "  list      list installed apps\n"
                                 "  status    show one installed app\n"
-                                "  remove    remove an app\n"
+                                "  remove    remove an app (stopping it first)\n"
+                                "  start     start an app in its container\n"
+                                "  stop      stop a running app\n"
                                 "\n"
                                 "Run 'alder app COMMAND --help' for the options of a command.\n";
 
@@ -322,7 +324,8 @@ int cmd_app(struct cli *cli, int argc, char **argv)
         static const struct cli_command subcommands[] = {
                 {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},       {"verify", "", cmd_app_verify},
                 {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
-                {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},
+                {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},   {"start", "", cmd_app_start},
+                {"stop", "", cmd_app_stop},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);

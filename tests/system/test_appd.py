@@ -6,7 +6,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,11 @@ import pytest
 @pytest.fixture
 def device(build_dir, tmp_path, alder):
     """A device root with trust anchors, a running alder-appd, and a signing key."""
-    root = tmp_path / "root"
+    # Not under tmp_path: its 0700 parents would keep an app's mapped root out of its rootfs,
+    # as no real device's /var/lib would.
+    base = Path(tempfile.mkdtemp(prefix="alder-device-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    root = base / "root"
     trust = root / "config" / "trust"
     trust.mkdir(parents=True)
     keys = tmp_path / "keys"
@@ -73,9 +79,17 @@ def device(build_dir, tmp_path, alder):
     d = Device()
     d.start()
     yield d
-    if d.proc.poll() is None:
-        rc, err = d.stop()
-        assert rc == 0, err
+    try:
+        if d.proc.poll() is None:
+            rc, err = d.stop()
+            assert rc == 0, err
+    finally:
+        for runtime in ("runc", "crun"):
+            if shutil.which(runtime):
+                for cid in ("box", "hello"):
+                    subprocess.run([runtime, "--root", str(root / "run/alder/runtime"), "delete", "-f", cid],
+                                   capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def versions_on_disk(device, name="hello"):
@@ -162,3 +176,82 @@ def test_usage(alder, build_dir):
     assert d.returncode == 0 and d.stdout.startswith("Usage: alder-appd")
     d = subprocess.run([str(build_dir / "device/appd/alder-appd"), "--bogus"], capture_output=True, text=True)
     assert d.returncode == 2
+
+
+# ---- running apps in real containers (runc on this host, as root) ---------------------------------------
+
+BUSYBOX = "/bin/busybox"
+
+
+def busybox_rootfs(path):
+    (path / "bin").mkdir(parents=True)
+    shutil.copy(BUSYBOX, path / "bin" / "busybox")
+    for tool in ("sh", "sleep", "cat", "echo", "id", "touch", "grep", "mount", "unshare"):
+        os.symlink("busybox", path / "bin" / tool)
+    for d in ("proc", "sys", "dev", "tmp", "data"):
+        (path / d).mkdir()
+
+
+needs_runtime = pytest.mark.skipif(
+    os.geteuid() != 0 or not (shutil.which("runc") or shutil.which("crun")) or not os.path.exists(BUSYBOX)
+    or "statically" not in subprocess.run(["file", "-L", BUSYBOX], capture_output=True, text=True).stdout,
+    reason="needs root, runc or crun, and a static /bin/busybox (busybox-static)")
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return ") Z " in f.read()  # a zombie the host has not reaped yet
+    except FileNotFoundError:
+        return True
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@needs_runtime
+def test_installed_app_runs_hardened_and_stops(device, alder):
+    rootfs = device.tmp / "bb-rootfs"
+    busybox_rootfs(rootfs)
+    script = ("echo started; id -u; cat /proc/self/status | grep -E '^(CapEff|NoNewPrivs)'; "
+              "touch /rootfs-write 2>&1 || echo ro-root; echo kept > /data/file; "
+              "unshare -U true 2>/dev/null || echo no-unshare; "
+              "trap 'echo bye; exit 0' TERM; sleep 1000 & wait")
+    pkg = device.tmp / "box.alpkg"
+    r = alder("app", "pack", "--key", str(device.keys / "dev.key"), "--cert", str(device.keys / "dev.pem"),
+              "--name", "box", "--version", "1.0.0", "--arch", {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine],
+              "--sequence", "1", "--user", "0:0", "--volume", "data:/data",
+              "--cmd", json.dumps(["/bin/sh", "-c", script]), "-o", str(pkg), str(rootfs))
+    assert r.rc == 0, r.err
+    assert device.app("install", str(pkg)).rc == 0
+    r = device.app("start", "--json", "box")
+    assert r.rc == 0, r.err
+    pid = r.json()["pid"]
+    log = device.root / "var/log/alder/apps/box.log"
+    assert wait_for(lambda: log.exists() and "no-unshare" in log.read_text()), log.read_text() if log.exists() else ""
+    out = log.read_text()
+    assert "started\n0\n" in out                      # root inside the container...
+    uid_map = open(f"/proc/{pid}/uid_map").read().split()
+    assert uid_map[:2] == ["0", "100000"]              # ...is an unprivileged range outside
+    assert "CapEff:\t0000000000000000" in out
+    assert "NoNewPrivs:\t1" in out
+    assert "ro-root" in out and "Read-only file system" in out
+    data = device.root / "var/lib/alder/apps/box/data/data/file"
+    assert data.read_text() == "kept\n" and data.stat().st_uid == 100000
+    st = device.app("status", "--json", "box").json()
+    assert st["state"] == "running" and st["pid"] == pid
+    assert device.app("start", "box").rc == 1           # already running
+    r = device.app("stop", "box")
+    assert r.rc == 0 and r.out == "stopped box\n", r.err  # SIGTERM was enough
+    assert log.read_text().endswith("bye\n")
+    assert device.app("status", "--json", "box").json()["state"] == "not running"
+    # the init process is gone (the host reaps the orphaned zombie soon after)
+    assert wait_for(lambda: process_gone(pid))
+    r = device.app("stop", "box")
+    assert r.rc == 1 and "app 'box' is not running" in r.err
