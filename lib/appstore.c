@@ -233,19 +233,28 @@ static uint32_t range_start(json_int_t index)
         return ALDER_APPSTORE_ID_BASE + (uint32_t) index * ALDER_APPSTORE_ID_COUNT;
 }
 
+/* Loads ids.json and looks `name` up: 1 with *ret_start set, 0 when the app has no range yet. */
+static int find_ids(alder_appstore *store, const char *name, char **ret_path, json_t **ret_ids, uint32_t *ret_start,
+                    alder_error **err)
+{
+        int r = load_ids(store, ret_path, ret_ids, err);
+        if (r < 0)
+                return r;
+        json_t *have = json_object_get(*ret_ids, name);
+        if (!json_is_integer(have) || json_integer_value(have) < 0 || json_integer_value(have) > IDS_MAX_APPS)
+                return 0;
+        *ret_start = range_start(json_integer_value(have));
+        return 1;
+}
+
 /* The app's range, allocating the next free one (durably) the first time. */
 static int allocate_ids(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err)
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *ids = NULL;
-        int r = load_ids(store, &path, &ids, err);
-        if (r < 0)
-                return r;
-        json_t *have = json_object_get(ids, name);
-        if (json_is_integer(have) && json_integer_value(have) >= 0 && json_integer_value(have) <= IDS_MAX_APPS) {
-                *ret_start = range_start(json_integer_value(have));
-                return 0;
-        }
+        int r = find_ids(store, name, &path, &ids, ret_start, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         json_int_t next = 0;
         const char *key;
         json_t *v;
@@ -268,14 +277,10 @@ int alder_appstore_id_range(alder_appstore *store, const char *name, uint32_t *r
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *ids = NULL;
-        int r = load_ids(store, &path, &ids, err);
-        if (r < 0)
-                return r;
-        json_t *have = json_object_get(ids, name);
-        if (!json_is_integer(have) || json_integer_value(have) < 0 || json_integer_value(have) > IDS_MAX_APPS)
+        int r = find_ids(store, name, &path, &ids, ret_start, err);
+        if (r == 0)
                 return alder_error_set(err, ENOENT, "%s: no id range for app '%s'", path, name);
-        *ret_start = range_start(json_integer_value(have));
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 /* ---- staging ------------------------------------------------------------------ */
