@@ -154,10 +154,24 @@ static int m_stop(alder_ipc_call *call, json_t *params, json_t **ret, alder_erro
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }
 
+/* app.logs {"name", "offset": -1, "max": 65536} -> {"data", "offset", "size"} */
+static int m_logs(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const char *name;
+        int64_t offset = -1, max = 64 * 1024;
+        int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
+        if (r == 0)
+                r = alder_json_get_int_range(params, SOURCE, "offset", ALDER_JSON_OPTIONAL, -1, INT64_MAX, &offset,
+                                             err);
+        /* bounded so that the reply always fits an IPC message */
+        if (r == 0)
+                r = alder_json_get_int_range(params, SOURCE, "max", ALDER_JSON_OPTIONAL, 1, 256 * 1024, &max, err);
+        return r < 0 ? r : appd_read_log(appd_of(call), name, offset, (size_t) max, ret, err);
+}
+
 const alder_ipc_method appd_methods[] = {
-        {"app.start", m_start}, {"app.stop", m_stop},     {"app.install", m_install},
-        {"app.list", m_list},   {"app.status", m_status}, {"app.remove", m_remove},
-        {NULL, NULL},
+        {"app.logs", m_logs}, {"app.start", m_start},   {"app.stop", m_stop},     {"app.install", m_install},
+        {"app.list", m_list}, {"app.status", m_status}, {"app.remove", m_remove}, {NULL, NULL},
 };
 
 static int default_path(const char *given, const char *root, const char *rel, char **ret, alder_error **err)

@@ -42,6 +42,8 @@ void appd_done(struct appd *d);
 int appd_start_app(struct appd *d, const char *name, pid_t *ret_pid, alder_error **err);
 int appd_stop_app(struct appd *d, const char *name, long timeout_ms, bool *ret_killed, alder_error **err);
 int appd_app_state(struct appd *d, const char *name, alder_ocirt_container *ret, alder_error **err);
+/* Up to `max` bytes of the app's log from `offset` (< 0: the last bytes): {"data", "offset", "size"}. */
+int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, json_t **ret, alder_error **err);
 
 /* The API's method table (docs/api/appd.md). */
 extern const alder_ipc_method appd_methods[];

@@ -210,3 +210,53 @@ int appd_stop_app(struct appd *d, const char *name, long timeout_ms, bool *ret_k
         }
         return alder_ocirt_delete(d->runtime, name, true, err);
 }
+
+/* Replaces bytes that are not valid UTF-8 with '?', in place: JSON strings must be UTF-8. */
+static void utf8_sanitize(char *s, size_t n)
+{
+        for (size_t i = 0; i < n;) {
+                unsigned char c = (unsigned char) s[i];
+                size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+                bool ok = len > 0 && i + len <= n;
+                for (size_t k = 1; ok && k < len; k++)
+                        ok = ((unsigned char) s[i + k] >> 6) == 0x2;
+                if (ok && c == 0)
+                        ok = false; /* NUL would cut C strings */
+                if (!ok) {
+                        s[i++] = '?';
+                        continue;
+                }
+                i += len;
+        }
+}
+
+int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, json_t **ret, alder_error **err)
+{
+        int r = alder_app_name_check(name, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s.log", d->logs_path, name) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? alder_error_set(err, ENOENT, "app '%s' has no log yet", name)
+                                       : alder_error_sys(err, errno, "open log '%s'", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return alder_error_sys(err, errno, "stat log '%s'", path);
+        /* offset < 0: the last `max` bytes; beyond the end (log replaced): from the start. */
+        int64_t size = st.st_size;
+        int64_t from = offset < 0 ? (size > (int64_t) max ? size - (int64_t) max : 0) : offset > size ? 0 : offset;
+        size_t n = (size_t) ALDER_MIN((int64_t) max, size - from);
+        _cleanup_free_ char *buf = malloc(n + 1);
+        if (!buf)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        ssize_t got = pread(fd, buf, n, from);
+        if (got < 0)
+                return alder_error_sys(err, errno, "read log '%s'", path);
+        utf8_sanitize(buf, (size_t) got);
+        *ret = json_pack("{s:s%,s:I,s:I}", "data", buf, (size_t) got, "offset", (json_int_t) (from + got), "size",
+                         (json_int_t) size);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}

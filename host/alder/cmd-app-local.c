@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alder/ipc.h"
 #include "alder/json.h"
@@ -27,6 +28,7 @@ struct local_args {
         const char *socket;
         const char *arg; /* PACKAGE or NAME */
         bool keep_data;
+        bool follow;
 };
 
 static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool takes_arg, int argc, char **argv,
@@ -43,13 +45,16 @@ static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool
         *a = (struct local_args){.socket = env && *env ? env : DEFAULT_SOCKET};
         optind = 0;
         int c;
-        while ((c = getopt_long(argc, argv, "+:s:h", options, NULL)) != -1) {
+        bool is_logs = strcmp(cmd, "app logs") == 0;
+        while ((c = getopt_long(argc, argv, is_logs ? "+:s:hf" : "+:s:h", options, NULL)) != -1) {
                 if (c == 's') {
                         a->socket = optarg;
                 } else if (c == 'k' && strcmp(cmd, "app remove") == 0) {
                         a->keep_data = true;
+                } else if (c == 'f' && is_logs) {
+                        a->follow = true;
                 } else {
-                        int r = cli_common_option(cli, cmd, usage, c == 'k' ? '?' : c, argv);
+                        int r = cli_common_option(cli, cmd, usage, c == 'k' || c == 'f' ? '?' : c, argv);
                         if (r >= 0)
                                 return r;
                 }
@@ -314,4 +319,46 @@ static const struct local_cmd stop_cmd = {
 int cmd_app_stop(struct cli *cli, int argc, char **argv)
 {
         return run_local(cli, &stop_cmd, argc, argv);
+}
+
+/* ---- logs ------------------------------------------------------------------------ */
+
+#define LOGS_POLL_US (300 * 1000)
+
+static const char logs_usage[] = "Usage: alder app logs [-f] [--socket PATH] [--json] NAME\n"
+                                 "\n"
+                                 "Print the end of an app's output (stdout and stderr of its container),\n"
+                                 "and with -f keep printing what it writes until interrupted.\n"
+                                 "\n"
+                                 "Options:\n"
+                                 "  -f, --follow       keep following the log\n";
+
+int cmd_app_logs(struct cli *cli, int argc, char **argv)
+{
+        char usage[2048];
+        snprintf(usage, sizeof(usage), "%s%s", logs_usage, socket_help);
+        struct local_args a;
+        int r = parse_local(cli, "app logs", usage, true, argc, argv, &a);
+        if (r >= 0)
+                return r;
+        json_int_t offset = -1;
+        for (;;) {
+                _cleanup_json_ json_t *params = json_pack("{s:s,s:I}", "name", a.arg, "offset", offset);
+                _cleanup_json_ json_t *res = NULL;
+                r = call_appd(cli, a.socket, "app.logs", params, QUICK_TIMEOUT_MS, &res);
+                if (r != CLI_EXIT_OK)
+                        return r;
+                if (cli->json)
+                        cli_print_json(cli, res);
+                else
+                        fputs(str(res, "data"), stdout);
+                fflush(stdout);
+                json_int_t next = json_integer_value(json_object_get(res, "offset"));
+                json_int_t size = json_integer_value(json_object_get(res, "size"));
+                if (!a.follow && next >= size)
+                        return CLI_EXIT_OK;
+                if (next >= size)
+                        usleep(LOGS_POLL_US);
+                offset = next;
+        }
 }

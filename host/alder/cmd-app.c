@@ -30,6 +30,7 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
                                 "  remove    remove an app (stopping it first)\n"
                                 "  start     start an app in its container\n"
                                 "  stop      stop a running app\n"
+                                "  logs      print (and follow) an app's output\n"
                                 "\n"
                                 "Run 'alder app COMMAND --help' for the options of a command.\n";
 
@@ -325,7 +326,7 @@ int cmd_app(struct cli *cli, int argc, char **argv)
                 {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},       {"verify", "", cmd_app_verify},
                 {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
                 {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},   {"start", "", cmd_app_start},
-                {"stop", "", cmd_app_stop},
+                {"stop", "", cmd_app_stop},       {"logs", "", cmd_app_logs},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);

@@ -33,6 +33,7 @@ def device(build_dir, tmp_path, alder):
     class Device:
         def __init__(self):
             self.root, self.keys, self.sock, self.tmp = root, keys, sock, tmp_path
+            self.alder_exe = build_dir / "host" / "alder"
             self.proc = None
 
         def start(self):
@@ -166,8 +167,15 @@ def test_daemon_not_running(alder, tmp_path):
     assert r.rc == 1 and "alder-appd is not reachable (is it running?)" in r.err
 
 
+def test_logs_of_unknown_app(device):
+    r = device.app("logs", "nothing")
+    assert r.rc == 1 and "alder-appd: app 'nothing' has no log yet" in r.err
+    r = device.app("logs", "../etc")
+    assert r.rc == 1 and "app name '../etc'" in r.err
+
+
 def test_usage(alder, build_dir):
-    for cmd in ("install", "list", "status", "remove"):
+    for cmd in ("install", "list", "status", "remove", "start", "stop", "logs"):
         h = alder("app", cmd, "--help")
         assert h.rc == 0 and h.out.startswith(f"Usage: alder app {cmd}"), cmd
     assert alder("app", "install").rc == 2
@@ -246,10 +254,19 @@ def test_installed_app_runs_hardened_and_stops(device, alder):
     assert data.read_text() == "kept\n" and data.stat().st_uid == 100000
     st = device.app("status", "--json", "box").json()
     assert st["state"] == "running" and st["pid"] == pid
+    # the same output through the daemon, and a follower that sees new lines
+    r = device.app("logs", "box")
+    assert r.rc == 0 and r.out == out, r.err
+    follower = subprocess.Popen([str(device.alder_exe), "app", "logs", "-f", "--socket", str(device.sock), "box"],
+                                stdout=subprocess.PIPE, text=True)
     assert device.app("start", "box").rc == 1           # already running
     r = device.app("stop", "box")
     assert r.rc == 0 and r.out == "stopped box\n", r.err  # SIGTERM was enough
     assert log.read_text().endswith("bye\n")
+    time.sleep(0.8)  # two polls of the follower
+    follower.terminate()
+    followed = follower.communicate(timeout=10)[0]
+    assert followed.startswith("started\n") and followed.endswith("bye\n"), followed
     assert device.app("status", "--json", "box").json()["state"] == "not running"
     # the init process is gone (the host reaps the orphaned zombie soon after)
     assert wait_for(lambda: process_gone(pid))
