@@ -64,12 +64,9 @@ static int read_exact(int fd, void *buf, size_t len, const char *path, const cha
         uint8_t *p = buf;
         size_t got = 0;
         while (got < len) {
-                ssize_t n = read(fd, p + got, len - got);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return alder_error_sys(err, errno, "%s: read %s", path, what);
-                }
+                ssize_t n = alder_read_some(fd, p + got, len - got);
+                if (n < 0)
+                        return alder_error_sys(err, (int) -n, "%s: read %s", path, what);
                 if (n == 0)
                         return alder_error_set(err, EBADMSG, "%s: truncated: %s ends after %zu of %zu bytes", path,
                                                what, got, len);
@@ -81,12 +78,9 @@ static int read_exact(int fd, void *buf, size_t len, const char *path, const cha
 static int expect_eof(int fd, const char *path, alder_error **err)
 {
         uint8_t b;
-        ssize_t n;
-        do
-                n = read(fd, &b, 1);
-        while (n < 0 && errno == EINTR);
+        ssize_t n = alder_read_some(fd, &b, 1);
         if (n < 0)
-                return alder_error_sys(err, errno, "%s: read", path);
+                return alder_error_sys(err, (int) -n, "%s: read", path);
         if (n > 0)
                 return alder_error_set(err, EBADMSG, "%s: unexpected bytes after the last payload", path);
         return 0;
@@ -119,13 +113,6 @@ static int commit_tmpfile(int fd, const char *path, alder_error **err)
                 return r;
         }
         return alder_fsync_parent_dir(path, err);
-}
-
-static int dir_of(const char *path, char **ret, alder_error **err)
-{
-        const char *slash = strrchr(path, '/');
-        *ret = slash ? (slash == path ? strdup("/") : strndup(path, (size_t) (slash - path))) : strdup(".");
-        return *ret ? 0 : alder_error_set(err, ENOMEM, "'%s': out of memory", path);
 }
 
 struct copy_ctx {
@@ -271,7 +258,7 @@ int alder_alpkg_create(const alder_alpkg_create_opts *o, const char *out_path, a
         if (!o->signer || !o->signer->key)
                 return alder_error_set(err, EINVAL, "%s: a signing key is required", out_path);
         _cleanup_free_ char *dir = NULL;
-        int r = dir_of(out_path, &dir, err);
+        int r = alder_path_parent(out_path, &dir, err);
         if (r < 0)
                 return r;
 
@@ -524,12 +511,9 @@ static ssize_t rootfs_read(void *ctx, void *buf, size_t n)
                 return 0;
         if (n > s->left)
                 n = (size_t) s->left;
-        ssize_t got;
-        do
-                got = read(s->pkg->fd, buf, n);
-        while (got < 0 && errno == EINTR);
+        ssize_t got = alder_read_some(s->pkg->fd, buf, n);
         if (got < 0) {
-                s->read_errno = errno;
+                s->read_errno = (int) -got;
                 return -1;
         }
         if (got == 0) {
@@ -647,7 +631,7 @@ int alder_alpkg_resign(const char *in_path, const struct alder_cose_signer *sign
 
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int out_fd = -1;
-        r = dir_of(out_path, &dir, err);
+        r = alder_path_parent(out_path, &dir, err);
         if (r == 0)
                 r = open_tmpfile(dir, &out_fd, err);
         if (r < 0)

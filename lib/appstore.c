@@ -533,23 +533,53 @@ static json_t *version_json(const char *app_dir, const char *target)
         return doc;
 }
 
-static int list_entry(void *ctx, const char *dir, const char *name, alder_error **err)
+/* The app.list entry of the app in app_dir; *ret stays NULL when it is not installed. */
+static int app_entry(const char *app_dir, json_t **ret, alder_error **err)
 {
-        json_t *list = ctx;
-        if (!is_app_entry(name))
-                return 0;
-        _cleanup_free_ char *app_dir = NULL, *current = NULL, *previous = NULL;
-        int r = path_of(&app_dir, err, "%s/%s", dir, name);
-        if (r == 0)
-                r = read_pointer(app_dir, "current", &current, err);
+        _cleanup_free_ char *current = NULL, *previous = NULL;
+        int r = read_pointer(app_dir, "current", &current, err);
         if (r == 0)
                 r = read_pointer(app_dir, "previous", &previous, err);
         if (r < 0 || !current)
                 return r;
         json_t *entry = version_json(app_dir, current);
-        if (!entry || json_object_set_new(entry, "previous", version_json(app_dir, previous)) < 0 ||
-            json_array_append_new(list, entry) < 0)
+        if (!entry || json_object_set_new(entry, "previous", version_json(app_dir, previous)) < 0) {
+                json_decref(entry);
                 return alder_error_set(err, ENOMEM, "app store: out of memory");
+        }
+        *ret = entry;
+        return 0;
+}
+
+static int list_entry(void *ctx, const char *dir, const char *name, alder_error **err)
+{
+        json_t *list = ctx;
+        if (!is_app_entry(name))
+                return 0;
+        _cleanup_free_ char *app_dir = NULL;
+        json_t *entry = NULL;
+        int r = path_of(&app_dir, err, "%s/%s", dir, name);
+        if (r == 0)
+                r = app_entry(app_dir, &entry, err);
+        if (r < 0 || !entry)
+                return r;
+        if (json_array_append_new(list, entry) < 0)
+                return alder_error_set(err, ENOMEM, "app store: out of memory");
+        return 0;
+}
+
+int alder_appstore_status(alder_appstore *store, const char *name, json_t **ret, alder_error **err)
+{
+        _cleanup_free_ char *app_dir = NULL;
+        json_t *entry = NULL;
+        int r = app_dir_of(store, name, &app_dir, err);
+        if (r == 0)
+                r = app_entry(app_dir, &entry, err);
+        if (r < 0)
+                return r;
+        if (!entry)
+                return alder_error_set(err, ENOENT, "app '%s' is not installed", name);
+        *ret = entry;
         return 0;
 }
 

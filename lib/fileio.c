@@ -40,6 +40,12 @@ static int split_path(const char *path, char **ret_dir, const char **ret_base, a
         return 0;
 }
 
+int alder_path_parent(const char *path, char **ret, alder_error **err)
+{
+        const char *base;
+        return split_path(path, ret, &base, err);
+}
+
 static int open_dir(const char *dir, int *ret_fd, alder_error **err)
 {
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

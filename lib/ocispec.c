@@ -147,7 +147,7 @@ static int parse_id(const char *s, size_t len, uint32_t *ret)
         return 0;
 }
 
-static int parse_user(const char *user, uint32_t id_count, uint32_t *uid, uint32_t *gid, alder_error **err)
+int alder_ocispec_parse_user(const char *user, uint32_t id_count, uint32_t *uid, uint32_t *gid, alder_error **err)
 {
         *uid = *gid = 0; /* no user: root of the user namespace, an unprivileged host id */
         if (!user || !*user)
@@ -218,7 +218,7 @@ static int process_json(const alder_app_meta *m, const alder_ocispec_settings *s
         if (cwd[0] != '/')
                 return alder_error_set(err, EINVAL, "%s: field 'runtime.workdir': '%s' is not absolute", SRC, cwd);
         uint32_t uid, gid;
-        int r = parse_user(m->user, s->id_count, &uid, &gid, err);
+        int r = alder_ocispec_parse_user(m->user, s->id_count, &uid, &gid, err);
         if (r == 0)
                 r = check_env(m->env, err);
         if (r == 0)

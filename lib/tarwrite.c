@@ -53,19 +53,11 @@ static void entry_freep(struct archive_entry **e)
 static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
         struct tar_writer *w = ctx;
-        const char *p = buf;
-        size_t left = len;
-        while (left > 0) {
-                ssize_t n = write(w->out_fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        w->write_errno = errno;
-                        archive_set_error(a, errno, "write: %s", strerror(errno));
-                        return -1;
-                }
-                p += n;
-                left -= (size_t) n;
+        int r = alder_write_all(w->out_fd, buf, len, "archive", NULL);
+        if (r < 0) {
+                w->write_errno = -r;
+                archive_set_error(a, -r, "write: %s", strerror(-r));
+                return -1;
         }
         alder_sha256_update(w->hash, buf, len);
         w->res->bytes_out += len;

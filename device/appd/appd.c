@@ -78,22 +78,11 @@ static int m_status(alder_ipc_call *call, json_t *params, json_t **ret, alder_er
 {
         const char *name;
         int r = alder_json_get_string(params, SOURCE, "name", 0, &name, err);
-        _cleanup_json_ json_t *list = NULL;
         if (r == 0)
-                r = alder_appstore_list(appd_of(call)->store, &list, err);
-        if (r < 0)
-                return r;
-        size_t i;
-        json_t *app;
-        json_array_foreach(list, i, app)
-        {
-                if (strcmp(json_string_value(json_object_get(app, "name")), name) == 0) {
-                        add_state(appd_of(call), name, app);
-                        *ret = json_incref(app);
-                        return 0;
-                }
-        }
-        return alder_error_set(err, ENOENT, "app '%s' is not installed", name);
+                r = alder_appstore_status(appd_of(call)->store, name, ret, err);
+        if (r == 0)
+                add_state(appd_of(call), name, *ret);
+        return r;
 }
 
 /* app.remove {"name", "keep_data": false} -> {"name"} */
@@ -180,14 +169,12 @@ static int default_path(const char *given, const char *root, const char *rel, ch
         return n < 0 ? alder_error_set(err, ENOMEM, "out of memory") : 0;
 }
 
-static int parent_dir(const char *path, alder_error **err)
+/* mkdir -p of the directory that will hold `path`. */
+static int make_parent(const char *path, alder_error **err)
 {
-        _cleanup_free_ char *dir = strdup(path);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (!slash || slash == dir)
-                return dir ? 0 : alder_error_set(err, ENOMEM, "out of memory");
-        *slash = '\0';
-        return alder_mkdir_p(dir, 0755, err);
+        _cleanup_free_ char *dir = NULL;
+        int r = alder_path_parent(path, &dir, err);
+        return r < 0 ? r : alder_mkdir_p(dir, 0755, err);
 }
 
 /* Without a runtime the store still works; starting apps reports why not. */
@@ -232,7 +219,7 @@ int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
         if (r == 0)
                 r = alder_trust_store_load_dir(d->trust_path, &d->trust, err);
         if (r == 0)
-                r = parent_dir(d->socket_path, err);
+                r = make_parent(d->socket_path, err);
         alder_ipc_server_options opts = {.name = "alder-appd", .socket_mode = 0600};
         if (r == 0)
                 r = alder_ipc_server_new(d->socket_path, appd_methods, d, &opts, &d->server, err);

@@ -52,30 +52,21 @@ static int load_current_meta(struct appd *d, const char *name, char **ret_dir, a
         return r;
 }
 
-/* "UID[:GID]" of the app's user, container side (0:0 by default). */
-static void app_ids(const alder_app_meta *m, unsigned long *uid, unsigned long *gid)
-{
-        *uid = *gid = 0;
-        if (!m->user)
-                return;
-        char *end;
-        *uid = strtoul(m->user, &end, 10);
-        *gid = *end == ':' ? strtoul(end + 1, NULL, 10) : 0;
-}
-
 /* Creates the app's data volumes, owned by its user as the container sees it. */
 static int prepare_volumes(struct appd *d, const char *name, const alder_app_meta *m, uint32_t id_start,
                            char ***ret_dirs, alder_error **err)
 {
-        unsigned long uid, gid;
-        app_ids(m, &uid, &gid);
+        uint32_t uid, gid;
+        int r = alder_ocispec_parse_user(m->user, ALDER_APPSTORE_ID_COUNT, &uid, &gid, err);
+        if (r < 0)
+                return r;
         _cleanup_strv_ char **dirs = calloc(m->n_volumes + 1, sizeof(char *));
         if (!dirs)
                 return alder_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < m->n_volumes; i++) {
                 if (asprintf(&dirs[i], "%s/%s/data/%s", d->store_path, name, m->volumes[i].name) < 0)
                         return alder_error_set(err, ENOMEM, "out of memory");
-                int r = alder_mkdir_p(dirs[i], 0750, err);
+                r = alder_mkdir_p(dirs[i], 0750, err);
                 if (r < 0)
                         return r;
                 if (geteuid() == 0 && chown(dirs[i], (uid_t) (id_start + uid), (gid_t) (id_start + gid)) < 0)

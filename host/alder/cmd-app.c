@@ -36,19 +36,14 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
 
 /* ---- output ------------------------------------------------------------------ */
 
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-        alder_hex_encode(d, n, out);
-}
-
 static json_t *info_json(const char *path, const alder_app_meta *meta, const alder_alpkg_info *i)
 {
         char vendor[ALDER_UUID_STRING_LEN + 1], cls[ALDER_UUID_STRING_LEN + 1];
         char md[ALDER_SHA256_HEX_LEN + 1], rd[ALDER_SHA256_HEX_LEN + 1];
         alder_uuid_format(i->vendor_id, vendor);
         alder_uuid_format(i->class_id, cls);
-        hex(i->meta_digest, ALDER_SHA256_LEN, md);
-        hex(i->rootfs_digest, ALDER_SHA256_LEN, rd);
+        alder_hex_encode(i->meta_digest, ALDER_SHA256_LEN, md);
+        alder_hex_encode(i->rootfs_digest, ALDER_SHA256_LEN, rd);
         json_t *app = NULL;
         if (alder_app_meta_to_json(meta, &app, NULL) < 0)
                 return NULL;
@@ -93,9 +88,9 @@ static void print_info(const char *path, const alder_app_meta *m, const alder_al
                 printf("  signature    NOT verified (check it with: alder app verify --trust DIR)\n");
         printf("  sequence     %" PRIu64 "\n", i->sequence);
         printf("  vendor id    %s\n  class id     %s\n", vendor, cls);
-        hex(i->meta_digest, ALDER_SHA256_LEN, d);
+        alder_hex_encode(i->meta_digest, ALDER_SHA256_LEN, d);
         printf("  app.json     %" PRIu64 " bytes, sha256 %s\n", i->meta_size, d);
-        hex(i->rootfs_digest, ALDER_SHA256_LEN, d);
+        alder_hex_encode(i->rootfs_digest, ALDER_SHA256_LEN, d);
         printf("  rootfs       %" PRIu64 " bytes (zstd tar), sha256 %s\n", i->rootfs_size, d);
         print_list("entrypoint", m->entrypoint);
         print_list("cmd", m->cmd);

@@ -91,5 +91,8 @@ int alder_appstore_list(alder_appstore *store, json_t **ret, alder_error **err) 
 #define ALDER_APPSTORE_ID_COUNT 65536u
 int alder_appstore_id_range(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err) ALDER_WUR;
 
+/* One app's entry of alder_appstore_list(); -ENOENT when it is not installed. */
+int alder_appstore_status(alder_appstore *store, const char *name, json_t **ret, alder_error **err) ALDER_WUR;
+
 /* Directory of the current version of `name` (malloc'ed); -ENOENT when not installed. */
 int alder_appstore_current(alder_appstore *store, const char *name, char **ret, alder_error **err) ALDER_WUR;

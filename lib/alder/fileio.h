@@ -58,6 +58,12 @@ int alder_fsync_tree(const char *path, alder_error **err) ALDER_WUR;
 /* fsyncs the directory that contains `path` (after a rename or unlink in it). */
 int alder_fsync_parent_dir(const char *path, alder_error **err) ALDER_WUR;
 
+/*
+ * The directory part of a file path, malloc'ed: "a/b/c" -> "a/b", "c" -> ".",
+ * "/c" -> "/". A path ending in '/' (or empty) is refused with EINVAL.
+ */
+int alder_path_parent(const char *path, char **ret, alder_error **err) ALDER_WUR;
+
 /* mkdir -p with `mode` for created directories; existing ones are fine. */
 int alder_mkdir_p(const char *path, mode_t mode, alder_error **err) ALDER_WUR;
 

@@ -56,6 +56,13 @@ int alder_ocispec_generate(const alder_app_meta *meta, const alder_ocispec_setti
 /* Writes `config` as BUNDLE_DIR/config.json, crash-safely, mode 0600 (env may hold secrets). */
 int alder_ocispec_write_bundle(const char *bundle_dir, const json_t *config, alder_error **err) ALDER_WUR;
 
+/*
+ * The app's user "UID[:GID]" (numeric only; NULL or "" = 0:0), container side,
+ * checked to lie inside the id_count ids mapped for the app.
+ */
+int alder_ocispec_parse_user(const char *user, uint32_t id_count, uint32_t *ret_uid, uint32_t *ret_gid,
+                             alder_error **err) ALDER_WUR;
+
 /* True for a capability name the kernel knows (CAP_CHOWN .. CAP_CHECKPOINT_RESTORE). */
 bool alder_ocispec_capability_known(const char *name);
 
