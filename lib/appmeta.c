@@ -107,6 +107,27 @@ bad:
                                v);
 }
 
+static const char *const restart_names[] = {
+        [ALDER_APP_RESTART_ON_FAILURE] = "on-failure",
+        [ALDER_APP_RESTART_NO] = "no",
+        [ALDER_APP_RESTART_ALWAYS] = "always",
+};
+
+const char *alder_app_restart_name(alder_app_restart restart)
+{
+        return (unsigned) restart < ALDER_ARRAY_SIZE(restart_names) ? restart_names[restart] : NULL;
+}
+
+int alder_app_restart_parse(const char *s, alder_app_restart *ret, alder_error **err)
+{
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(restart_names); i++)
+                if (strcmp(s, restart_names[i]) == 0) {
+                        *ret = (alder_app_restart) i;
+                        return 0;
+                }
+        return alder_error_set(err, EINVAL, "'%s' is not one of no, on-failure, always", s);
+}
+
 const char *alder_arch_normalize(const char *arch, const char *variant)
 {
         static const struct {
@@ -154,6 +175,7 @@ int alder_app_meta_new(alder_app_meta **ret, alder_error **err)
         m->env = empty[2];
         m->health_command = empty[3];
         m->health_grace_seconds = 5;
+        m->restart = ALDER_APP_RESTART_ON_FAILURE;
         *ret = m;
         return 0;
 }
@@ -219,8 +241,8 @@ static int get_list(const json_t *doc, const char *source, const char *field, ch
         return 0;
 }
 
-static const char *const top_keys[] = {"format",      "name",   "version", "arch", "runtime",
-                                       "permissions", "health", "source",  NULL};
+static const char *const top_keys[] = {"format",      "name",   "version", "arch",   "runtime",
+                                       "permissions", "health", "restart", "source", NULL};
 static const char *const runtime_keys[] = {"entrypoint", "cmd", "env", "workdir", "user", NULL};
 static const char *const permission_keys[] = {"host_network", "devices", "capabilities", "limits", "volumes",
                                               "setuid_files", NULL};
@@ -377,6 +399,16 @@ static int parse_health(const json_t *doc, const char *source, alder_app_meta *m
         return r;
 }
 
+static int parse_restart(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
+{
+        const char *s = NULL;
+        int r = alder_json_get_string(doc, source, "restart", ALDER_JSON_OPTIONAL, &s, err);
+        if (r < 0 || !s)
+                return r;
+        r = alder_app_restart_parse(s, &m->restart, err);
+        return r < 0 ? alder_error_wrap(err, "%s: field 'restart'", source) : 0;
+}
+
 int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_meta **ret, alder_error **err)
 {
         _cleanup_app_meta_ alder_app_meta *m = NULL;
@@ -391,6 +423,8 @@ int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_me
                 r = parse_permissions(doc, source, m, err);
         if (r == 0)
                 r = parse_health(doc, source, m, err);
+        if (r == 0)
+                r = parse_restart(doc, source, m, err);
         if (r < 0)
                 return r;
         json_t *src = NULL;
@@ -427,14 +461,15 @@ int alder_app_meta_to_json(const alder_app_meta *m, json_t **ret, alder_error **
                 "{s:i,s:s,s:s,s:s,"
                 "s:{s:o,s:o,s:o,s:s,s:s*},"
                 "s:{s:b,s:o,s:o,s:{s:I,s:I,s:I},s:o,s:b},"
-                "s:{s:o,s:I}}",
+                "s:{s:o,s:I},s:s}",
                 "format", ALDER_APP_META_FORMAT, "name", m->name, "version", m->version, "arch", m->arch, "runtime",
                 "entrypoint", strv_to_json(m->entrypoint), "cmd", strv_to_json(m->cmd), "env", strv_to_json(m->env),
                 "workdir", m->workdir ? m->workdir : "/", "user", m->user, "permissions", "host_network",
                 m->host_network, "devices", strv_to_json(m->devices), "capabilities", strv_to_json(m->capabilities),
                 "limits", "memory_bytes", (json_int_t) m->memory_bytes, "cpu_millis", (json_int_t) m->cpu_millis,
                 "pids", (json_int_t) m->pids, "volumes", volumes, "setuid_files", m->setuid_files, "health", "command",
-                strv_to_json(m->health_command), "grace_seconds", (json_int_t) m->health_grace_seconds);
+                strv_to_json(m->health_command), "grace_seconds", (json_int_t) m->health_grace_seconds, "restart",
+                alder_app_restart_name(m->restart));
         if (!doc)
                 return alder_error_set(err, ENOMEM, "app metadata: cannot serialize (out of memory or missing field)");
         if (m->source && json_object_set(doc, "source", m->source) < 0) {

@@ -3,27 +3,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alder/appstore.h"
 #include "alder/fileio.h"
 #include "alder/json.h"
+#include "appstore-internal.h"
 
-/* Uncompressed size is unknown before unpacking: ask for this many times the compressed size. */
-#define SPACE_FACTOR 4
-#define SPACE_MARGIN (8u << 20)
-
-struct alder_appstore {
-        char *root;
-};
-
-static int path_of(char **ret, alder_error **err, const char *fmt, ...) ALDER_PRINTF(3, 4);
-static int path_of(char **ret, alder_error **err, const char *fmt, ...)
+int appstore_path_of(char **ret, alder_error **err, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -32,7 +25,7 @@ static int path_of(char **ret, alder_error **err, const char *fmt, ...)
         return n < 0 ? alder_error_set(err, ENOMEM, "app store: out of memory") : 0;
 }
 
-static int remove_quietly(const char *path, alder_error **err)
+int appstore_remove_quietly(const char *path, alder_error **err)
 {
         struct stat st;
         if (lstat(path, &st) < 0)
@@ -40,11 +33,10 @@ static int remove_quietly(const char *path, alder_error **err)
         return alder_remove_tree(path, err);
 }
 
-/* Target of a pointer link (e.g. "versions/7-1.0.0"), or NULL when there is none. */
-static int read_pointer(const char *app_dir, const char *link, char **ret, alder_error **err)
+int appstore_read_pointer(const char *app_dir, const char *link, char **ret, alder_error **err)
 {
         _cleanup_free_ char *p = NULL;
-        int r = path_of(&p, err, "%s/%s", app_dir, link);
+        int r = appstore_path_of(&p, err, "%s/%s", app_dir, link);
         if (r < 0)
                 return r;
         char buf[512];
@@ -62,14 +54,13 @@ static int read_pointer(const char *app_dir, const char *link, char **ret, alder
 static int unlink_pointer(const char *app_dir, const char *link, alder_error **err)
 {
         _cleanup_free_ char *p = NULL;
-        int r = path_of(&p, err, "%s/%s", app_dir, link);
+        int r = appstore_path_of(&p, err, "%s/%s", app_dir, link);
         if (r == 0 && unlink(p) < 0)
                 r = alder_error_sys(err, errno, "remove '%s'", p);
         return r == 0 ? alder_fsync_parent_dir(p, err) : r;
 }
 
-/* Sequence number of a version directory name "SEQ-VERSION". */
-static uint64_t sequence_of(const char *target)
+uint64_t appstore_sequence_of(const char *target)
 {
         const char *base = strrchr(target, '/');
         return strtoull(base ? base + 1 : target, NULL, 10);
@@ -101,7 +92,7 @@ static int for_each_entry(const char *dir, int (*fn)(void *ctx, const char *dir,
 static int remove_entry(void *ctx, const char *dir, const char *name, alder_error **err)
 {
         _cleanup_free_ char *p = NULL;
-        int r = path_of(&p, err, "%s/%s", dir, name);
+        int r = appstore_path_of(&p, err, "%s/%s", dir, name);
         return r < 0 ? r : alder_remove_tree(p, err);
 }
 
@@ -123,11 +114,11 @@ static int prune_entry(void *ctx, const char *dir, const char *name, alder_error
 static int prune_app(const char *app_dir, alder_error **err)
 {
         _cleanup_free_ char *current = NULL, *previous = NULL, *versions = NULL;
-        int r = read_pointer(app_dir, "current", &current, err);
+        int r = appstore_read_pointer(app_dir, "current", &current, err);
         if (r == 0)
-                r = read_pointer(app_dir, "previous", &previous, err);
+                r = appstore_read_pointer(app_dir, "previous", &previous, err);
         if (r == 0)
-                r = path_of(&versions, err, "%s/versions", app_dir);
+                r = appstore_path_of(&versions, err, "%s/versions", app_dir);
         if (r < 0)
                 return r;
         if (!current && previous) {
@@ -159,36 +150,62 @@ static int recover_app(void *ctx, const char *dir, const char *name, alder_error
         if (!is_app_entry(name))
                 return 0;
         _cleanup_free_ char *p = NULL;
-        int r = path_of(&p, err, "%s/%s", dir, name);
+        int r = appstore_path_of(&p, err, "%s/%s", dir, name);
         return r < 0 ? r : prune_app(p, err);
 }
 
-int alder_appstore_open(const char *root, alder_appstore **ret, alder_error **err)
+/* What a crash left: unfinished installs and removals, versions nobody points at. */
+static int recover(const char *root, const char *staging, const char *trash, alder_error **err)
 {
-        _cleanup_free_ char *staging = NULL, *trash = NULL;
-        int r = path_of(&staging, err, "%s/.staging", root);
-        if (r == 0)
-                r = path_of(&trash, err, "%s/.trash", root);
-        if (r == 0)
-                r = alder_mkdir_p(staging, 0700, err);
-        if (r == 0)
-                r = alder_mkdir_p(trash, 0700, err);
-        /* What a crash left: unfinished installs and removals, versions nobody points at. */
-        if (r == 0)
-                r = for_each_entry(staging, remove_entry, NULL, err);
+        int r = for_each_entry(staging, remove_entry, NULL, err);
         if (r == 0)
                 r = for_each_entry(trash, remove_entry, NULL, err);
         if (r == 0)
                 r = for_each_entry(root, recover_app, NULL, err);
+        return r;
+}
+
+/* The store's root as both processes name it (alder_appstore_staged_from_json compares paths). */
+static int canonical_root(const char *root, char **ret, alder_error **err)
+{
+        *ret = realpath(root, NULL);
+        return *ret ? 0 : alder_error_sys(err, errno, "resolve '%s'", root);
+}
+
+int alder_appstore_open_flags(const char *root, unsigned flags, alder_appstore **ret, alder_error **err)
+{
+        if (flags & ~ALDER_APPSTORE_NO_RECOVERY)
+                return alder_error_set(err, EINVAL, "open app store '%s': unknown flags 0x%x", root, flags);
+        _cleanup_free_ char *staging = NULL, *trash = NULL, *canonical = NULL;
+        int r = appstore_path_of(&staging, err, "%s/.staging", root);
+        if (r == 0)
+                r = appstore_path_of(&trash, err, "%s/.trash", root);
+        if (r == 0)
+                r = alder_mkdir_p(staging, 0700, err);
+        if (r == 0)
+                r = alder_mkdir_p(trash, 0700, err);
+        if (r == 0)
+                r = canonical_root(root, &canonical, err);
+        if (r == 0 && !(flags & ALDER_APPSTORE_NO_RECOVERY))
+                r = recover(canonical, staging, trash, err);
         if (r < 0)
                 return alder_error_wrap(err, "open app store '%s'", root);
         alder_appstore *s = calloc(1, sizeof(*s));
-        if (!s || !(s->root = strdup(root))) {
-                free(s);
+        if (!s)
                 return alder_error_set(err, ENOMEM, "app store: out of memory");
-        }
+        s->root = steal_pointer(&canonical);
         *ret = s;
         return 0;
+}
+
+int alder_appstore_open(const char *root, alder_appstore **ret, alder_error **err)
+{
+        return alder_appstore_open_flags(root, 0, ret, err);
+}
+
+const char *alder_appstore_root(const alder_appstore *store)
+{
+        return store->root;
 }
 
 void alder_appstore_close(alder_appstore *store)
@@ -205,6 +222,82 @@ void alder_appstore_staged_clear(alder_appstore_staged *s)
         s->dir = NULL;
 }
 
+/* ---- staged versions as JSON (alder-app-stage -> daemon) ------------------------ */
+
+int alder_appstore_staged_to_json(const alder_appstore_staged *s, json_t **ret, alder_error **err)
+{
+        json_t *obj = json_pack("{s:s,s:s,s:I,s:s}", "name", s->name, "version", s->version, "sequence",
+                                (json_int_t) s->sequence, "dir", s->dir ? s->dir : "");
+        if (!obj)
+                return alder_error_set(err, ENOMEM, "app store: out of memory");
+        *ret = obj;
+        return 0;
+}
+
+static const char *const staged_keys[] = {"name", "version", "sequence", "dir", NULL};
+
+/* Copies a validated string field into a fixed buffer. */
+static int staged_field(const json_t *obj, const char *source, const char *field, char *buf, size_t size,
+                        int (*check)(const char *value, alder_error **err), alder_error **err)
+{
+        const char *v = NULL;
+        int r = alder_json_get_string(obj, source, field, 0, &v, err);
+        if (r < 0)
+                return r;
+        if (strlen(v) >= size)
+                return alder_error_set(err, ENAMETOOLONG, "%s: field '%s': longer than %zu bytes", source, field,
+                                       size - 1);
+        r = check(v, err);
+        if (r < 0)
+                return alder_error_wrap(err, "%s: field '%s'", source, field);
+        snprintf(buf, size, "%s", v);
+        return 0;
+}
+
+/* The version directory must be the one this store would have made, and be there. */
+static int staged_dir(alder_appstore *store, const json_t *obj, const char *source, alder_appstore_staged *s,
+                      alder_error **err)
+{
+        const char *dir = NULL;
+        _cleanup_free_ char *expected = NULL;
+        int r = alder_json_get_string(obj, source, "dir", 0, &dir, err);
+        if (r == 0)
+                r = appstore_path_of(&expected, err, "%s/%s/versions/%" PRIu64 "-%s", store->root, s->name, s->sequence,
+                                     s->version);
+        if (r < 0)
+                return r;
+        if (strcmp(dir, expected) != 0)
+                return alder_error_set(err, EINVAL, "%s: field 'dir': '%s' is not '%s'", source, dir, expected);
+        struct stat st;
+        if (lstat(dir, &st) < 0)
+                return alder_error_sys(err, errno, "%s: field 'dir': '%s'", source, dir);
+        if (!S_ISDIR(st.st_mode))
+                return alder_error_set(err, ENOTDIR, "%s: field 'dir': '%s' is not a directory", source, dir);
+        s->dir = strdup(dir);
+        return s->dir ? 0 : alder_error_set(err, ENOMEM, "app store: out of memory");
+}
+
+int alder_appstore_staged_from_json(alder_appstore *store, const json_t *obj, const char *source,
+                                    alder_appstore_staged *ret, alder_error **err)
+{
+        alder_appstore_staged s = {0};
+        int64_t seq = 0;
+        int r = alder_json_check_keys(obj, source, NULL, staged_keys, err);
+        if (r == 0)
+                r = staged_field(obj, source, "name", s.name, sizeof(s.name), alder_app_name_check, err);
+        if (r == 0)
+                r = staged_field(obj, source, "version", s.version, sizeof(s.version), alder_semver_check, err);
+        if (r == 0)
+                r = alder_json_get_int_range(obj, source, "sequence", 0, 1, INT64_MAX, &seq, err);
+        s.sequence = (uint64_t) seq;
+        if (r == 0)
+                r = staged_dir(store, obj, source, &s, err);
+        if (r < 0)
+                return r;
+        *ret = s;
+        return 0;
+}
+
 /* ---- id ranges ---------------------------------------------------------------- */
 
 #define IDS_MAX_SIZE (1u << 20)
@@ -213,7 +306,7 @@ void alder_appstore_staged_clear(alder_appstore_staged *s)
 
 static int load_ids(alder_appstore *store, char **ret_path, json_t **ret, alder_error **err)
 {
-        int r = path_of(ret_path, err, "%s/ids.json", store->root);
+        int r = appstore_path_of(ret_path, err, "%s/ids.json", store->root);
         if (r < 0)
                 return r;
         if (access(*ret_path, F_OK) < 0) {
@@ -247,12 +340,38 @@ static int find_ids(alder_appstore *store, const char *name, char **ret_path, js
         return 1;
 }
 
-/* The app's range, allocating the next free one (durably) the first time. */
-static int allocate_ids(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err)
+/*
+ * Serializes allocations between processes (the daemon and alder-app-stage).
+ * Not on ids.json itself: that file is replaced by rename, so a lock on it
+ * would be on an inode the next writer no longer uses. Readers need no lock,
+ * they see the old or the new ids.json. The lock is released when *ret_fd is
+ * closed.
+ */
+static int lock_ids(alder_appstore *store, int *ret_fd, alder_error **err)
 {
         _cleanup_free_ char *path = NULL;
+        int r = appstore_path_of(&path, err, "%s/.ids.lock", store->root);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open '%s'", path);
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return alder_error_sys(err, errno, "lock '%s'", path);
+        *ret_fd = steal_fd(&fd);
+        return 0;
+}
+
+int appstore_allocate_ids(alder_appstore *store, const char *name, uint32_t *ret_start, alder_error **err)
+{
+        _cleanup_close_ int lock = -1;
+        int r = lock_ids(store, &lock, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *ids = NULL;
-        int r = find_ids(store, name, &path, &ids, ret_start, err);
+        r = find_ids(store, name, &path, &ids, ret_start, err);
         if (r != 0)
                 return r < 0 ? r : 0;
         json_int_t next = 0;
@@ -283,142 +402,12 @@ int alder_appstore_id_range(alder_appstore *store, const char *name, uint32_t *r
         return r < 0 ? r : 0;
 }
 
-/* ---- staging ------------------------------------------------------------------ */
-
-static int check_sequence(alder_appstore *store, const alder_app_meta *m, uint64_t seq, alder_error **err)
-{
-        _cleanup_free_ char *app_dir = NULL, *current = NULL;
-        int r = path_of(&app_dir, err, "%s/%s", store->root, m->name);
-        if (r == 0)
-                r = read_pointer(app_dir, "current", &current, err);
-        if (r < 0 || !current)
-                return r;
-        uint64_t installed = sequence_of(current);
-        if (seq == installed)
-                return alder_error_set(err, EALREADY, "%s: sequence %" PRIu64 " is already installed", m->name, seq);
-        if (seq < installed)
-                return alder_error_set(err, EPERM,
-                                       "%s: refusing sequence %" PRIu64 ", older than the installed %" PRIu64
-                                       " (anti-rollback)",
-                                       m->name, seq, installed);
-        return 0;
-}
-
-static int check_space(alder_appstore *store, const alder_alpkg_info *info, alder_error **err)
-{
-        struct statvfs vfs;
-        if (statvfs(store->root, &vfs) < 0)
-                return alder_error_sys(err, errno, "statvfs '%s'", store->root);
-        uint64_t free_bytes = (uint64_t) vfs.f_bavail * vfs.f_frsize;
-        uint64_t need = info->rootfs_size * SPACE_FACTOR + SPACE_MARGIN;
-        if (free_bytes < need)
-                return alder_error_set(err, ENOSPC,
-                                       "'%s': %" PRIu64 " MiB free, the package needs about %" PRIu64 " MiB",
-                                       store->root, free_bytes >> 20, need >> 20);
-        return 0;
-}
-
-static int write_records(const char *dir, const alder_alpkg *pkg, alder_error **err)
-{
-        const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
-        const alder_app_meta *m = alder_alpkg_meta(pkg);
-        char digest[ALDER_SHA256_HEX_LEN + 1];
-        alder_hex_encode(i->rootfs_digest, ALDER_SHA256_LEN, digest);
-        _cleanup_json_ json_t *meta = NULL;
-        int r = alder_app_meta_to_json(m, &meta, err);
-        if (r < 0)
-                return r;
-        _cleanup_json_ json_t *record =
-                json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "name", m->name, "version", m->version, "arch", m->arch,
-                          "sequence", (json_int_t) i->sequence, "rootfs_sha256", digest, "signer", i->signer.subject);
-        _cleanup_free_ char *meta_path = NULL, *record_path = NULL;
-        r = path_of(&meta_path, err, "%s/app.json", dir);
-        if (r == 0)
-                r = path_of(&record_path, err, "%s/package.json", dir);
-        if (r == 0)
-                r = record ? alder_json_write_file(meta_path, meta, 0644, err)
-                           : alder_error_set(err, ENOMEM, "app store: out of memory");
-        if (r == 0)
-                r = alder_json_write_file(record_path, record, 0644, err);
-        return r;
-}
-
-/* Unpacks into a private staging folder, then renames the durable result into the app's versions. */
-static int unpack_version(alder_appstore *store, alder_alpkg *pkg, uint32_t id_start, char **ret_dir, alder_error **err)
-{
-        const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
-        const alder_app_meta *m = alder_alpkg_meta(pkg);
-        _cleanup_free_ char *tmpl = NULL, *rootfs = NULL, *versions = NULL, *dest = NULL;
-        /* Files owned by container uid N belong to host uid id_start + N. */
-        alder_unpack_opts uopts = {.uid_shift = id_start, .gid_shift = id_start, .id_count = ALDER_APPSTORE_ID_COUNT};
-        int r = path_of(&tmpl, err, "%s/.staging/XXXXXX", store->root);
-        if (r < 0)
-                return r;
-        if (!mkdtemp(tmpl))
-                return alder_error_sys(err, errno, "create '%s'", tmpl);
-        /* mkdtemp makes it 0700; the app's mapped root must be able to reach its rootfs. */
-        if (chmod(tmpl, 0755) < 0)
-                r = alder_error_sys(err, errno, "chmod '%s'", tmpl);
-        if (r == 0)
-                r = path_of(&rootfs, err, "%s/rootfs", tmpl);
-        if (r == 0)
-                r = alder_alpkg_unpack(pkg, rootfs, &uopts, NULL, err);
-        if (r == 0)
-                r = write_records(tmpl, pkg, err);
-        if (r == 0)
-                r = alder_fsync_tree(tmpl, err);
-        if (r == 0)
-                r = path_of(&versions, err, "%s/%s/versions", store->root, m->name);
-        if (r == 0)
-                r = alder_mkdir_p(versions, 0755, err);
-        if (r == 0)
-                r = path_of(&dest, err, "%s/%" PRIu64 "-%s", versions, i->sequence, m->version);
-        if (r == 0 && rename(tmpl, dest) < 0)
-                r = alder_error_sys(err, errno, "move the unpacked version to '%s'", dest);
-        if (r == 0)
-                r = alder_fsync_parent_dir(dest, err);
-        if (r < 0) {
-                alder_error *e2 = NULL;
-                (void) remove_quietly(tmpl, &e2);
-                alder_error_free(e2);
-                return r;
-        }
-        *ret_dir = steal_pointer(&dest);
-        return 0;
-}
-
-int alder_appstore_stage(alder_appstore *store, const char *package, const alder_trust_store *trust,
-                         const alder_alpkg_expect *expect, alder_appstore_staged *ret, alder_error **err)
-{
-        _cleanup_alpkg_ alder_alpkg *pkg = NULL;
-        int r = alder_alpkg_open(package, trust, expect, &pkg, err);
-        if (r < 0)
-                return r;
-        const alder_app_meta *m = alder_alpkg_meta(pkg);
-        const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
-        r = check_sequence(store, m, i->sequence, err);
-        if (r == 0)
-                r = check_space(store, i, err);
-        char *dir = NULL;
-        uint32_t id_start = 0;
-        if (r == 0)
-                r = allocate_ids(store, m->name, &id_start, err);
-        if (r == 0)
-                r = unpack_version(store, pkg, id_start, &dir, err);
-        if (r < 0)
-                return alder_error_wrap(err, "install '%s'", package);
-        *ret = (alder_appstore_staged){.sequence = i->sequence, .dir = dir};
-        snprintf(ret->name, sizeof(ret->name), "%s", m->name);
-        snprintf(ret->version, sizeof(ret->version), "%s", m->version);
-        return 0;
-}
-
 /* ---- pointers ----------------------------------------------------------------- */
 
 static int app_dir_of(alder_appstore *store, const char *name, char **ret, alder_error **err)
 {
         int r = alder_app_name_check(name, err);
-        return r < 0 ? r : path_of(ret, err, "%s/%s", store->root, name);
+        return r < 0 ? r : appstore_path_of(ret, err, "%s/%s", store->root, name);
 }
 
 /* The app's folder and the target of one of its pointers; -ENOENT (with `missing`) when unset. */
@@ -428,7 +417,7 @@ static int app_pointer(alder_appstore *store, const char *name, const char *link
         _cleanup_free_ char *app_dir = NULL, *target = NULL;
         int r = app_dir_of(store, name, &app_dir, err);
         if (r == 0)
-                r = read_pointer(app_dir, link, &target, err);
+                r = appstore_read_pointer(app_dir, link, &target, err);
         if (r < 0)
                 return r;
         if (!target)
@@ -442,7 +431,7 @@ static int app_pointer(alder_appstore *store, const char *name, const char *link
 static int point(const char *app_dir, const char *link, const char *target, alder_error **err)
 {
         _cleanup_free_ char *p = NULL;
-        int r = path_of(&p, err, "%s/%s", app_dir, link);
+        int r = appstore_path_of(&p, err, "%s/%s", app_dir, link);
         return r < 0 ? r : alder_symlink_swap(target, p, err);
 }
 
@@ -451,9 +440,9 @@ int alder_appstore_commit(alder_appstore *store, const alder_appstore_staged *st
         _cleanup_free_ char *app_dir = NULL, *current = NULL, *target = NULL;
         int r = app_dir_of(store, staged->name, &app_dir, err);
         if (r == 0)
-                r = read_pointer(app_dir, "current", &current, err);
+                r = appstore_read_pointer(app_dir, "current", &current, err);
         if (r == 0)
-                r = path_of(&target, err, "versions/%s", strrchr(staged->dir, '/') + 1);
+                r = appstore_path_of(&target, err, "versions/%s", strrchr(staged->dir, '/') + 1);
         /* previous first: a crash between the two swaps leaves current unchanged. */
         if (r == 0 && current)
                 r = point(app_dir, "previous", current, err);
@@ -466,7 +455,7 @@ int alder_appstore_commit(alder_appstore *store, const alder_appstore_staged *st
 
 int alder_appstore_discard(alder_appstore *store, alder_appstore_staged *staged, alder_error **err)
 {
-        int r = staged->dir ? remove_quietly(staged->dir, err) : 0;
+        int r = staged->dir ? appstore_remove_quietly(staged->dir, err) : 0;
         alder_appstore_staged_clear(staged);
         return r;
 }
@@ -495,12 +484,12 @@ int alder_appstore_remove(alder_appstore *store, const char *name, bool keep_dat
                 r = unlink_pointer(app_dir, "current", err);
                 return r == 0 ? prune_app(app_dir, err) : r;
         }
-        r = path_of(&tmpl, err, "%s/.trash/XXXXXX", store->root);
+        r = appstore_path_of(&tmpl, err, "%s/.trash/XXXXXX", store->root);
         if (r < 0)
                 return r;
         if (!mkdtemp(tmpl))
                 return alder_error_sys(err, errno, "create '%s'", tmpl);
-        r = path_of(&moved, err, "%s/%s", tmpl, name);
+        r = appstore_path_of(&moved, err, "%s/%s", tmpl, name);
         if (r == 0 && rename(app_dir, moved) < 0)
                 r = alder_error_sys(err, errno, "move '%s' to the trash", app_dir);
         if (r == 0)
@@ -516,7 +505,7 @@ int alder_appstore_current(alder_appstore *store, const char *name, char **ret, 
 {
         _cleanup_free_ char *app_dir = NULL, *current = NULL;
         int r = app_pointer(store, name, "current", "not installed", &app_dir, &current, err);
-        return r < 0 ? r : path_of(ret, err, "%s/%s", app_dir, current);
+        return r < 0 ? r : appstore_path_of(ret, err, "%s/%s", app_dir, current);
 }
 
 static json_t *version_json(const char *app_dir, const char *target)
@@ -537,9 +526,9 @@ static json_t *version_json(const char *app_dir, const char *target)
 static int app_entry(const char *app_dir, json_t **ret, alder_error **err)
 {
         _cleanup_free_ char *current = NULL, *previous = NULL;
-        int r = read_pointer(app_dir, "current", &current, err);
+        int r = appstore_read_pointer(app_dir, "current", &current, err);
         if (r == 0)
-                r = read_pointer(app_dir, "previous", &previous, err);
+                r = appstore_read_pointer(app_dir, "previous", &previous, err);
         if (r < 0 || !current)
                 return r;
         json_t *entry = version_json(app_dir, current);
@@ -558,7 +547,7 @@ static int list_entry(void *ctx, const char *dir, const char *name, alder_error 
                 return 0;
         _cleanup_free_ char *app_dir = NULL;
         json_t *entry = NULL;
-        int r = path_of(&app_dir, err, "%s/%s", dir, name);
+        int r = appstore_path_of(&app_dir, err, "%s/%s", dir, name);
         if (r == 0)
                 r = app_entry(app_dir, &entry, err);
         if (r < 0 || !entry)

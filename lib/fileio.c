@@ -488,3 +488,93 @@ int alder_path_join(const char *root, const char *rel, char **ret, alder_error *
         *ret = steal_pointer(&out);
         return 0;
 }
+
+/* ---- removal ----------------------------------------------------------------------------------------- */
+
+static int not_dots(const struct dirent *de)
+{
+        return strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+}
+
+static void free_names(struct dirent **names, int n)
+{
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
+int alder_remove_children(int fd, const char *where, unsigned depth, alder_keep_fn keep, void *ctx, alder_error **err)
+{
+        struct stat st;
+        /* Without write and search permission we could not unlink in it (when not root). */
+        if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700)
+                (void) fchmod(fd, (st.st_mode & 07777) | 0700);
+        /* All names first: the directory changes while we remove. */
+        struct dirent **names = NULL;
+        int n = scandirat(fd, ".", &names, not_dots, NULL);
+        if (n < 0)
+                return alder_error_sys(err, errno, "read directory '%s'", where);
+        int r = 0;
+        for (int i = 0; r == 0 && i < n; i++) {
+                const char *name = names[i]->d_name;
+                if (keep && keep(ctx, name))
+                        continue;
+                _cleanup_free_ char *child = NULL;
+                if (asprintf(&child, "%s/%s", where, name) < 0)
+                        r = alder_error_set(err, ENOMEM, "remove '%s': out of memory", where);
+                else
+                        r = alder_remove_at(fd, name, child, depth + 1, err);
+        }
+        free_names(names, n);
+        return r;
+}
+
+int alder_remove_at(int dirfd, const char *name, const char *where, unsigned depth, alder_error **err)
+{
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : alder_error_sys(err, errno, "stat '%s'", where);
+        if (S_ISDIR(st.st_mode)) {
+                if (depth >= ALDER_REMOVE_TREE_MAX_DEPTH)
+                        return alder_error_set(err, ELOOP, "remove '%s': deeper than %u levels", where,
+                                               ALDER_REMOVE_TREE_MAX_DEPTH);
+                if (!(st.st_mode & S_IXUSR))
+                        (void) fchmodat(dirfd, name, 0700, 0);
+                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return alder_error_sys(err, errno, "open directory '%s'", where);
+                int r = alder_remove_children(fd, where, depth, NULL, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
+                return alder_error_sys(err, errno, "remove '%s'", where);
+        return 0;
+}
+
+char *alder_path_without_trailing_slashes(const char *path)
+{
+        char *copy = strdup(path);
+        size_t len = copy ? strlen(copy) : 0;
+        while (len > 1 && copy[len - 1] == '/')
+                copy[--len] = '\0';
+        return copy;
+}
+
+int alder_remove_tree(const char *path, alder_error **err)
+{
+        _cleanup_free_ char *copy = alder_path_without_trailing_slashes(path);
+        if (!copy)
+                return alder_error_set(err, ENOMEM, "remove '%s': out of memory", path);
+        char *slash = strrchr(copy, '/');
+        const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+        const char *name = slash ? slash + 1 : copy;
+        if (slash && slash != copy)
+                *slash = '\0';
+        if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return alder_error_set(err, EINVAL, "remove '%s': not a removable path", path);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : alder_error_sys(err, errno, "open directory '%s'", dir);
+        return alder_remove_at(dfd, name, path, 0, err);
+}

@@ -16,10 +16,10 @@
 #include "alder/ocirt.h"
 
 #define CGROUP_MOUNT    "/sys/fs/cgroup"
-#define MAX_CALL_ARGS   8             /* arguments after the operation */
-#define VERSION_TIMEOUT 5000u         /* ms for `--version` */
-#define PID_FILE_MAX    32            /* bytes of a pid file */
-#define MAX_LOG_LINE    (16u * 1024u) /* longer log lines are not parsed */
+#define MAX_CALL_ARGS   (ALDER_OCIRT_EXEC_MAX_ARGS + 4) /* arguments after the operation */
+#define VERSION_TIMEOUT 5000u                           /* ms for `--version` */
+#define PID_FILE_MAX    32                              /* bytes of a pid file */
+#define MAX_LOG_LINE    (16u * 1024u)                   /* longer log lines are not parsed */
 
 static const char *const search_dirs[] = {"/usr/bin", "/usr/sbin", "/usr/local/bin"};
 
@@ -631,6 +631,21 @@ int alder_ocirt_list(alder_ocirt *rt, alder_ocirt_container **ret, size_t *ret_n
                                       ret, ret_n, err);
 }
 
+/*
+ * For calls that run a command of the container (run, exec): the runtime logs
+ * only its own failures, so a message is an error; the command's exit is a
+ * result, moved to *ret.
+ */
+static int command_result(alder_ocirt *rt, const struct call *c, alder_run_result *res, const char *msg,
+                          alder_run_result *ret, alder_error **err)
+{
+        if (msg && res->exit.kind != ALDER_TIMED_OUT)
+                return call_error(rt, c, res, msg, err);
+        *ret = *res;
+        *res = (alder_run_result){0};
+        return 0;
+}
+
 int alder_ocirt_run_foreground(alder_ocirt *rt, const char *id, const char *bundle, unsigned timeout_ms,
                                size_t max_capture, alder_run_result *ret, alder_error **err)
 {
@@ -650,12 +665,29 @@ int alder_ocirt_run_foreground(alder_ocirt *rt, const char *id, const char *bund
         r = call_run(rt, &c, &res, &msg, err);
         /* A timeout leaves the container behind: runc only forwarded the signal. */
         delete_quietly(rt, id);
+        return r < 0 ? r : command_result(rt, &c, &res, msg, ret, err);
+}
+
+int alder_ocirt_exec(alder_ocirt *rt, const char *id, const char *const *cmd, unsigned timeout_ms,
+                     alder_run_result *ret, alder_error **err)
+{
+        int r = alder_ocirt_check_id(id, err);
         if (r < 0)
                 return r;
-        /* The runtime logs only its own failures; the container's exit status is a result. */
-        if (msg && res.exit.kind != ALDER_TIMED_OUT)
-                return call_error(rt, &c, &res, msg, err);
-        *ret = res;
-        res = (alder_run_result){0};
-        return 0;
+        size_t n = 0;
+        while (cmd[n])
+                n++;
+        if (n == 0 || n > ALDER_OCIRT_EXEC_MAX_ARGS)
+                return alder_error_set(err, EINVAL, "%s exec '%s': a command of 1 to %u words is needed, got %zu",
+                                       rt->name, id, ALDER_OCIRT_EXEC_MAX_ARGS, n);
+        struct call c = captured("exec", id);
+        c.args[0] = id;
+        for (size_t i = 0; i < n; i++)
+                c.args[1 + i] = cmd[i];
+        c.timeout_ms = timeout_ms;
+        c.enoent_if_missing = true;
+        _cleanup_run_result_ alder_run_result res = {0};
+        _cleanup_free_ char *msg = NULL;
+        r = call_run(rt, &c, &res, &msg, err);
+        return r < 0 ? r : command_result(rt, &c, &res, msg, ret, err);
 }

@@ -17,17 +17,17 @@
 #include <zstd.h>
 
 #include "alder/cleanup.h"
+#include "alder/fileio.h"
 #include "alder/unpack.h"
 
 #define IO_BUF_SIZE (128u * 1024u)
 
 /* A name quoted in a message is cut after this many bytes; each byte takes up to 4 characters. */
-#define SHOWN_MAX        200u
-#define SHOWN_SIZE       (SHOWN_MAX * 4u + 4u)
+#define SHOWN_MAX       200u
+#define SHOWN_SIZE      (SHOWN_MAX * 4u + 4u)
 
-#define WHITEOUT_PREFIX  ".wh."
-#define WHITEOUT_OPAQUE  ".wh..wh..opq"
-#define REMOVE_MAX_DEPTH (ALDER_UNPACK_MAX_DEPTH_CAP + 2u)
+#define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
 
 /* cleanup functions for libarchive's types: NULL-safe, like the ones in cleanup.h */
 #define DEFINE_FREEP(name, type, destroy)   \
@@ -1077,107 +1077,11 @@ static int apply_dirs(struct unpacker *u)
         return 0;
 }
 
-/* ---- removal -------------------------------------------------------------------------------------------- */
-
-typedef bool (*keep_fn)(void *ctx, const char *name);
-
-static int remove_at(int dirfd, const char *name, const char *where, unsigned depth, alder_error **err);
-
-static int not_dots(const struct dirent *de)
-{
-        return strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-}
-
-static void free_names(struct dirent **names, int n)
-{
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-}
-
-/* Removes what dir fd holds, except names keep() wants; `where` names fd in messages. */
-static int remove_children(int fd, const char *where, unsigned depth, keep_fn keep, void *ctx, alder_error **err)
-{
-        struct stat st;
-        /* Without write and search permission we could not unlink in it (when not root). */
-        if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700)
-                (void) fchmod(fd, (st.st_mode & 07777) | 0700);
-        /* All names first: the directory changes while we remove. */
-        struct dirent **names = NULL;
-        int n = scandirat(fd, ".", &names, not_dots, NULL);
-        if (n < 0)
-                return alder_error_sys(err, errno, "read directory '%s'", where);
-        int r = 0;
-        for (int i = 0; r == 0 && i < n; i++) {
-                const char *name = names[i]->d_name;
-                if (keep && keep(ctx, name))
-                        continue;
-                _cleanup_free_ char *child = NULL;
-                if (asprintf(&child, "%s/%s", where, name) < 0)
-                        r = alder_error_set(err, ENOMEM, "remove '%s': out of memory", where);
-                else
-                        r = remove_at(fd, name, child, depth + 1, err);
-        }
-        free_names(names, n);
-        return r;
-}
-
-static int remove_at(int dirfd, const char *name, const char *where, unsigned depth, alder_error **err)
-{
-        struct stat st;
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : alder_error_sys(err, errno, "stat '%s'", where);
-        if (S_ISDIR(st.st_mode)) {
-                if (depth >= REMOVE_MAX_DEPTH)
-                        return alder_error_set(err, ELOOP, "remove '%s': deeper than %u levels", where,
-                                               REMOVE_MAX_DEPTH);
-                if (!(st.st_mode & S_IXUSR))
-                        (void) fchmodat(dirfd, name, 0700, 0);
-                _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return alder_error_sys(err, errno, "open directory '%s'", where);
-                int r = remove_children(fd, where, depth, NULL, NULL, err);
-                if (r < 0)
-                        return r;
-        }
-        if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
-                return alder_error_sys(err, errno, "remove '%s'", where);
-        return 0;
-}
-
-/* A copy of path without trailing slashes ("/" stays). */
-static char *without_trailing_slashes(const char *path)
-{
-        char *copy = strdup(path);
-        size_t len = copy ? strlen(copy) : 0;
-        while (len > 1 && copy[len - 1] == '/')
-                copy[--len] = '\0';
-        return copy;
-}
-
-int alder_remove_tree(const char *path, alder_error **err)
-{
-        _cleanup_free_ char *copy = without_trailing_slashes(path);
-        if (!copy)
-                return alder_error_set(err, ENOMEM, "remove '%s': out of memory", path);
-        char *slash = strrchr(copy, '/');
-        const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
-        const char *name = slash ? slash + 1 : copy;
-        if (slash && slash != copy)
-                *slash = '\0';
-        if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                return alder_error_set(err, EINVAL, "remove '%s': not a removable path", path);
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : alder_error_sys(err, errno, "open directory '%s'", dir);
-        return remove_at(dfd, name, path, 0, err);
-}
-
 /* Removes name in dirfd as part of applying the current entry. */
 static int entry_remove(struct unpacker *u, int dirfd, const char *name, const char *path)
 {
         invalidate_cache(u);
-        int r = remove_at(dirfd, name, path, path_depth(path), u->err);
+        int r = alder_remove_at(dirfd, name, path, path_depth(path), u->err);
         if (r < 0)
                 return alder_error_wrap(u->err, "entry '%s'", u->cur);
         return 0;
@@ -1219,7 +1123,7 @@ static int apply_whiteout(struct unpacker *u, const char *path, const char *base
         if (opaque) {
                 invalidate_cache(u);
                 struct opaque_ctx c = {u, path, plen};
-                int r = remove_children(pfd, plen ? path : ".", path_depth(path), keep_own, &c, u->err);
+                int r = alder_remove_children(pfd, plen ? path : ".", path_depth(path), keep_own, &c, u->err);
                 return r < 0 ? alder_error_wrap(u->err, "entry '%s'", u->cur) : 0;
         }
         _cleanup_free_ char *victim = NULL;
@@ -1773,7 +1677,7 @@ static int feed_dir_input(struct unpacker *u, void *ctx)
 int alder_unpack_dir(const char *src, const char *dest, const alder_unpack_opts *opts, alder_unpack_stats *stats,
                      alder_error **err)
 {
-        _cleanup_free_ char *s = without_trailing_slashes(src);
+        _cleanup_free_ char *s = alder_path_without_trailing_slashes(src);
         if (!s)
                 return alder_error_set(err, ENOMEM, "copy '%s': out of memory", src);
         /* libarchive would take a file for a one-entry tree. */

@@ -14,32 +14,31 @@
 static const char usage[] =
         "Usage: alder-appd [OPTIONS]\n"
         "\n"
-        "Alder's application manager: installs signed app packages into the app\n"
-        "store and serves the API that `alder app install|list|status|remove`\n"
-        "uses (docs/api/appd.md). Runs until SIGTERM or SIGINT.\n"
+        "Alder's application manager: installs and updates signed app packages,\n"
+        "runs each app in its own hardened container with its restart policy,\n"
+        "starts the core apps, and serves the API that `alder app ...` uses\n"
+        "(docs/api/appd.md). Runs until SIGTERM or SIGINT; the apps keep running\n"
+        "and are adopted again when alder-appd starts next.\n"
         "\n"
         "Options:\n"
         "  --root DIR       prefix for every path below (a whole device root, for tests)\n"
+        "  --config FILE    settings and core apps (default ROOT/config/appd.json;\n"
+        "                   optional, see docs/api/appd.md#configuration)\n"
         "  --store DIR      app store (default ROOT/var/lib/alder/apps)\n"
         "  --trust DIR      trust anchors: PEM certificates of package signers\n"
         "                   (default ROOT/config/trust)\n"
         "  --socket PATH    API socket (default ROOT/run/alder/appd.sock)\n"
         "  --vendor DOMAIN  vendor packages must be for (default alder.invalid)\n"
         "  --arch ARCH      architecture packages must be for (default: this machine's)\n"
-        "  --runtime NAME   OCI runtime: crun or runc (default: crun on cgroup v2, else runc)\n"
-        "  --no-limits      do not set cgroup memory/cpu/pids limits\n"
+        "  --runtime NAME   OCI runtime: crun, runc or auto (default: the config's, else\n"
+        "                   auto = crun on cgroup v2, else runc)\n"
+        "  --no-limits      do not set cgroup memory/cpu/pids limits (--limits: do)\n"
+        "  --stage-helper PATH  the package worker (default: alder-app-stage beside\n"
+        "                   this program)\n"
         "  -V, --version    print the version\n"
         "  -h, --help       show this help\n"
         "\n"
         "Logging: ALDER_LOG_LEVEL (err..debug), ALDER_LOG_TARGET (auto, stderr, journal, syslog).\n";
-
-static alder_ipc_server *running_server;
-
-static void on_signal(int sig)
-{
-        if (running_server)
-                alder_ipc_server_stop(running_server);
-}
 
 static int parse_args(int argc, char **argv, struct appd_config *cfg)
 {
@@ -50,6 +49,11 @@ static int parse_args(int argc, char **argv, struct appd_config *cfg)
                 {"socket", required_argument, NULL, 'S'},
                 {"vendor", required_argument, NULL, 'v'},
                 {"arch", required_argument, NULL, 'a'},
+                {"config", required_argument, NULL, 'c'},
+                {"runtime", required_argument, NULL, 'R'},
+                {"stage-helper", required_argument, NULL, 'H'},
+                {"limits", no_argument, NULL, 'l'},
+                {"no-limits", no_argument, NULL, 'L'},
                 {"version", no_argument, NULL, 'V'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
@@ -63,13 +67,15 @@ static int parse_args(int argc, char **argv, struct appd_config *cfg)
                                      : c == 'v' ? &cfg->vendor
                                      : c == 'a' ? &cfg->arch
                                      : c == 'R' ? &cfg->runtime
+                                     : c == 'c' ? &cfg->config
+                                     : c == 'H' ? &cfg->stage_helper
                                                 : NULL;
                 if (field) {
                         *field = optarg;
                         continue;
                 }
-                if (c == 'L') {
-                        cfg->no_limits = true;
+                if (c == 'L' || c == 'l') {
+                        cfg->limits = c == 'l';
                         continue;
                 }
                 if (c == 'h' || c == 'V') {
@@ -92,7 +98,7 @@ static int parse_args(int argc, char **argv, struct appd_config *cfg)
 
 int main(int argc, char **argv)
 {
-        struct appd_config cfg = {0};
+        struct appd_config cfg = {.limits = -1};
         int r = parse_args(argc, argv, &cfg);
         if (r >= 0)
                 return r;
@@ -111,20 +117,12 @@ int main(int argc, char **argv)
                 appd_done(&d);
                 return 1;
         }
-        running_server = d.server;
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-
-        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("SOCKET", d.socket_path, "STORE", d.store_path), "ready");
-        r = alder_ipc_server_run(d.server, &err);
-        running_server = NULL;
+        r = appd_run(&d, &err);
         if (r < 0)
-                alder_log_error(ALDER_LOG_ERR, err, NULL, "server loop failed");
+                alder_log_error(ALDER_LOG_ERR, err, NULL, "main loop failed");
         else
-                alder_log_info("stopped");
+                alder_log_info("stopped (apps keep running)");
         appd_done(&d);
         return r < 0 ? 1 : 0;
 }

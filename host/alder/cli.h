@@ -68,4 +68,6 @@ int cmd_app_status(struct cli *cli, int argc, char **argv);
 int cmd_app_remove(struct cli *cli, int argc, char **argv);
 int cmd_app_start(struct cli *cli, int argc, char **argv);
 int cmd_app_stop(struct cli *cli, int argc, char **argv);
+int cmd_app_update(struct cli *cli, int argc, char **argv);
+int cmd_app_restart(struct cli *cli, int argc, char **argv);
 int cmd_app_logs(struct cli *cli, int argc, char **argv);

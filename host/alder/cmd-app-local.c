@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * alder app install|list|status|remove: talk to alder-appd on this machine
+ * alder app install|update|list|status|remove|start|stop|restart|logs: talk to alder-appd on this machine
  * (on a device, or a test root) over its socket (docs/api/appd.md).
  */
 #include <errno.h>
@@ -139,8 +139,13 @@ static int install_params(const struct local_args *a, json_t **ret)
 
 static void install_print(const struct local_args *a, json_t *res)
 {
-        printf("installed %s %s (sequence %" JSON_INTEGER_FORMAT ")\n", str(res, "name"), str(res, "version"),
+        const char *prev = json_string_value(json_object_get(res, "previous_version"));
+        printf("installed %s %s (sequence %" JSON_INTEGER_FORMAT ")", str(res, "name"), str(res, "version"),
                json_integer_value(json_object_get(res, "sequence")));
+        if (prev)
+                printf(", was %s%s", prev,
+                       json_is_true(json_object_get(res, "running")) ? "; running, health check passed" : "");
+        putchar('\n');
 }
 
 static const struct local_cmd install_cmd = {
@@ -148,9 +153,14 @@ static const struct local_cmd install_cmd = {
         "app.install",
         "Usage: alder app install [--socket PATH] [--json] PACKAGE\n"
         "\n"
-        "Install or update an app on this device: alder-appd verifies the package\n"
-        "against the device's trust anchors before unpacking anything, refuses an\n"
-        "older sequence number than the installed one, and switches atomically.\n"
+        "Install an app on this device, or update it: alder-appd verifies the\n"
+        "package against the device's trust anchors before unpacking anything,\n"
+        "refuses an older sequence number than the installed one (anti-rollback),\n"
+        "unpacks it beside the current version and switches atomically. When the\n"
+        "app runs, the new version is started beside the old one and must pass its\n"
+        "health check (its health command, or staying up for its grace period)\n"
+        "before it becomes current and the old one stops; otherwise the old version\n"
+        "keeps running and the command fails with the reason.\n"
         "\n"
         "Options:\n",
         true,
@@ -164,17 +174,38 @@ int cmd_app_install(struct cli *cli, int argc, char **argv)
         return run_local(cli, &install_cmd, argc, argv);
 }
 
+static const struct local_cmd update_cmd = {
+        "app update",
+        "app.update",
+        "Usage: alder app update [--socket PATH] [--json] PACKAGE\n"
+        "\n"
+        "Update an installed app from a package: as 'alder app install', but an app\n"
+        "that is not installed is refused. A running app is health-checked in its\n"
+        "new version before the switch; on failure the old version keeps running.\n"
+        "\n"
+        "Options:\n",
+        true,
+        INSTALL_TIMEOUT_MS,
+        install_params,
+        install_print,
+};
+
+int cmd_app_update(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &update_cmd, argc, argv);
+}
+
 /* ---- list --------------------------------------------------------------------- */
 
 static void list_print(const struct local_args *a, json_t *res)
 {
-        printf("%-24s %-16s %-12s %s\n", "NAME", "VERSION", "SEQUENCE", "PREVIOUS");
+        printf("%-24s %-16s %-10s %-10s %s\n", "NAME", "VERSION", "SEQUENCE", "STATE", "PREVIOUS");
         size_t i;
         json_t *app;
         json_array_foreach(res, i, app)
         {
-                printf("%-24s %-16s %-12" JSON_INTEGER_FORMAT " %s\n", str(app, "name"), str(app, "version"),
-                       json_integer_value(json_object_get(app, "sequence")), previous_version(app));
+                printf("%-24s %-16s %-10" JSON_INTEGER_FORMAT " %-10s %s\n", str(app, "name"), str(app, "version"),
+                       json_integer_value(json_object_get(app, "sequence")), str(app, "state"), previous_version(app));
         }
 }
 
@@ -213,6 +244,19 @@ static void status_print(const struct local_args *a, json_t *res)
                 printf("%-14s %s\n", keys[i], str(res, keys[i]));
         printf("%-14s %" JSON_INTEGER_FORMAT "\n%-14s %s\n", "sequence",
                json_integer_value(json_object_get(res, "sequence")), "previous", previous_version(res));
+        json_t *pid = json_object_get(res, "pid"), *last = json_object_get(res, "last_exit");
+        if (pid)
+                printf("%-14s %" JSON_INTEGER_FORMAT "\n", "pid", json_integer_value(pid));
+        printf("%-14s %" JSON_INTEGER_FORMAT "\n", "restarts", json_integer_value(json_object_get(res, "restarts")));
+        if (last)
+                printf("%-14s %s: %s%s\n", "last exit", str(last, "version"),
+                       json_is_true(json_object_get(last, "known")) ? str(last, "description") : "status unknown",
+                       json_is_true(json_object_get(last, "oom")) ? " (out of memory)" : "");
+        if (json_object_get(res, "last_error"))
+                printf("%-14s %s\n", "last error", str(res, "last_error"));
+        if (json_object_get(res, "update"))
+                printf("%-14s to %s (%s)\n", "updating", str(json_object_get(res, "update"), "version"),
+                       str(json_object_get(res, "update"), "phase"));
 }
 
 static const struct local_cmd status_cmd = {
@@ -220,8 +264,11 @@ static const struct local_cmd status_cmd = {
         "app.status",
         "Usage: alder app status [--socket PATH] [--json] NAME\n"
         "\n"
-        "Show an installed app: version, sequence number, signer, payload digest\n"
-        "and the previous version a rollback would return to.\n"
+        "Show an installed app: version, sequence number, signer, payload digest,\n"
+        "the previous version a rollback would return to, and its life-cycle:\n"
+        "state (installed, starting, running, stopping, stopped, failed), pid,\n"
+        "automatic restarts, the last exit (status or signal, out of memory) and\n"
+        "the last error.\n"
         "\n"
         "Options:\n",
         true,
@@ -258,7 +305,7 @@ static const struct local_cmd remove_cmd = {
         "Options:\n"
         "  --keep-data        keep the app's data volumes for a later reinstall\n",
         true,
-        QUICK_TIMEOUT_MS,
+        90 * 1000, /* it stops the app first */
         remove_params,
         remove_print,
 };
@@ -307,11 +354,13 @@ static const struct local_cmd stop_cmd = {
         "app.stop",
         "Usage: alder app stop [--socket PATH] [--json] NAME\n"
         "\n"
-        "Stop a running app: SIGTERM, then SIGKILL if it is still running after 10 s.\n"
+        "Stop a running app: SIGTERM, then SIGKILL if it is still running after the\n"
+        "stop timeout (10 s unless alder-appd's configuration says otherwise). A\n"
+        "stopped app is not restarted by its restart policy.\n"
         "\n"
         "Options:\n",
         true,
-        30 * 1000,
+        90 * 1000,
         name_params,
         stop_print,
 };
@@ -319,6 +368,31 @@ static const struct local_cmd stop_cmd = {
 int cmd_app_stop(struct cli *cli, int argc, char **argv)
 {
         return run_local(cli, &stop_cmd, argc, argv);
+}
+
+static void restart_print(const struct local_args *a, json_t *res)
+{
+        printf("restarted %s (pid %" JSON_INTEGER_FORMAT ")\n", a->arg,
+               json_integer_value(json_object_get(res, "pid")));
+}
+
+static const struct local_cmd restart_cmd = {
+        "app restart",
+        "app.restart",
+        "Usage: alder app restart [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Stop an app as 'alder app stop' does (if it runs) and start it again.\n"
+        "\n"
+        "Options:\n",
+        true,
+        90 * 1000,
+        name_params,
+        restart_print,
+};
+
+int cmd_app_restart(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &restart_cmd, argc, argv);
 }
 
 /* ---- logs ------------------------------------------------------------------------ */

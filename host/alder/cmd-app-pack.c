@@ -64,6 +64,9 @@ static const char pack_usage[] =
         "  --allow-setuid       accept setuid/setgid files in the image\n"
         "  --health-cmd ARGS    command whose success marks an update healthy (form as --cmd)\n"
         "  --health-grace SECS  how long the app must stay up after start (default 5)\n"
+        "  --restart POLICY     when the device restarts the app after it ends: no,\n"
+        "                       on-failure (non-zero exit or killed by a signal; the\n"
+        "                       default) or always (also after exit 0); with back-off\n"
         "\n"
         "Package:\n"
         "  --key KEY            signing key (alder keys generate)\n"
@@ -94,6 +97,7 @@ struct pack_args {
         size_t n_volumes;
         bool host_network, allow_setuid;
         int64_t memory, cpu, pids, health_grace;
+        alder_app_restart restart;
         uint64_t sequence;
         bool have_sequence;
         const char *vendor, *key, *cert, *chain, *output;
@@ -120,6 +124,7 @@ enum {
         O_ALLOW_SETUID,
         O_HEALTH_CMD,
         O_HEALTH_GRACE,
+        O_RESTART,
         O_KEY,
         O_CERT,
         O_CHAIN,
@@ -148,6 +153,7 @@ static const struct option pack_options[] = {
         {"allow-setuid", no_argument, NULL, O_ALLOW_SETUID},
         {"health-cmd", required_argument, NULL, O_HEALTH_CMD},
         {"health-grace", required_argument, NULL, O_HEALTH_GRACE},
+        {"restart", required_argument, NULL, O_RESTART},
         {"key", required_argument, NULL, O_KEY},
         {"cert", required_argument, NULL, O_CERT},
         {"chain", required_argument, NULL, O_CHAIN},
@@ -264,6 +270,11 @@ static int parse_pack_option(int c, struct pack_args *a, struct cli *cli, char *
                 return parse_number_opt("--health-grace", optarg, 3600, &a->health_grace);
         case O_ALLOW_SETUID:
                 a->allow_setuid = true;
+                return -1;
+        case O_RESTART:
+                if (alder_app_restart_parse(optarg, &a->restart, NULL) < 0)
+                        return cli_usage_error("app pack", "--restart: '%s' is not one of no, on-failure, always",
+                                               optarg);
                 return -1;
         case O_HEALTH_CMD:
                 a->health_cmd = optarg;
@@ -547,6 +558,7 @@ static int meta_permissions(const struct pack_args *a, const alder_oci_config *c
         m->pids = a->pids;
         if (a->health_grace >= 0)
                 m->health_grace_seconds = a->health_grace;
+        m->restart = a->restart;
         int r = strv_dup((char **) a->devices, &m->devices, err);
         if (r == 0)
                 r = strv_dup((char **) a->caps, &m->capabilities, err);

@@ -24,12 +24,14 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
                                 "  inspect   show what a package holds (without trusting it)\n"
                                 "\n"
                                 "On the device (through alder-appd's socket):\n"
-                                "  install   install or update an app from a package\n"
+                                "  install   install an app, or update it, from a package\n"
+                                "  update    update an installed app (health-checked while it runs)\n"
                                 "  list      list installed apps\n"
                                 "  status    show one installed app\n"
                                 "  remove    remove an app (stopping it first)\n"
                                 "  start     start an app in its container\n"
                                 "  stop      stop a running app\n"
+                                "  restart   stop and start an app again\n"
                                 "  logs      print (and follow) an app's output\n"
                                 "\n"
                                 "Run 'alder app COMMAND --help' for the options of a command.\n";
@@ -321,7 +323,8 @@ int cmd_app(struct cli *cli, int argc, char **argv)
                 {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},       {"verify", "", cmd_app_verify},
                 {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
                 {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},   {"start", "", cmd_app_start},
-                {"stop", "", cmd_app_stop},       {"logs", "", cmd_app_logs},
+                {"stop", "", cmd_app_stop},       {"logs", "", cmd_app_logs},       {"update", "", cmd_app_update},
+                {"restart", "", cmd_app_restart},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);

@@ -24,6 +24,17 @@ typedef struct alder_app_volume {
         char *path;
 } alder_app_volume;
 
+/*
+ * What alder-appd does when the app's main process ends (docs/formats/alpkg.md):
+ * on-failure restarts it after a non-zero exit or a signal, always also after
+ * exit 0; both with back-off. The zero value is the default.
+ */
+typedef enum alder_app_restart {
+        ALDER_APP_RESTART_ON_FAILURE = 0,
+        ALDER_APP_RESTART_NO,
+        ALDER_APP_RESTART_ALWAYS,
+} alder_app_restart;
+
 typedef struct alder_app_meta {
         char *name;
         char *version;
@@ -48,6 +59,8 @@ typedef struct alder_app_meta {
         char **health_command;
         int64_t health_grace_seconds;
 
+        alder_app_restart restart;
+
         json_t *source; /* provenance object, free-form; may be NULL */
 } alder_app_meta;
 
@@ -57,7 +70,7 @@ int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_me
 /* Serializes (canonical form: all fields present, sorted keys when dumped). */
 int alder_app_meta_to_json(const alder_app_meta *meta, json_t **ret, alder_error **err) ALDER_WUR;
 
-/* A new, empty metadata object with defaults (format 1, workdir "/", grace 5 s). */
+/* A new, empty metadata object with defaults (format 1, workdir "/", grace 5 s, restart on-failure). */
 int alder_app_meta_new(alder_app_meta **ret, alder_error **err) ALDER_WUR;
 
 void alder_app_meta_free(alder_app_meta *meta);
@@ -70,6 +83,12 @@ static inline void alder_app_meta_freep(alder_app_meta **m)
 /* Field validators, shared with the CLI so flags get the same messages. */
 int alder_app_name_check(const char *name, alder_error **err) ALDER_WUR;
 int alder_semver_check(const char *version, alder_error **err) ALDER_WUR;
+
+/* "no", "on-failure", "always"; NULL for a value outside the enum. */
+const char *alder_app_restart_name(alder_app_restart restart);
+
+/* The policy named s; EINVAL naming s and the allowed values otherwise (callers add the field). */
+int alder_app_restart_parse(const char *s, alder_app_restart *ret, alder_error **err) ALDER_WUR;
 
 /*
  * Maps architecture spellings of OCI/Go, Debian and the kernel to Alder's

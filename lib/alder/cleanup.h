@@ -25,12 +25,14 @@ static inline void alder_freep(void *p)
 }
 
 /* close() that keeps errno: cleanup runs on error paths where errno matters. */
+/* Closes *fd (keeping errno) and marks it closed (-1), so it can also be used to close a field for good. */
 static inline void alder_closep(int *fd)
 {
         if (*fd >= 0) {
                 int saved = errno;
                 close(*fd);
                 errno = saved;
+                *fd = -1;
         }
 }
 

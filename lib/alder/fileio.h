@@ -93,3 +93,33 @@ int alder_write_all(int fd, const void *data, size_t len, const char *what, alde
  */
 typedef int (*alder_chunk_fn)(void *ctx, const void *buf, size_t n, alder_error **err);
 int alder_read_chunks(int fd, const char *what, alder_chunk_fn consume, void *ctx, alder_error **err) ALDER_WUR;
+
+/*
+ * A malloc'ed copy of path without trailing slashes ("/" stays "/", "a//" becomes
+ * "a"); NULL when out of memory.
+ */
+char *alder_path_without_trailing_slashes(const char *path);
+
+/*
+ * rm -rf that never follows a symlink and is not stopped by read-only
+ * directories. A missing path is not an error; ".", ".." and "/" are refused
+ * (EINVAL). Depth is bounded (ALDER_REMOVE_TREE_MAX_DEPTH, deeper than
+ * anything the unpacker creates).
+ */
+#define ALDER_REMOVE_TREE_MAX_DEPTH 258u
+int alder_remove_tree(const char *path, alder_error **err) ALDER_WUR;
+
+/*
+ * The same for the entry `name` of the directory dirfd; `where` names it in
+ * messages and `depth` is its level below the top of the removal (for the bound).
+ */
+int alder_remove_at(int dirfd, const char *name, const char *where, unsigned depth, alder_error **err) ALDER_WUR;
+
+/*
+ * Removes the entries of the open directory fd (recursively), except the names
+ * keep() (may be NULL) returns true for: an OCI opaque whiteout keeps what its
+ * own layer made.
+ */
+typedef bool (*alder_keep_fn)(void *ctx, const char *name);
+int alder_remove_children(int fd, const char *where, unsigned depth, alder_keep_fn keep, void *ctx,
+                          alder_error **err) ALDER_WUR;

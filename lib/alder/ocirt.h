@@ -130,3 +130,16 @@ int alder_ocirt_list(alder_ocirt *rt, alder_ocirt_container **ret, size_t *ret_n
  */
 int alder_ocirt_run_foreground(alder_ocirt *rt, const char *id, const char *bundle, unsigned timeout_ms,
                                size_t max_capture, alder_run_result *ret, alder_error **err) ALDER_WUR;
+
+/* Words of a command alder_ocirt_exec() accepts. */
+#define ALDER_OCIRT_EXEC_MAX_ARGS 32u
+
+/*
+ * `exec ID CMD...` in a running container (health commands), with the
+ * container's own process settings (user, capabilities, seccomp). As for
+ * run_foreground, the command's exit (or ALDER_TIMED_OUT after timeout_ms,
+ * 0: the runtime's call timeout) is a result in ret->exit and its output is
+ * captured; errors are failures of the runtime (-ENOENT: no such container).
+ */
+int alder_ocirt_exec(alder_ocirt *rt, const char *id, const char *const *cmd, unsigned timeout_ms,
+                     alder_run_result *ret, alder_error **err) ALDER_WUR;

@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "fileio.h" /* alder_remove_tree(), which used to live here */
 #include "macro.h"
 
 /*
@@ -195,9 +196,5 @@ int alder_unpack_file(const char *path, const char *dest, const alder_unpack_opt
 int alder_unpack_dir(const char *src, const char *dest, const alder_unpack_opts *opts, alder_unpack_stats *stats,
                      alder_error **err) ALDER_WUR;
 
-/*
- * rm -rf that never follows a symlink and is not stopped by read-only
- * directories. A missing path is not an error. Depth is bounded
- * (ALDER_UNPACK_MAX_DEPTH_CAP + 2, deeper than anything the unpacker creates).
- */
-int alder_remove_tree(const char *path, alder_error **err) ALDER_WUR;
+/* alder_remove_tree() must reach below the deepest tree the unpacker creates. */
+_Static_assert(ALDER_REMOVE_TREE_MAX_DEPTH >= ALDER_UNPACK_MAX_DEPTH_CAP + 2u, "removal depth below unpack depth");

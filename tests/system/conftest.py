@@ -43,3 +43,7 @@ def alder(build_dir):
         return Result(proc)
 
     return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "appd_config(settings): write ROOT/config/appd.json for the device fixture")

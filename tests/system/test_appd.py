@@ -2,95 +2,12 @@
 status|remove` commands, with a whole device root in a temp folder."""
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture
-def device(build_dir, tmp_path, alder):
-    """A device root with trust anchors, a running alder-appd, and a signing key."""
-    # Not under tmp_path: its 0700 parents would keep an app's mapped root out of its rootfs,
-    # as no real device's /var/lib would.
-    base = Path(tempfile.mkdtemp(prefix="alder-device-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    root = base / "root"
-    trust = root / "config" / "trust"
-    trust.mkdir(parents=True)
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for name in ("dev", "other"):
-        assert alder("keys", "generate", "--out", str(keys / name), "--cn", name).rc == 0
-    shutil.copy(keys / "dev.pem", trust / "dev.pem")
-    sock = root / "run" / "alder" / "appd.sock"
-
-    class Device:
-        def __init__(self):
-            self.root, self.keys, self.sock, self.tmp = root, keys, sock, tmp_path
-            self.alder_exe = build_dir / "host" / "alder"
-            self.proc = None
-
-        def start(self):
-            self.proc = subprocess.Popen([str(build_dir / "device" / "appd" / "alder-appd"), "--root", str(root)],
-                                         stderr=subprocess.PIPE, text=True, env={**os.environ,
-                                                                                  "ALDER_LOG_TARGET": "stderr"})
-            deadline = time.monotonic() + 10
-            while not self.accepting():  # a stale socket file of a killed daemon may still be there
-                assert self.proc.poll() is None, self.proc.stderr.read()
-                assert time.monotonic() < deadline, "alder-appd did not start"
-                time.sleep(0.02)
-
-        def accepting(self):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(str(sock))
-                return True
-            except OSError:
-                return False
-            finally:
-                s.close()
-
-        def stop(self, sig=signal.SIGTERM):
-            self.proc.send_signal(sig)
-            err = self.proc.communicate(timeout=10)[1]
-            assert "Sanitizer" not in err and "runtime error" not in err, err
-            return self.proc.returncode, err
-
-        def app(self, *args):
-            return alder("app", *args[:1], "--socket", str(sock), *args[1:])
-
-        def package(self, version, seq, key="dev", arch=None, name="hello"):
-            rootfs = tmp_path / f"rootfs-{name}-{version}"
-            (rootfs / "bin").mkdir(parents=True, exist_ok=True)
-            (rootfs / "bin" / "hello").write_text(f"version {version}\n")
-            out = tmp_path / f"{name}-{version}-{key}.alpkg"
-            native = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "arm")
-            r = alder("app", "pack", "--key", str(keys / f"{key}.key"), "--cert", str(keys / f"{key}.pem"),
-                      "--name", name, "--version", version, "--arch", arch or native, "--sequence", str(seq),
-                      "--cmd", "/bin/hello", "-o", str(out), str(rootfs))
-            assert r.rc == 0, r.err
-            return out
-
-    d = Device()
-    d.start()
-    yield d
-    try:
-        if d.proc.poll() is None:
-            rc, err = d.stop()
-            assert rc == 0, err
-    finally:
-        for runtime in ("runc", "crun"):
-            if shutil.which(runtime):
-                for cid in ("box", "hello"):
-                    subprocess.run([runtime, "--root", str(root / "run/alder/runtime"), "delete", "-f", cid],
-                                   capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+from appd_device import device, needs_runtime, busybox_rootfs, process_gone, wait_for  # noqa: F401
 
 
 def versions_on_disk(device, name="hello"):
@@ -102,7 +19,8 @@ def test_install_update_list_remove(device):
     assert r.rc == 0, r.err
     assert r.out == "installed hello 1.0.0 (sequence 10)\n"
     r = device.app("install", "--json", str(device.package("1.1.0", 11)))
-    assert r.json() == {"name": "hello", "version": "1.1.0", "sequence": 11}
+    assert r.json() == {"name": "hello", "version": "1.1.0", "sequence": 11, "previous_version": "1.0.0",
+                        "running": False}
     apps = device.app("list", "--json").json()
     assert [(a["name"], a["version"], a["previous"]["version"]) for a in apps] == [("hello", "1.1.0", "1.0.0")]
     assert "hello" in device.app("list").out and "1.0.0" in device.app("list").out
@@ -175,7 +93,7 @@ def test_logs_of_unknown_app(device):
 
 
 def test_usage(alder, build_dir):
-    for cmd in ("install", "list", "status", "remove", "start", "stop", "logs"):
+    for cmd in ("install", "update", "list", "status", "remove", "start", "stop", "restart", "logs"):
         h = alder("app", cmd, "--help")
         assert h.rc == 0 and h.out.startswith(f"Usage: alder app {cmd}"), cmd
     assert alder("app", "install").rc == 2
@@ -187,41 +105,6 @@ def test_usage(alder, build_dir):
 
 
 # ---- running apps in real containers (runc on this host, as root) ---------------------------------------
-
-BUSYBOX = "/bin/busybox"
-
-
-def busybox_rootfs(path):
-    (path / "bin").mkdir(parents=True)
-    shutil.copy(BUSYBOX, path / "bin" / "busybox")
-    for tool in ("sh", "sleep", "cat", "echo", "id", "touch", "grep", "mount", "unshare"):
-        os.symlink("busybox", path / "bin" / tool)
-    for d in ("proc", "sys", "dev", "tmp", "data"):
-        (path / d).mkdir()
-
-
-needs_runtime = pytest.mark.skipif(
-    os.geteuid() != 0 or not (shutil.which("runc") or shutil.which("crun")) or not os.path.exists(BUSYBOX)
-    or "statically" not in subprocess.run(["file", "-L", BUSYBOX], capture_output=True, text=True).stdout,
-    reason="needs root, runc or crun, and a static /bin/busybox (busybox-static)")
-
-
-def process_gone(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return ") Z " in f.read()  # a zombie the host has not reaped yet
-    except FileNotFoundError:
-        return True
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 @needs_runtime
 def test_installed_app_runs_hardened_and_stops(device, alder):
@@ -267,7 +150,7 @@ def test_installed_app_runs_hardened_and_stops(device, alder):
     follower.terminate()
     followed = follower.communicate(timeout=10)[0]
     assert followed.startswith("started\n") and followed.endswith("bye\n"), followed
-    assert device.app("status", "--json", "box").json()["state"] == "not running"
+    assert device.app("status", "--json", "box").json()["state"] == "stopped"
     # the init process is gone (the host reaps the orphaned zombie soon after)
     assert wait_for(lambda: process_gone(pid))
     r = device.app("stop", "box")

@@ -120,6 +120,12 @@ static const struct bad_case bad_cases[] = {
          "app.json: field 'permissions.volumes[0]': path 'data' is not absolute"},
         {"health.grace_seconds", "7200", ERANGE,
          "app.json: field 'health.grace_seconds': 7200 is out of range [0, 3600]"},
+        {"restart", "\"sometimes\"", EINVAL,
+         "app.json: field 'restart': 'sometimes' is not one of no, on-failure, always"},
+        {"restart", "\"On-Failure\"", EINVAL,
+         "app.json: field 'restart': 'On-Failure' is not one of no, on-failure, always"},
+        {"restart", "\"\"", EINVAL, "app.json: field 'restart': '' is not one of no, on-failure, always"},
+        {"restart", "false", EINVAL, "app.json: field 'restart': expected string, got boolean"},
 };
 
 /* Sets or deletes a dotted field in doc. */
@@ -201,6 +207,41 @@ static void test_arch_normalize(void **state)
         assert_non_null(alder_arch_native());
 }
 
+/* Each policy parses from app.json, is written back by to_json and has its name; absent means on-failure. */
+static void test_restart_policy(void **state)
+{
+        static const struct {
+                const char *value; /* JSON text; NULL: field absent */
+                alder_app_restart restart;
+                const char *name;
+        } cases[] = {
+                {NULL, ALDER_APP_RESTART_ON_FAILURE, "on-failure"},
+                {"\"on-failure\"", ALDER_APP_RESTART_ON_FAILURE, "on-failure"},
+                {"\"no\"", ALDER_APP_RESTART_NO, "no"},
+                {"\"always\"", ALDER_APP_RESTART_ALWAYS, "always"},
+        };
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                char what[64];
+                alder_test_case_name(what, i, "%s", cases[i].name);
+                _cleanup_json_ json_t *doc = parse(good), *out = NULL;
+                if (cases[i].value)
+                        apply_change(doc, "restart", cases[i].value);
+                _cleanup_app_meta_ alder_app_meta *m = NULL;
+                _cleanup_error_ alder_error *err = NULL;
+                if (alder_app_meta_from_json(doc, "app.json", &m, &err) < 0)
+                        fail_msg("%s: %s", what, alder_error_message(err));
+                if (m->restart != cases[i].restart || strcmp(alder_app_restart_name(m->restart), cases[i].name) != 0)
+                        fail_msg("%s: parsed as %d", what, (int) m->restart);
+                assert_int_equal(alder_app_meta_to_json(m, &out, &err), 0);
+                assert_string_equal(json_string_value(json_object_get(out, "restart")), cases[i].name);
+        }
+        assert_null(alder_app_restart_name((alder_app_restart) 3));
+        alder_app_meta *fresh = NULL;
+        assert_int_equal(alder_app_meta_new(&fresh, NULL), 0);
+        assert_int_equal(fresh->restart, ALDER_APP_RESTART_ON_FAILURE);
+        alder_app_meta_free(fresh);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -211,6 +252,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_to_run),
                 cmocka_unit_test(test_semver),
                 cmocka_unit_test(test_arch_normalize),
+                cmocka_unit_test(test_restart_policy),
         };
         return cmocka_run_group_tests_name("appmeta", tests, NULL, NULL);
 }

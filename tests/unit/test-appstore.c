@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +19,7 @@
 #include "alder/appstore.h"
 #include "alder/fileio.h"
 #include "alder/json.h"
+#include "appstore-internal.h"
 
 static char dir[64], store_root[128];
 static struct test_identity id;
@@ -189,6 +192,12 @@ static void test_discard_keeps_current(void **state)
         alder_appstore_staged st = {0};
         assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
         assert_int_equal(count_entries("demo/versions"), 2);
+        alder_appstore_staged again = {0};
+        char msg[512];
+        snprintf(msg, sizeof(msg), "install '%s': demo 2.0.0 is already staged in '%s' (commit or discard it first)",
+                 pkg, st.dir);
+        assert_alder_error(alder_appstore_stage(s, pkg, trust, NULL, &again, &err), EEXIST, msg);
+        assert_int_equal(count_entries(".staging"), 0);
         assert_int_equal(alder_appstore_discard(s, &st, &err), 0);
         assert_int_equal(count_entries("demo/versions"), 1);
         assert_current(s, "1.0.0");
@@ -290,6 +299,202 @@ static void test_id_ranges(void **state)
         }
 }
 
+/* An update that crashed after staging, before commit or discard: current and previous stay, the stray goes. */
+static void test_recovery_removes_unreferenced_version(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        char stray[256];
+        {
+                _cleanup_appstore_ alder_appstore *s = NULL;
+                assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+                install(s, "1.0.0", 10);
+                install(s, "2.0.0", 20);
+                _cleanup_free_ char *pkg = make_package("3.0.0", 30);
+                alder_appstore_staged st = {0};
+                assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
+                snprintf(stray, sizeof(stray), "%s", st.dir);
+                alder_appstore_staged_clear(&st);
+                assert_int_equal(count_entries("demo/versions"), 3);
+        }
+        {
+                /* what alder-app-stage opens: a running install must survive it */
+                _cleanup_appstore_ alder_appstore *s = NULL;
+                assert_int_equal(alder_appstore_open_flags(store_root, ALDER_APPSTORE_NO_RECOVERY, &s, &err), 0);
+                assert_int_equal(access(stray, F_OK), 0);
+        }
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        assert_int_equal(access(stray, F_OK), -1);
+        assert_int_equal(count_entries("demo/versions"), 2);
+        assert_current(s, "2.0.0");
+        assert_int_equal(alder_appstore_rollback(s, "demo", &err), 0);
+        assert_current(s, "1.0.0");
+        alder_appstore *none = NULL;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "open app store '%s': unknown flags 0x4", store_root);
+        assert_alder_error(alder_appstore_open_flags(store_root, 4, &none, &err), EINVAL, msg);
+}
+
+/* A second store handle (alder-app-stage's) allocates; the first sees it at once. */
+static void test_id_range_not_cached(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_appstore_ alder_appstore *daemon = NULL, *worker = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &daemon, &err), 0);
+        assert_int_equal(alder_appstore_open_flags(store_root, ALDER_APPSTORE_NO_RECOVERY, &worker, &err), 0);
+        uint32_t start = 0, seen = 0;
+        assert_true(alder_appstore_id_range(daemon, "demo", &seen, NULL) == -ENOENT);
+        assert_int_equal(appstore_allocate_ids(worker, "demo", &start, &err), 0);
+        assert_int_equal(alder_appstore_id_range(daemon, "demo", &seen, &err), 0);
+        assert_int_equal(seen, start);
+}
+
+/* Allocation waits for another process holding the lock. */
+static void test_id_allocation_locked(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        char lock[200];
+        snprintf(lock, sizeof(lock), "%s/.ids.lock", store_root);
+        _cleanup_close_ int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_EX), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                uint32_t start = 0;
+                _exit(appstore_allocate_ids(s, "demo", &start, NULL) == 0 ? 0 : 1);
+        }
+        usleep(200 * 1000);
+        uint32_t start = 0;
+        int status = 0;
+        assert_true(alder_appstore_id_range(s, "demo", &start, NULL) == -ENOENT); /* still waiting */
+        assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+        assert_int_equal(flock(fd, LOCK_UN), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(alder_appstore_id_range(s, "demo", &start, &err), 0);
+        assert_int_equal(start, ALDER_APPSTORE_ID_BASE);
+}
+
+/* ---- staged <-> JSON ---- */
+
+/* text with every "ROOT" replaced by the store's root (malloc'ed). */
+static char *with_root(const char *text)
+{
+        char *out = malloc(strlen(text) * 4 + sizeof(store_root) * 8 + 1);
+        assert_non_null(out);
+        char *o = out;
+        for (const char *p = text; *p;) {
+                if (strncmp(p, "ROOT", 4) == 0) {
+                        o = stpcpy(o, store_root);
+                        p += 4;
+                } else {
+                        *o++ = *p++;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+static void make_version_dir(const char *rel)
+{
+        _cleanup_free_ char *p = with_root(rel);
+        assert_int_equal(alder_mkdir_p(p, 0755, NULL), 0);
+}
+
+static void test_staged_json_round_trip(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        assert_string_equal(alder_appstore_root(s), store_root);
+        _cleanup_free_ char *pkg = make_package("1.2.3-rc.1", 7);
+        alder_appstore_staged st = {0}, back = {0};
+        assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
+        _cleanup_json_ json_t *obj = NULL, *expected = NULL;
+        assert_int_equal(alder_appstore_staged_to_json(&st, &obj, &err), 0);
+        _cleanup_free_ char *text = with_root("{\"name\":\"demo\",\"version\":\"1.2.3-rc.1\",\"sequence\":7,"
+                                              "\"dir\":\"ROOT/demo/versions/7-1.2.3-rc.1\"}");
+        expected = alder_test_json(text);
+        alder_test_check_json("to_json", obj, expected);
+        assert_int_equal(alder_appstore_staged_from_json(s, obj, "staged", &back, &err), 0);
+        assert_string_equal(back.name, st.name);
+        assert_string_equal(back.version, st.version);
+        assert_int_equal(back.sequence, st.sequence);
+        assert_string_equal(back.dir, st.dir);
+        assert_int_equal(alder_appstore_commit(s, &back, &err), 0);
+        assert_current(s, "1.2.3-rc.1");
+        alder_appstore_staged_clear(&back);
+        alder_appstore_staged_clear(&st);
+}
+
+static void test_staged_from_json_invalid(void **state)
+{
+        static const char long_version[] = "1.0.0-"
+                                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        static const struct {
+                const char *doc;
+                int errnum;
+                const char *message;
+        } cases[] = {
+                {"[]", EINVAL, "staged: expected object, got array"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\","
+                 "\"extra\":1}",
+                 EINVAL, "staged: field 'extra': unknown field"},
+                {"{\"version\":\"1.0.0\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}", ENOENT,
+                 "staged: field 'name': missing"},
+                {"{\"name\":\"../x\",\"version\":\"1.0.0\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}",
+                 EINVAL,
+                 "staged: field 'name': app name '../x': character 1: only a-z, 0-9 and '-' (not first) are "
+                 "allowed"},
+                {"{\"name\":5,\"version\":\"1.0.0\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}", EINVAL,
+                 "staged: field 'name': expected string, got integer"},
+                {"{\"name\":\"demo\",\"version\":\"1.0/../..\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}",
+                 EINVAL,
+                 "staged: field 'version': version '1.0/../..': not a semantic version "
+                 "(MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.4.0 or 2.0.0-rc.1)"},
+                {"{\"name\":\"demo\",\"version\":\"VERSION\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}",
+                 ENAMETOOLONG, "staged: field 'version': longer than 127 bytes"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":0,\"dir\":\"ROOT/demo/versions/0-1.0.0\"}",
+                 ERANGE, "staged: field 'sequence': 0 is out of range [1, 9223372036854775807]"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":\"7\",\"dir\":\"ROOT/demo/versions/7-1.0.0\"}",
+                 EINVAL, "staged: field 'sequence': expected integer, got string"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":7,\"dir\":\"ROOT/demo/versions/7-1.0.0/..\"}",
+                 EINVAL, "staged: field 'dir': 'ROOT/demo/versions/7-1.0.0/..' is not 'ROOT/demo/versions/7-1.0.0'"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":8,\"dir\":\"ROOT/demo/versions/7-1.0.0\"}",
+                 EINVAL, "staged: field 'dir': 'ROOT/demo/versions/7-1.0.0' is not 'ROOT/demo/versions/8-1.0.0'"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":9,\"dir\":\"ROOT/demo/versions/9-1.0.0\"}",
+                 ENOENT, "staged: field 'dir': 'ROOT/demo/versions/9-1.0.0': No such file or directory"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":6,\"dir\":\"ROOT/demo/versions/6-1.0.0\"}",
+                 ENOTDIR, "staged: field 'dir': 'ROOT/demo/versions/6-1.0.0' is not a directory"},
+                {"{\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":7}", ENOENT, "staged: field 'dir': missing"},
+        };
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        make_version_dir("ROOT/demo/versions/7-1.0.0");
+        _cleanup_free_ char *file = with_root("ROOT/demo/versions/6-1.0.0");
+        assert_int_equal(alder_write_file_atomic(file, "", 0, 0644, NULL), 0);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char what[64];
+                alder_test_case_name(what, i, "%s", "from_json");
+                _cleanup_free_ char *text = with_root(cases[i].doc), *message = with_root(cases[i].message);
+                _cleanup_free_ char *doc = NULL;
+                const char *v = strstr(text, "VERSION");
+                if (v)
+                        assert_true(asprintf(&doc, "%.*s%s%s", (int) (v - text), text, long_version, v + 7) > 0);
+                _cleanup_json_ json_t *obj = alder_test_json(doc ? doc : text);
+                alder_appstore_staged st = {0};
+                alder_error_clear(&err);
+                int r = alder_appstore_staged_from_json(s, obj, "staged", &st, &err);
+                alder_test_check_error(what, r, err, cases[i].errnum, message);
+                assert_null(st.dir);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -300,6 +505,11 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_recovery_after_crashes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_with_and_without_data, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_id_ranges, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_recovery_removes_unreferenced_version, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_id_range_not_cached, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_id_allocation_locked, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_staged_json_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_staged_from_json_invalid, setup, teardown),
         };
         return cmocka_run_group_tests_name("appstore", tests, group_setup, group_teardown);
 }
