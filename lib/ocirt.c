@@ -524,18 +524,6 @@ static void delete_quietly(alder_ocirt *rt, const char *id)
                 return; /* gone already, or the caller's error says enough */
 }
 
-static int start_created(alder_ocirt *rt, const char *id, alder_error **err)
-{
-        struct call c = captured("start", id);
-        c.args[0] = id;
-        int r = call_checked(rt, &c, NULL, err);
-        if (r < 0) {
-                /* Do not leave a created container that nobody will start. */
-                delete_quietly(rt, id);
-        }
-        return r;
-}
-
 int alder_ocirt_run_detached(alder_ocirt *rt, const char *id, const char *bundle, int stdout_fd, int stderr_fd,
                              const char *pid_file, pid_t *ret_pid, alder_error **err)
 {
@@ -549,10 +537,11 @@ int alder_ocirt_run_detached(alder_ocirt *rt, const char *id, const char *bundle
                         return r;
                 pid_file = pidtmp.path;
         }
+        /* run --detach: create and start in one call of the runtime (a failed start deletes the container) */
         struct call c = {
-                .op = "create",
+                .op = "run",
                 .id = id,
-                .args = {"--bundle", bundle, "--pid-file", pid_file, id},
+                .args = {"--detach", "--bundle", bundle, "--pid-file", pid_file, id},
                 .stdout_mode = stdout_fd >= 0 ? ALDER_STDIO_FD : ALDER_STDIO_NULL,
                 .stdout_fd = stdout_fd,
                 .stderr_mode = stderr_fd >= 0 ? ALDER_STDIO_FD : ALDER_STDIO_NULL,
@@ -565,11 +554,8 @@ int alder_ocirt_run_detached(alder_ocirt *rt, const char *id, const char *bundle
         r = read_pid_file(pid_file, &pid, err);
         if (r < 0) {
                 delete_quietly(rt, id);
-                return alder_error_wrap(err, "%s create '%s'", rt->name, id);
+                return alder_error_wrap(err, "%s run '%s'", rt->name, id);
         }
-        r = start_created(rt, id, err);
-        if (r < 0)
-                return r;
         if (ret_pid)
                 *ret_pid = pid;
         return 0;
@@ -611,6 +597,9 @@ int alder_ocirt_delete(alder_ocirt *rt, const char *id, bool force, alder_error 
         int r = alder_ocirt_check_id(id, err);
         if (r < 0)
                 return r;
+        /* nothing to delete: spare the runtime's start-up (appd checks before every start) */
+        if (!container_exists(rt, id))
+                return alder_error_set(err, ENOENT, "%s delete '%s': no such container", rt->name, id);
         struct call c = captured("delete", id);
         c.args[0] = force ? "--force" : id;
         c.args[1] = force ? id : NULL;

@@ -122,6 +122,30 @@ static int load_meta(const char *version_dir, alder_app_meta **ret, alder_error 
         return r < 0 ? r : alder_app_meta_from_json(doc, path, ret, err);
 }
 
+/*
+ * Every app has a private writable volume at /data (DESIGN.md §4), whether its
+ * package declares one or not; a package's own volume at /data (or named
+ * "data") is that one.
+ */
+static int ensure_data_volume(alder_app_meta *m, alder_error **err)
+{
+        for (size_t i = 0; i < m->n_volumes; i++)
+                if (strcmp(m->volumes[i].path, "/data") == 0 || strcmp(m->volumes[i].name, "data") == 0)
+                        return 0;
+        alder_app_volume *v = realloc(m->volumes, (m->n_volumes + 1) * sizeof(*v));
+        if (!v)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        m->volumes = v;
+        v[m->n_volumes] = (alder_app_volume){.name = strdup("data"), .path = strdup("/data")};
+        if (!v[m->n_volumes].name || !v[m->n_volumes].path) {
+                free(v[m->n_volumes].name);
+                free(v[m->n_volumes].path);
+                return alder_error_set(err, ENOMEM, "out of memory");
+        }
+        m->n_volumes++;
+        return 0;
+}
+
 /* Creates the app's data volumes, owned by its user as the container sees it. */
 static int prepare_volumes(struct appd *d, const char *name, const alder_app_meta *m, uint32_t id_start,
                            char ***ret_dirs, alder_error **err)
@@ -242,6 +266,8 @@ int instance_start(struct appd *d, struct unit *u, const char *version_dir, stru
         r = version_dir_sequence(version_dir, &seq, err);
         if (r == 0)
                 r = load_meta(version_dir, &meta, err);
+        if (r == 0)
+                r = ensure_data_volume(meta, err);
         if (r < 0)
                 return r;
         struct instance *inst = instance_new(d, u, meta->version, seq);

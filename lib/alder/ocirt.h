@@ -8,7 +8,7 @@
  * runtime's own error comes from, so it is never mixed up with what the
  * container writes. Errors carry that message, trimmed and bounded:
  *
- *     runc create 'hello': runc create failed: container with given ID already exists
+ *     runc run 'hello': runc run failed: container with given ID already exists
  *
  * Container ids are checked ([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}) before they
  * reach the CLI, so an id can never be taken for an option or a path.
@@ -103,8 +103,8 @@ int alder_ocirt_parse_list(const char *source, const char *buf, size_t len, alde
 char *alder_ocirt_message(const char *log, size_t log_len, const char *stderr_text, size_t stderr_len);
 
 /*
- * Starts container `id` from `bundle` in the background: `create` then
- * `start` (a failed start deletes the container again). Without a terminal
+ * Starts container `id` from `bundle` in the background: `run --detach`
+ * (create and start in one call; a failed start deletes the container again). Without a terminal
  * the runtime hands its own stdin/stdout/stderr to the container, so the
  * container's stdout/stderr are exactly stdout_fd/stderr_fd (-1: /dev/null;
  * the caller keeps them); stdin is /dev/null. pid_file (may be NULL) is kept

@@ -207,3 +207,13 @@ def test_app_log_is_bounded_and_rotated(device, alder):
     assert len(rotated) >= 4096 and rotated.endswith("of chatter\n")
     r = device.app("logs", "chatty")
     assert r.rc == 0 and r.out.endswith("line 399 of chatter\n")
+
+
+def test_every_app_has_a_private_data_volume(device, alder):
+    # packed without --volume: /data is there anyway, writable, owned by the app's id range on the host
+    pkg = pack_busybox_app(device, alder, "plain", "1.0.0", 1, "echo kept > /data/file && echo written")
+    assert install(device, pkg).rc == 0
+    assert device.app("start", "plain").rc == 0
+    assert wait_for(lambda: "written" in log_text(device, "plain"))
+    data = device.root / "var/lib/alder/apps/plain/data/data/file"
+    assert data.read_text() == "kept\n" and data.stat().st_uid >= 100000

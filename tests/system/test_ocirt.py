@@ -106,8 +106,8 @@ def test_same_id_twice(build_dir, bundle, tool):
     tool("run-detached", cid, str(bundle))
     proc = tool("run-detached", cid, str(bundle), check=False)
     assert proc.returncode == 1
-    assert f"runc create '{cid}': runc create failed: container with given ID already exists" in proc.stderr
-    # The failed second create must not have removed the first container.
+    assert f"runc run '{cid}': runc run failed: container with given ID already exists" in proc.stderr
+    # The failed second run must not have removed the first container.
     assert tool.json("state", cid)["status"] == "running"
     tool("delete", cid, "force")
     assert tool("delete", cid, check=False).stderr.startswith("ocirt-tool: ENOENT: ")
