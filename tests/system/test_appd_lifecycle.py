@@ -2,6 +2,7 @@
 with health check and rollback, restart policy with back-off, exit codes, stop timeout, core apps at
 start and adoption of running containers after alder-appd itself was killed."""
 import json
+import os
 import signal
 import subprocess
 
@@ -217,3 +218,46 @@ def test_every_app_has_a_private_data_volume(device, alder):
     assert wait_for(lambda: "written" in log_text(device, "plain"))
     data = device.root / "var/lib/alder/apps/plain/data/data/file"
     assert data.read_text() == "kept\n" and data.stat().st_uid >= 100000
+
+
+def test_full_store_keeps_the_old_version_running_and_leaves_no_debris(device, alder):
+    """The store on a small tmpfs: too little space is refused before unpacking; running out of
+    inodes in the middle of the unpack fails the install cleanly; the old version keeps running."""
+    store = device.root / "var/lib/alder/apps"
+    device.stop()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,nr_inodes=600,mode=755", "tmpfs", str(store)], check=True)
+    try:
+        device.start()
+        v1 = pack_busybox_app(device, alder, "svc", "1.0.0", 1, SERVICE.format(v="v1"))
+        assert install(device, v1).rc == 0
+        assert device.app("start", "svc").rc == 0
+        pid = status(device, "svc")["pid"]
+
+        big = device.tmp / "bb-svc-2.0.0"
+        pack_busybox_app(device, alder, "svc", "2.0.0", 2, "true")  # creates the rootfs folder
+        with open(big / "blob", "wb") as f:
+            f.write(os.urandom(40 << 20))
+        r = install(device, pack_busybox_app(device, alder, "svc", "2.0.0", 2, "true"), update=True)
+        assert r.rc == 1 and "MiB free, the package needs about" in r.err, r.err
+
+        many = device.tmp / "bb-svc-3.0.0"
+        pack_busybox_app(device, alder, "svc", "3.0.0", 3, "true")
+        (many / "many").mkdir()
+        for i in range(1000):  # small: passes the space check, then runs out of inodes
+            (many / "many" / f"f{i}").write_text("x")
+        r = install(device, pack_busybox_app(device, alder, "svc", "3.0.0", 3, "true"), update=True)
+        assert r.rc == 1 and "No space left on device" in r.err, r.err
+
+        st = status(device, "svc")
+        assert st["pid"] == pid and st["version"] == "1.0.0" and st["state"] == "running"
+        assert list((store / ".staging").iterdir()) == []
+        assert sorted(p.name for p in (store / "svc" / "versions").iterdir()) == ["1-1.0.0"]
+        # nothing left eating the space: a version that fits installs
+        r = install(device, pack_busybox_app(device, alder, "svc", "4.0.0", 4, SERVICE.format(v="v4"),
+                                             "--health-grace", "1"), update=True)
+        assert r.rc == 0, r.err
+        assert device.app("stop", "svc").rc == 0
+    finally:
+        device.stop()
+        subprocess.run(["umount", "-l", str(store)], check=True)
+        device.start()
