@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internals of the log module, exposed only so that unit tests can check the
- * formatting and the journal fields without a running journald. Not part of
- * the public API: daemons and tools use alder/log.h.
+ * formatting and the journal datagrams without a running journald. Not part
+ * of the public API: daemons and tools use alder/log.h.
  *
  * Text rendering (stderr and syslog targets), chosen so that every entry
  * stays one line whatever the input and can be read back unambiguously:
@@ -48,13 +48,34 @@ struct alder_log_entry {
 size_t alder_log_format_text(const struct alder_log_entry *e, bool stderr_style, char buf[static ALDER_LOG_TEXT_SIZE]);
 
 /*
- * The "NAME=value" strings sd_journal_sendv() gets for the entry, in this
- * order: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE,
+ * The journal target speaks journald's native protocol
+ * (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/): one AF_UNIX datagram per
+ * entry, sent to /run/systemd/journal/socket from one close-on-exec socket per
+ * process (opened on first use, and again in a child after fork()). Fields in
+ * this order: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE,
  * CODE_FUNC, the caller's fields (keys sanitized, values as they are), ERRNO.
- * A NULL-terminated vector to free with alder_strv_free(); NULL when out of
+ * Each is "KEY=value\n", or, when the value holds a newline, "KEY\n", the
+ * value's size as a little-endian uint64, the value and "\n".
+ *
+ * When the send fails with EMSGSIZE or ENOBUFS the entry is sent once more
+ * with every value cut at ALDER_LOG_JOURNAL_RETRY_MAX bytes (cut mark "..."
+ * included, cut between UTF-8 characters). When that fails too, or journald
+ * is not running (ENOENT, ECONNREFUSED), the entry goes to stderr.
+ */
+#define ALDER_LOG_JOURNAL_RETRY_MAX 1024
+
+/*
+ * The datagram of the entry, values longer than value_max bytes cut as above
+ * (SIZE_MAX: none cut). Its length in *ret_len; free() it. NULL when out of
  * memory.
  */
-char **alder_log_journal_fields(const struct alder_log_entry *e) ALDER_WUR;
+char *alder_log_journal_entry(const struct alder_log_entry *e, size_t value_max, size_t *ret_len) ALDER_WUR;
+
+/*
+ * Where journal entries are sent instead of /run/systemd/journal/socket (NULL:
+ * back to that). For tests; a path longer than sun_path is cut.
+ */
+void alder_log_set_journal_socket_path(const char *path);
 
 /* Writes the sanitized form of key (rules in alder/log.h) to out. */
 void alder_log_sanitize_key(const char *key, char out[static ALDER_LOG_KEY_MAX + 1]);

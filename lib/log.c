@@ -1,27 +1,33 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#include "alder-config.h"
-#if HAVE_LIBSYSTEMD
-/* else sd_journal_sendv() adds CODE_FILE etc. of this file beside the caller's */
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
-#endif
 
 #include "alder/log.h"
 #include "log-internal.h"
 
-#define CUT_MARK     "..."
-#define CUT_MARK_LEN (sizeof(CUT_MARK) - 1)
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/*
+ * Send buffer asked for, as systemd.io/JOURNAL_NATIVE_PROTOCOL advises, so
+ * that bursts queue instead of blocking; the kernel caps it at wmem_max.
+ */
+#define JOURNAL_SNDBUF (8 * 1024 * 1024)
+
+#define CUT_MARK       "..."
+#define CUT_MARK_LEN   (sizeof(CUT_MARK) - 1)
 
 /* Longest escape of one character: a C1 control, "\xc2\x85". */
 #define ESCAPE_MAX 8
@@ -51,12 +57,24 @@ static struct {
         int stderr_fd;
         bool syslog_open;
         char ident[64]; /* empty: program_invocation_short_name */
+        struct sockaddr_un journal_addr;
+        socklen_t journal_addr_len;
 } log_state = {
         .level = ALDER_LOG_INFO,
         .target = ALDER_LOG_TARGET_AUTO,
         .effective = ALDER_LOG_TARGET_STDERR,
         .stderr_fd = STDERR_FILENO,
+        .journal_addr = {.sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET},
+        .journal_addr_len = offsetof(struct sockaddr_un, sun_path) + sizeof(JOURNAL_SOCKET),
 };
+
+/*
+ * The socket entries go out on, opened on first use: (pid << 32) | fd, with
+ * the pid of the process that opened it; 0 before that. One word, so that
+ * threads can race to open it with a compare-and-swap instead of a lock, which
+ * a fork() could leave held in the child.
+ */
+static uint64_t journal_socket;
 
 /* Index of s in a sparse table of names (case-insensitive), or -EINVAL. */
 static int name_lookup(const char *const *names, size_t n, const char *s)
@@ -347,68 +365,159 @@ size_t alder_log_format_text(const struct alder_log_entry *e, bool stderr_style,
         return b.len;
 }
 
-/* ---- journal ---- */
+/* ---- journal: the native protocol (systemd.io/JOURNAL_NATIVE_PROTOCOL) ---- */
 
-static bool strv_addf(char **v, size_t *n, const char *fmt, ...) ALDER_PRINTF(3, 4);
+/* Builds the datagram of an entry, or with data NULL only measures it. */
+struct journal_buf {
+        char *data;
+        size_t len;
+        size_t value_max;
+};
 
-static bool strv_addf(char **v, size_t *n, const char *fmt, ...)
+static void jb_put(struct journal_buf *b, const void *p, size_t n)
 {
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&v[*n], fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                v[*n] = NULL;
-                return false;
-        }
-        (*n)++;
-        return true;
+        if (b->data)
+                memcpy(b->data + b->len, p, n);
+        b->len += n;
 }
 
-char **alder_log_journal_fields(const struct alder_log_entry *e)
+/* How much of value fits in max bytes with the cut mark after it, ending between characters. */
+static size_t journal_cut_length(const char *value, size_t max)
 {
-        size_t max = 7; /* MESSAGE .. CODE_FUNC, ERRNO */
-        for (const char *const *f = e->fields; f && f[0]; f += 2)
-                max++;
+        size_t n = max - CUT_MARK_LEN;
+        /* back to the start of the character that crosses; at most 3 bytes, whatever the input */
+        for (int i = 0; i < 3 && n > 0 && (value[n] & 0xc0) == 0x80; i++)
+                n--;
+        return n;
+}
 
-        _cleanup_strv_ char **v = calloc(max + 1, sizeof(char *));
-        if (!v)
-                return NULL;
+/*
+ * KEY=value\n, or, for a value with a newline (which would end the field),
+ * KEY\n, the value's size as a little-endian uint64, the value and \n.
+ */
+static void jb_field(struct journal_buf *b, const char *key, const char *value)
+{
+        size_t n = strlen(value);
+        bool cut = n > b->value_max;
+        if (cut)
+                n = journal_cut_length(value, b->value_max);
 
-        size_t n = 0;
-        bool ok = strv_addf(v, &n, "MESSAGE=%s", e->message) && strv_addf(v, &n, "PRIORITY=%d", e->level) &&
-                  strv_addf(v, &n, "SYSLOG_IDENTIFIER=%s", e->ident);
-        if (ok && e->file)
-                ok = strv_addf(v, &n, "CODE_FILE=%s", e->file) && strv_addf(v, &n, "CODE_LINE=%d", e->line);
-        if (ok && e->func)
-                ok = strv_addf(v, &n, "CODE_FUNC=%s", e->func);
+        jb_put(b, key, strlen(key));
+        if (memchr(value, '\n', n)) {
+                uint64_t size = htole64((uint64_t) (n + (cut ? CUT_MARK_LEN : 0)));
+                jb_put(b, "\n", 1);
+                jb_put(b, &size, sizeof(size));
+        } else {
+                jb_put(b, "=", 1);
+        }
+        jb_put(b, value, n);
+        if (cut)
+                jb_put(b, CUT_MARK, CUT_MARK_LEN);
+        jb_put(b, "\n", 1);
+}
+
+static void journal_entry(const struct alder_log_entry *e, struct journal_buf *b)
+{
+        char number[16];
+
+        jb_field(b, "MESSAGE", e->message);
+        snprintf(number, sizeof(number), "%d", e->level);
+        jb_field(b, "PRIORITY", number);
+        jb_field(b, "SYSLOG_IDENTIFIER", e->ident);
+        if (e->file) {
+                jb_field(b, "CODE_FILE", e->file);
+                snprintf(number, sizeof(number), "%d", e->line);
+                jb_field(b, "CODE_LINE", number);
+        }
+        if (e->func)
+                jb_field(b, "CODE_FUNC", e->func);
 
         struct field_iter it = field_iter_start(e);
         const char *key, *value;
-        while (ok && field_next(&it, &key, &value))
-                ok = strv_addf(v, &n, "%s=%s", key, value);
-
-        return ok ? steal_pointer(&v) : NULL;
+        while (field_next(&it, &key, &value))
+                jb_field(b, key, value);
 }
 
-#if HAVE_LIBSYSTEMD
+char *alder_log_journal_entry(const struct alder_log_entry *e, size_t value_max, size_t *ret_len)
+{
+        struct journal_buf b = {.value_max = ALDER_MAX(value_max, CUT_MARK_LEN)};
+        journal_entry(e, &b);
+
+        size_t len = b.len;
+        b.data = malloc(len);
+        if (!b.data)
+                return NULL;
+        b.len = 0;
+        journal_entry(e, &b);
+        *ret_len = len;
+        return b.data;
+}
+
+void alder_log_set_journal_socket_path(const char *path)
+{
+        struct sockaddr_un *a = &log_state.journal_addr;
+        snprintf(a->sun_path, sizeof(a->sun_path), "%s", path ? path : JOURNAL_SOCKET);
+        log_state.journal_addr_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(a->sun_path) + 1);
+}
+
+/* The socket of this process, opened on first use: an fd, or a negative errno. */
+static int journal_socket_fd(void)
+{
+        uint64_t pid = (uint64_t) getpid();
+        uint64_t cur = __atomic_load_n(&journal_socket, __ATOMIC_ACQUIRE);
+        if (cur >> 32 == pid)
+                return (int) (uint32_t) cur;
+
+        /*
+         * None yet, or the parent's, inherited by fork(): the child may have
+         * closed that fd number or reused it for something else, so it is
+         * neither used nor closed (close-on-exec takes it at the next exec).
+         */
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        int size = JOURNAL_SNDBUF;
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)); /* the default works too */
+
+        uint64_t mine = pid << 32 | (uint32_t) fd;
+        if (__atomic_compare_exchange_n(&journal_socket, &cur, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return fd;
+        close(fd); /* another thread of this process was first: cur is its socket */
+        return (int) (uint32_t) cur;
+}
+
+/* The entry as one datagram, values cut at value_max bytes. */
+static int journal_send_cut(int fd, const struct alder_log_entry *e, size_t value_max)
+{
+        size_t len;
+        _cleanup_free_ char *data = alder_log_journal_entry(e, value_max, &len);
+        if (!data)
+                return -ENOMEM;
+
+        /* unconnected: each send finds journald again, so a restart of it costs nothing */
+        struct iovec iov = {.iov_base = data, .iov_len = len};
+        struct msghdr mh = {
+                .msg_name = &log_state.journal_addr,
+                .msg_namelen = log_state.journal_addr_len,
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+        };
+        while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
+}
+
 static int journal_send(const struct alder_log_entry *e)
 {
-        _cleanup_strv_ char **v = alder_log_journal_fields(e);
-        if (!v)
-                return -ENOMEM;
-
-        size_t n = 0;
-        while (v[n])
-                n++;
-        _cleanup_free_ struct iovec *iov = calloc(n, sizeof(*iov));
-        if (!iov)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                iov[i] = (struct iovec){.iov_base = v[i], .iov_len = strlen(v[i])};
-        return sd_journal_sendv(iov, (int) n);
+        int fd = journal_socket_fd();
+        if (fd < 0)
+                return fd;
+        int r = journal_send_cut(fd, e, SIZE_MAX);
+        if (r == -EMSGSIZE || r == -ENOBUFS) /* too big for the socket, or no room now: a cut entry beats none */
+                r = journal_send_cut(fd, e, ALDER_LOG_JOURNAL_RETRY_MAX);
+        return r;
 }
-#endif
 
 static bool parse_decimal(const char *s, char **end, unsigned long long *ret)
 {
@@ -444,9 +553,8 @@ static void apply_target(void)
 {
         alder_log_target t = log_state.target;
         if (t == ALDER_LOG_TARGET_AUTO)
-                t = HAVE_LIBSYSTEMD && alder_log_is_journal_stream(STDERR_FILENO, getenv("JOURNAL_STREAM"))
-                            ? ALDER_LOG_TARGET_JOURNAL
-                            : ALDER_LOG_TARGET_STDERR;
+                t = alder_log_is_journal_stream(STDERR_FILENO, getenv("JOURNAL_STREAM")) ? ALDER_LOG_TARGET_JOURNAL
+                                                                                         : ALDER_LOG_TARGET_STDERR;
 
         /* openlog() keeps the ident pointer: reopen whenever it may change */
         if (log_state.syslog_open) {
@@ -480,8 +588,6 @@ int alder_log_set_target(alder_log_target target, alder_error **err)
 {
         if (!alder_log_target_to_string(target))
                 return alder_error_set(err, EINVAL, "invalid log target %d", (int) target);
-        if (target == ALDER_LOG_TARGET_JOURNAL && !HAVE_LIBSYSTEMD)
-                return alder_error_set(err, EOPNOTSUPP, "journal log target not available: built without libsystemd");
         log_state.target = target;
         apply_target();
         return 0;
@@ -555,11 +661,10 @@ static void emit(const struct alder_log_entry *e)
 
         switch (log_state.effective) {
         case ALDER_LOG_TARGET_JOURNAL:
-#if HAVE_LIBSYSTEMD
                 if (journal_send(e) >= 0)
                         return;
-#endif
-                break; /* journald unreachable: stderr rather than nothing */
+                break; /* journald not running (ENOENT, ECONNREFUSED) or the entry unsendable: stderr rather than
+                          nothing */
         case ALDER_LOG_TARGET_SYSLOG:
                 alder_log_format_text(e, false, line);
                 syslog(e->level, "%s", line);

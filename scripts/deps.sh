@@ -9,7 +9,7 @@ profile=${1:-build}
 
 build_pkgs=(
         meson ninja-build pkg-config gcc libc6-dev
-        libjansson-dev libsystemd-dev libcmocka-dev
+        libjansson-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
 )
@@ -17,11 +17,12 @@ test_pkgs=(
         python3 python3-pytest file
         clang libclang-rt-14-dev            # libFuzzer + sanitizers for fuzz targets
         qemu-user-static
-        libjansson-dev:arm64 libsystemd-dev:arm64 libcmocka-dev:arm64
+        libjansson-dev:arm64 libcmocka-dev:arm64
         libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
         zstd tar                            # reference tools for fixtures and bench/pack
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
         busybox-static                      # a static userland for container tests (test_ocispec.py)
+        strace                              # kill -9 injection at each syscall (test_appd_crash.py)
 )
 
 case "$profile" in

@@ -33,15 +33,17 @@
  *            written with one write() so that concurrent writers do not
  *            interleave; escaping keeps every entry on one line (see
  *            log-internal.h for the exact rules);
- *   journal  sd_journal_sendv() with MESSAGE, PRIORITY, SYSLOG_IDENTIFIER,
+ *   journal  journald's native protocol (written directly, no libsystemd)
+ *            with MESSAGE, PRIORITY, SYSLOG_IDENTIFIER,
  *            CODE_FILE/CODE_LINE/CODE_FUNC and the fields, values unescaped;
- *            if journald cannot be reached the entry goes to stderr instead;
+ *            if journald is not running the entry goes to stderr instead,
+ *            and one too big for the socket is sent with its values cut
+ *            (see log-internal.h);
  *   syslog   openlog(ident, LOG_PID, LOG_DAEMON) and syslog() with the
  *            fields appended to the message as on stderr;
  *   auto     journal when stderr is connected to the journal (JOURNAL_STREAM
  *            holds "dev:inode" of fd 2, systemd's documented rule), else
  *            stderr.
- * Without libsystemd the journal target is refused and auto means stderr.
  *
  * Bounds: a formatted message is cut at ALDER_LOG_LINE_MAX bytes, and so is a
  * stderr or syslog line; a cut shows as "..." at its end.
@@ -106,7 +108,7 @@ void alder_log_init(const char *ident);
  * empty. All or nothing: on a bad value nothing changes and the error names
  * the variable and the value, e.g.
  *   "ALDER_LOG_LEVEL: invalid log level 'loud' (expected err, warning, notice, info, debug or 3-7)"
- *   "ALDER_LOG_TARGET=journal: journal log target not available: built without libsystemd"
+ *   "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal or syslog)"
  */
 int alder_log_configure_from_env(alder_error **err) ALDER_WUR;
 
@@ -114,10 +116,7 @@ int alder_log_configure_from_env(alder_error **err) ALDER_WUR;
 void alder_log_set_level(int level);
 alder_log_level alder_log_get_level(void);
 
-/*
- * Fails with EOPNOTSUPP for the journal when built without libsystemd, and
- * with EINVAL for an unknown target; the previous target stays in use.
- */
+/* Fails with EINVAL for an unknown target; the previous target stays in use. */
 int alder_log_set_target(alder_log_target target, alder_error **err) ALDER_WUR;
 
 /* The target in use: never AUTO, which is resolved to what it chose. */

@@ -7,13 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "alder-config.h"
 #include "alder-test.h"
 #include "alder/log.h"
 #include "log-internal.h"
@@ -44,29 +45,27 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
         return __real_write(fd, buf, n);
 }
 
-#if HAVE_LIBSYSTEMD
-/* sd_journal_sendv() is wrapped too: tests never write to a real journal. */
-static char *journal_sent[64];
-static int journal_result;
+/*
+ * sendmsg() is wrapped too, to fail on demand; otherwise datagrams really go
+ * out, to a socket the journal tests bind in a temporary directory.
+ */
+static int sendmsg_calls;
+static int sendmsg_fail_errno; /* the next sendmsg_fail_count sends fail with this */
+static int sendmsg_fail_count;
 
-int __wrap_sd_journal_sendv(const struct iovec *iov, int n);
+ssize_t __real_sendmsg(int fd, const struct msghdr *mh, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags);
 
-int __wrap_sd_journal_sendv(const struct iovec *iov, int n)
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
 {
-        assert_true(n < (int) ALDER_ARRAY_SIZE(journal_sent));
-        for (int i = 0; i < n; i++)
-                journal_sent[i] = strndup(iov[i].iov_base, iov[i].iov_len);
-        return journal_result;
+        sendmsg_calls++;
+        if (sendmsg_fail_count > 0) {
+                sendmsg_fail_count--;
+                errno = sendmsg_fail_errno;
+                return -1;
+        }
+        return __real_sendmsg(fd, mh, flags);
 }
-
-static bool journal_has(const char *field)
-{
-        for (size_t i = 0; journal_sent[i]; i++)
-                if (strcmp(journal_sent[i], field) == 0)
-                        return true;
-        return false;
-}
-#endif
 
 static int pipe_fds[2] = {-1, -1};
 
@@ -85,6 +84,8 @@ static int setup(void **state)
         write_calls = 0;
         write_fail_errno = 0;
         write_short = 0;
+        sendmsg_calls = 0;
+        sendmsg_fail_count = 0;
         return 0;
 }
 
@@ -93,14 +94,112 @@ static int teardown(void **state)
         alder_log_set_stderr_fd(-1);
         close(pipe_fds[0]);
         close(pipe_fds[1]);
-#if HAVE_LIBSYSTEMD
-        for (size_t i = 0; journal_sent[i]; i++) {
-                free(journal_sent[i]);
-                journal_sent[i] = NULL;
-        }
-        journal_result = 0;
-#endif
         return 0;
+}
+
+/* A stand-in for journald: a datagram socket bound in a temporary directory. */
+static struct {
+        char dir[64];
+        char path[128];
+        int fd;
+} journald = {.fd = -1};
+
+/* Binds a datagram socket at path: a listening one, or with listen false one closed at once (ECONNREFUSED). */
+static int bind_dgram(const char *path, bool listen)
+{
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0)
+                return -1;
+        if (!listen) {
+                close(fd);
+                return 0;
+        }
+        return fd;
+}
+
+static int setup_journal(void **state)
+{
+        snprintf(journald.dir, sizeof(journald.dir), "/tmp/test-log-XXXXXX");
+        if (setup(state) < 0 || !mkdtemp(journald.dir))
+                return -1;
+        snprintf(journald.path, sizeof(journald.path), "%s/socket", journald.dir);
+        journald.fd = bind_dgram(journald.path, true);
+        if (journald.fd < 0)
+                return -1;
+        alder_log_set_journal_socket_path(journald.path);
+        return alder_log_set_target(ALDER_LOG_TARGET_JOURNAL, NULL);
+}
+
+static void remove_in_dir(const char *name)
+{
+        char path[160];
+        snprintf(path, sizeof(path), "%s/%s", journald.dir, name);
+        unlink(path);
+}
+
+static int teardown_journal(void **state)
+{
+        close(journald.fd);
+        journald.fd = -1;
+        remove_in_dir("socket");
+        remove_in_dir("dead");
+        rmdir(journald.dir);
+        alder_log_set_journal_socket_path(NULL);
+        return teardown(state);
+}
+
+/* The next datagram journald got, and its length; -1 when there is none. */
+static ssize_t received(const char **ret)
+{
+        static char buf[64 * 1024];
+        *ret = buf;
+        return recv(journald.fd, buf, sizeof(buf), MSG_DONTWAIT);
+}
+
+/* Bytes with NULs in them: a string literal and its length. */
+struct bytes {
+        const char *data;
+        size_t len;
+};
+#define BYTES(s) ((struct bytes){(s), sizeof(s) - 1})
+
+/* A little-endian uint64 of a single-byte value, as the binary form of a field has it. */
+#define LE64(b) b "\0\0\0\0\0\0\0"
+
+/* The first bytes of b, printable (at most out's size), to show in a failure. */
+static const char *printable(const char *b, size_t n, char out[static 256])
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n && k + 5 < 256; i++)
+                k += (size_t) (b[i] >= 0x20 && b[i] < 0x7f ? snprintf(out + k, 2, "%c", b[i])
+                                                           : snprintf(out + k, 5, "\\x%02x", (unsigned char) b[i]));
+        out[k] = '\0';
+        return out;
+}
+
+static void check_bytes(const char *what, const char *got, ssize_t got_len, struct bytes want)
+{
+        char g[256], w[256];
+        if (got_len < 0)
+                fail_msg("%s: nothing received", what);
+        if ((size_t) got_len != want.len || memcmp(got, want.data, want.len) != 0)
+                fail_msg("%s: got %zd bytes \"%s\", expected %zu bytes \"%s\"", what, got_len,
+                         printable(got, (size_t) got_len, g), want.len, printable(want.data, want.len, w));
+}
+
+/* An info entry without a location, so that datagrams can be spelled out. */
+static void log_plain(const char *message)
+{
+        alder_log_full(ALDER_LOG_INFO, NULL, NULL, 0, NULL, "%s", message);
+}
+
+static void check_received(const char *what, struct bytes want)
+{
+        const char *got;
+        ssize_t n = received(&got); /* before got is read: argument order is unspecified */
+        check_bytes(what, got, n, want);
 }
 
 /* What the stderr target wrote so far ("" for nothing). */
@@ -204,13 +303,7 @@ static const struct env_case {
         {"debug", "kmsg", EINVAL,
          "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal or syslog)", ALDER_LOG_INFO,
          ALDER_LOG_TARGET_STDERR},
-#if HAVE_LIBSYSTEMD
         {NULL, "journal", 0, NULL, ALDER_LOG_INFO, ALDER_LOG_TARGET_JOURNAL},
-#else
-        {"debug", "journal", EOPNOTSUPP,
-         "ALDER_LOG_TARGET=journal: journal log target not available: built without libsystemd", ALDER_LOG_INFO,
-         ALDER_LOG_TARGET_STDERR},
-#endif
 };
 
 static void test_env_configuration(void **state)
@@ -234,16 +327,6 @@ static void test_env_configuration(void **state)
                                  alder_log_get_target(), c->want_level, c->want_target);
         }
 }
-
-#if !HAVE_LIBSYSTEMD
-static void test_journal_target_unavailable(void **state)
-{
-        _cleanup_error_ alder_error *err = NULL;
-        assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_JOURNAL, &err), -EOPNOTSUPP);
-        assert_string_equal(alder_error_message(err), "journal log target not available: built without libsystemd");
-        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
-}
-#endif
 
 static void test_set_target_rejects_unknown_value(void **state)
 {
@@ -289,7 +372,7 @@ static void test_auto_target_follows_journal_stream(void **state)
 
         setenv("JOURNAL_STREAM", s, 1);
         assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_AUTO, NULL), 0);
-        assert_int_equal(alder_log_get_target(), HAVE_LIBSYSTEMD ? ALDER_LOG_TARGET_JOURNAL : ALDER_LOG_TARGET_STDERR);
+        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_JOURNAL);
 
         /* stderr redirected after systemd set the variable: no longer the journal */
         setenv("JOURNAL_STREAM", "1:1", 1);
@@ -430,48 +513,216 @@ static void test_stderr_style_prefix(void **state)
         assert_string_equal(buf, expected);
 }
 
-static void test_journal_fields_vector(void **state)
-{
-        struct alder_log_entry e = {
-                .level = ALDER_LOG_NOTICE,
-                .ident = "alder-appd",
-                .file = "device/appd/install.c",
-                .line = 42,
-                .func = "install_app",
-                .message = "installed foo\nsecond line",
-                .fields = ALDER_LOG_FIELDS("APP", "foo", "version", "1.0 beta", "SKIP", NULL),
-                .errnum = EEXIST,
-        };
-        _cleanup_strv_ char **v = alder_log_journal_fields(&e);
-        assert_non_null(v);
+_Static_assert(EEXIST == 17, "the ERRNO field below is Linux's EEXIST");
 
-        char errno_field[32];
-        snprintf(errno_field, sizeof(errno_field), "ERRNO=%d", EEXIST);
-        const char *expected[] = {
-                "MESSAGE=installed foo\nsecond line", /* the journal takes raw values */
-                "PRIORITY=5",
-                "SYSLOG_IDENTIFIER=alder-appd",
-                "CODE_FILE=device/appd/install.c",
-                "CODE_LINE=42",
-                "CODE_FUNC=install_app",
-                "APP=foo",
-                "VERSION=1.0 beta",
-                errno_field,
+/* Entries as journald gets them: the exact bytes of each datagram. */
+static void test_journal_datagrams(void **state)
+{
+        const struct {
+                const char *name;
+                int level;
+                const char *file; /* NULL: no location */
+                int line;
+                const char *func;
+                const char *const *fields;
+                const char *message;
+                int errnum; /* > 0: logged with alder_log_error() and an error "exists" of this errno */
+                struct bytes want;
+        } cases[] = {
+                {"plain", ALDER_LOG_INFO, NULL, 0, NULL, NULL, "hello", 0,
+                 BYTES("MESSAGE=hello\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n")},
+                {"location and fields", ALDER_LOG_NOTICE, "device/appd/install.c", 42, "install_app",
+                 ALDER_LOG_FIELDS("APP", "foo", "version", "1.0 beta", "SKIP", NULL, "app-id", "a=b"), "installed foo",
+                 0,
+                 BYTES("MESSAGE=installed "
+                       "foo\nPRIORITY=5\nSYSLOG_IDENTIFIER=test-log\nCODE_FILE=device/appd/install.c\n"
+                       "CODE_LINE=42\nCODE_FUNC=install_app\nAPP=foo\nVERSION=1.0 beta\nAPP_ID=a=b\n")},
+                {"newline in the message: binary form", ALDER_LOG_WARNING, NULL, 0, NULL, NULL, "hi\nthere", 0,
+                 BYTES("MESSAGE\n" LE64("\x08") "hi\nthere\nPRIORITY=4\nSYSLOG_IDENTIFIER=test-log\n")},
+                {"newline in a field", ALDER_LOG_INFO, NULL, 0, "f", ALDER_LOG_FIELDS("OUT", "a\nb", "TAB", "\t"), "m",
+                 0,
+                 BYTES("MESSAGE=m\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\nCODE_FUNC=f\nOUT\n" LE64(
+                         "\x03") "a\nb\n"
+                                 "TAB=\t\n")},
+                {"odd keys, empty values", ALDER_LOG_INFO, NULL, 0, NULL,
+                 ALDER_LOG_FIELDS("", "e", "_uid", "", "1st", "x"), "", 0,
+                 BYTES("MESSAGE=\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\nX=e\nX_UID=\nX1ST=x\n")},
+                {"priority below err clamped", 0, NULL, 0, NULL, NULL, "m", 0,
+                 BYTES("MESSAGE=m\nPRIORITY=3\nSYSLOG_IDENTIFIER=test-log\n")},
+                {"priority above debug clamped", 12, NULL, 0, NULL, NULL, "m", 0,
+                 BYTES("MESSAGE=m\nPRIORITY=7\nSYSLOG_IDENTIFIER=test-log\n")},
+                {"error: chain in the message, ERRNO last", ALDER_LOG_ERR, "x.c", 7, "copy",
+                 ALDER_LOG_FIELDS("APP", "foo"), "copy", EEXIST,
+                 BYTES("MESSAGE=copy: exists\nPRIORITY=3\nSYSLOG_IDENTIFIER=test-log\nCODE_FILE=x.c\nCODE_LINE=7\n"
+                       "CODE_FUNC=copy\nAPP=foo\nERRNO=17\n")},
         };
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(expected); i++)
-                assert_string_equal(v[i], expected[i]);
-        assert_null(v[ALDER_ARRAY_SIZE(expected)]);
+
+        alder_log_set_level(ALDER_LOG_DEBUG);
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                char name[96];
+                alder_test_case_name(name, i, "%s", cases[i].name);
+                if (cases[i].errnum) {
+                        _cleanup_error_ alder_error *err = NULL;
+                        alder_error_set(&err, cases[i].errnum, "exists");
+                        (void) alder_log_error_full(cases[i].level, err, cases[i].fields, cases[i].file, cases[i].line,
+                                                    cases[i].func, "%s", cases[i].message);
+                } else {
+                        alder_log_full(cases[i].level, cases[i].fields, cases[i].file, cases[i].line, cases[i].func,
+                                       "%s", cases[i].message);
+                }
+                check_received(name, cases[i].want);
+        }
+        assert_int_equal(sendmsg_calls, ALDER_ARRAY_SIZE(cases));
+        assert_string_equal(written(), "");
 }
 
-static void test_journal_fields_without_location(void **state)
+/* The macros fill in the caller's location. */
+static void test_journal_location_from_macros(void **state)
 {
-        struct alder_log_entry e = {.level = ALDER_LOG_ERR, .ident = "x", .message = "m"};
-        _cleanup_strv_ char **v = alder_log_journal_fields(&e);
-        assert_non_null(v);
-        assert_string_equal(v[0], "MESSAGE=m");
-        assert_string_equal(v[1], "PRIORITY=3");
-        assert_string_equal(v[2], "SYSLOG_IDENTIFIER=x");
-        assert_null(v[3]);
+        int line = __LINE__ + 1;
+        alder_log_info("here");
+
+        char want[256];
+        int n = snprintf(want, sizeof(want),
+                         "MESSAGE=here\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\nCODE_FILE=%s\nCODE_LINE=%d\n"
+                         "CODE_FUNC=test_journal_location_from_macros\n",
+                         __FILE__, line);
+        check_received("alder_log_info", (struct bytes){want, (size_t) n});
+}
+
+/* Values cut for the retry after EMSGSIZE: between characters, the cut mark counted in a binary size. */
+static void test_journal_entry_cut(void **state)
+{
+        const struct {
+                const char *message;
+                size_t max;
+                struct bytes want; /* the MESSAGE field */
+        } cases[] = {
+                {"abcdef", 6, BYTES("MESSAGE=abcdef\n")},
+                {"abcdefg", 6, BYTES("MESSAGE=abc...\n")},
+                {"abcdefg", 4, BYTES("MESSAGE=a...\n")},
+                {"abcdefg", 0, BYTES("MESSAGE=...\n")}, /* at least the cut mark */
+                {"ab\ncdefg", 6, BYTES("MESSAGE\n" LE64("\x06") "ab\n...\n")},
+                {"abcd\nefg", 6, BYTES("MESSAGE=abc...\n")}, /* the newline is cut off: text form */
+                {"\xc3\xa9\xc3\xa9\xc3\xa9x", 6, BYTES("MESSAGE=\xc3\xa9...\n")},
+                {"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80", 8,
+                 BYTES("MESSAGE=\x80\x80...\n")}, /* backs off 3 bytes at most */
+        };
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                struct alder_log_entry e = {.level = ALDER_LOG_INFO, .ident = "t", .message = cases[i].message};
+                static const char rest[] = "PRIORITY=6\nSYSLOG_IDENTIFIER=t\n";
+                char want[64], name[64];
+                memcpy(want, cases[i].want.data, cases[i].want.len);
+                memcpy(want + cases[i].want.len, rest, sizeof(rest) - 1);
+                alder_test_case_name(name, i, "max %zu", cases[i].max);
+
+                size_t len;
+                _cleanup_free_ char *got = alder_log_journal_entry(&e, cases[i].max, &len);
+                assert_non_null(got);
+                check_bytes(name, got, (ssize_t) len, (struct bytes){want, cases[i].want.len + sizeof(rest) - 1});
+        }
+}
+
+/*
+ * When the journal cannot take an entry: without journald the entry goes to
+ * stderr; too big or no buffer space, it is sent again with its values cut.
+ */
+static void test_journal_failures(void **state)
+{
+        /* 1020 'a', then an 'é' that the cut at 1024 - 3 bytes would split */
+        char big[1200];
+        memset(big, 'a', sizeof(big) - 1);
+        memcpy(big + 1020, "\xc3\xa9", 2);
+        big[sizeof(big) - 1] = '\0';
+
+        char big_cut[1100], big_stderr[1300];
+        int cut_len =
+                snprintf(big_cut, sizeof(big_cut), "MESSAGE=%.1020s...\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n", big);
+        snprintf(big_stderr, sizeof(big_stderr), "info test-log: %s\n", big);
+
+        const struct {
+                const char *name;
+                const char *socket; /* where entries go: "socket" is journald's, "dead" one nobody reads */
+                int fail_errno, fail_count;
+                const char *message;
+                int sends;
+                struct bytes datagram; /* NULL data: none */
+                const char *stderr_text;
+        } cases[] = {
+                {"journald not running (no socket)", "missing", 0, 0, "kept", 1, {0}, "info test-log: kept\n"},
+                {"journald gone (socket left behind)", "dead", 0, 0, "kept", 1, {0}, "info test-log: kept\n"},
+                {"interrupted", "socket", EINTR, 1, "m", 2,
+                 BYTES("MESSAGE=m\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n"), ""},
+                {"EMSGSIZE: sent cut", "socket", EMSGSIZE, 1, big, 2, {big_cut, (size_t) cut_len}, ""},
+                {"ENOBUFS: sent cut", "socket", ENOBUFS, 1, big, 2, {big_cut, (size_t) cut_len}, ""},
+                {"EMSGSIZE even cut: stderr", "socket", EMSGSIZE, 2, big, 2, {0}, big_stderr},
+                {"other error: stderr", "socket", EPERM, 1, "m", 1, {0}, "info test-log: m\n"},
+        };
+
+        char dead[160];
+        snprintf(dead, sizeof(dead), "%s/dead", journald.dir);
+        assert_int_equal(bind_dgram(dead, false), 0);
+
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                char name[96], path[160];
+                alder_test_case_name(name, i, "%s", cases[i].name);
+                snprintf(path, sizeof(path), "%s/%s", journald.dir, cases[i].socket);
+                alder_log_set_journal_socket_path(path);
+                sendmsg_calls = 0;
+                sendmsg_fail_errno = cases[i].fail_errno;
+                sendmsg_fail_count = cases[i].fail_count;
+
+                errno = ENOTDIR;
+                log_plain(cases[i].message);
+                if (errno != ENOTDIR)
+                        fail_msg("%s: errno changed", name);
+                if (sendmsg_calls != cases[i].sends)
+                        fail_msg("%s: %d sends, expected %d", name, sendmsg_calls, cases[i].sends);
+
+                const char *got;
+                ssize_t n = received(&got);
+                if (cases[i].datagram.data)
+                        check_bytes(name, got, n, cases[i].datagram);
+                else if (n >= 0)
+                        fail_msg("%s: unexpected datagram", name);
+                const char *text = written();
+                if (strcmp(text, cases[i].stderr_text) != 0)
+                        fail_msg("%s: stderr got \"%.80s\", expected \"%.80s\"", name, text, cases[i].stderr_text);
+        }
+}
+
+/*
+ * A child of fork() opens its own socket: the parent's fd number may be
+ * closed or reused in the child. Checked where it would break: the child
+ * closes every inherited fd and puts /dev/null at the lowest number.
+ */
+static void test_journal_socket_reopened_after_fork(void **state)
+{
+        const char *got;
+        log_plain("parent");
+        assert_true(received(&got) > 0);
+
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close_range(3, ~0U, 0);
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                log_plain("child");
+                /* the new socket is the next fd: close-on-exec */
+                struct stat st;
+                int fl = fcntl(null + 1, F_GETFD);
+                _exit(null == 3 && fstat(null + 1, &st) == 0 && S_ISSOCK(st.st_mode) && fl >= 0 && (fl & FD_CLOEXEC)
+                              ? 0
+                              : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        check_received("child", BYTES("MESSAGE=child\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n"));
+
+        log_plain("parent again"); /* the parent's socket still serves */
+        check_received("parent again", BYTES("MESSAGE=parent again\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n"));
 }
 
 static void test_stderr_writes_exactly_one_line(void **state)
@@ -575,29 +826,8 @@ static void test_log_error_filtered_still_returns_errno(void **state)
         assert_string_equal(written(), "");
 }
 
-#if HAVE_LIBSYSTEMD
-static void test_journal_target_sends_fields(void **state)
-{
-        assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_JOURNAL, NULL), 0);
-        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", "foo"), "hi\nthere");
-        assert_true(journal_has("MESSAGE=hi\nthere"));
-        assert_true(journal_has("PRIORITY=6"));
-        assert_true(journal_has("SYSLOG_IDENTIFIER=test-log"));
-        assert_true(journal_has("CODE_FUNC=test_journal_target_sends_fields"));
-        assert_true(journal_has("APP=foo"));
-        assert_string_equal(written(), "");
-}
-
-static void test_journal_failure_falls_back_to_stderr(void **state)
-{
-        assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_JOURNAL, NULL), 0);
-        journal_result = -ECONNREFUSED;
-        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", "foo"), "kept");
-        assert_string_equal(written(), "info test-log: kept APP=foo\n");
-}
-#endif
-
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define J(f) cmocka_unit_test_setup_teardown(f, setup_journal, teardown_journal)
 
 int main(void)
 {
@@ -608,12 +838,6 @@ int main(void)
                 T(test_target_strings),
                 T(test_set_level_clamps),
                 T(test_env_configuration),
-#if HAVE_LIBSYSTEMD
-                T(test_journal_target_sends_fields),
-                T(test_journal_failure_falls_back_to_stderr),
-#else
-                T(test_journal_target_unavailable),
-#endif
                 T(test_set_target_rejects_unknown_value),
                 T(test_syslog_target_can_be_chosen),
                 T(test_is_journal_stream),
@@ -631,8 +855,11 @@ int main(void)
                 T(test_long_line_cut_at_escape_boundary),
                 T(test_long_message_cut),
                 T(test_stderr_style_prefix),
-                T(test_journal_fields_vector),
-                T(test_journal_fields_without_location),
+                J(test_journal_datagrams),
+                J(test_journal_location_from_macros),
+                T(test_journal_entry_cut),
+                J(test_journal_failures),
+                J(test_journal_socket_reopened_after_fork),
                 T(test_stderr_writes_exactly_one_line),
                 T(test_debug_suppressed_at_info),
                 T(test_debug_shown_at_debug),
