@@ -83,6 +83,27 @@ static int write_records(const char *dir, const alder_alpkg *pkg, alder_error **
 }
 
 /* Unpacks into a private staging folder, then renames the durable result into the app's versions. */
+/*
+ * Every app gets its private volume at /data (alder-appd). Its mount point is
+ * made here, as part of the version, so that the runtime never has to create
+ * it inside the stored root filesystem at start.
+ */
+static int add_data_mount_point(const char *rootfs, uint32_t id_start, alder_error **err)
+{
+        _cleanup_free_ char *data = NULL;
+        int r = appstore_path_of(&data, err, "%s/data", rootfs);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (lstat(data, &st) == 0)
+                return 0; /* the package has one (or a file there: the runtime will say so) */
+        if (mkdir(data, 0755) < 0)
+                return alder_error_sys(err, errno, "create mount point '%s'", data);
+        if (geteuid() == 0 && chown(data, id_start, id_start) < 0)
+                return alder_error_sys(err, errno, "chown '%s'", data);
+        return 0;
+}
+
 static int unpack_version(alder_appstore *store, alder_alpkg *pkg, uint32_t id_start, char **ret_dir, alder_error **err)
 {
         const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
@@ -102,6 +123,8 @@ static int unpack_version(alder_appstore *store, alder_alpkg *pkg, uint32_t id_s
                 r = appstore_path_of(&rootfs, err, "%s/rootfs", tmpl);
         if (r == 0)
                 r = alder_alpkg_unpack(pkg, rootfs, &uopts, NULL, err);
+        if (r == 0)
+                r = add_data_mount_point(rootfs, id_start, err);
         if (r == 0)
                 r = write_records(tmpl, pkg, err);
         if (r == 0)

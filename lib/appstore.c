@@ -111,10 +111,54 @@ static int prune_entry(void *ctx, const char *dir, const char *name, alder_error
         return remove_entry(NULL, dir, name, err);
 }
 
+/* Debris of an atomic write or pointer swap that a crash interrupted. */
+static int remove_temp_entry(void *ctx, const char *dir, const char *name, alder_error **err)
+{
+        return alder_is_temp_name(name) ? remove_entry(ctx, dir, name, err) : 0;
+}
+
+/*
+ * A commit writes its intent (COMMIT_INTENT: the new current and previous)
+ * before it swaps the two pointers, so that a crash between the swaps is rolled
+ * forward here instead of leaving current = previous and the rollback target
+ * pruned.
+ */
+#define COMMIT_INTENT ".commit"
+
+static int point(const char *app_dir, const char *link, const char *target, alder_error **err);
+
+static int finish_commit(const char *app_dir, alder_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r = appstore_path_of(&path, err, "%s/" COMMIT_INTENT, app_dir);
+        if (r < 0 || access(path, F_OK) < 0)
+                return r;
+        _cleanup_json_ json_t *doc = NULL;
+        const char *current = NULL, *previous = NULL;
+        _cleanup_free_ char *current_dir = NULL;
+        /* an unreadable intent was never acted on (it is written before any swap): drop it */
+        if (alder_json_load_file(path, 4096, &doc, NULL) == 0 &&
+            alder_json_get_string(doc, path, "current", 0, &current, NULL) == 0 &&
+            alder_json_get_string(doc, path, "previous", ALDER_JSON_OPTIONAL, &previous, NULL) == 0 &&
+            appstore_path_of(&current_dir, err, "%s/%s", app_dir, current) == 0 && access(current_dir, F_OK) == 0) {
+                if (previous)
+                        r = point(app_dir, "previous", previous, err);
+                if (r == 0)
+                        r = point(app_dir, "current", current, err);
+        }
+        if (r == 0)
+                r = unlink_pointer(app_dir, COMMIT_INTENT, err);
+        return r;
+}
+
 static int prune_app(const char *app_dir, alder_error **err)
 {
         _cleanup_free_ char *current = NULL, *previous = NULL, *versions = NULL;
-        int r = appstore_read_pointer(app_dir, "current", &current, err);
+        int r = for_each_entry(app_dir, remove_temp_entry, NULL, err);
+        if (r == 0)
+                r = finish_commit(app_dir, err);
+        if (r == 0)
+                r = appstore_read_pointer(app_dir, "current", &current, err);
         if (r == 0)
                 r = appstore_read_pointer(app_dir, "previous", &previous, err);
         if (r == 0)
@@ -160,6 +204,8 @@ static int recover(const char *root, const char *staging, const char *trash, ald
         int r = for_each_entry(staging, remove_entry, NULL, err);
         if (r == 0)
                 r = for_each_entry(trash, remove_entry, NULL, err);
+        if (r == 0)
+                r = for_each_entry(root, remove_temp_entry, NULL, err); /* .ids.json.tmp-* */
         if (r == 0)
                 r = for_each_entry(root, recover_app, NULL, err);
         return r;
@@ -443,11 +489,22 @@ int alder_appstore_commit(alder_appstore *store, const alder_appstore_staged *st
                 r = appstore_read_pointer(app_dir, "current", &current, err);
         if (r == 0)
                 r = appstore_path_of(&target, err, "versions/%s", strrchr(staged->dir, '/') + 1);
-        /* previous first: a crash between the two swaps leaves current unchanged. */
+        /* the intent first: a crash between the two swaps is rolled forward (finish_commit) */
+        _cleanup_json_ json_t *intent = json_pack("{s:s}", "current", target);
+        _cleanup_free_ char *intent_path = NULL;
+        if (r == 0 && (!intent || (current && json_object_set_new(intent, "previous", json_string(current)) < 0)))
+                r = alder_error_set(err, ENOMEM, "app store: out of memory");
+        if (r == 0)
+                r = appstore_path_of(&intent_path, err, "%s/" COMMIT_INTENT, app_dir);
+        if (r == 0)
+                r = alder_json_write_file(intent_path, intent, 0644, err);
+        bool intent_written = r == 0;
         if (r == 0 && current)
                 r = point(app_dir, "previous", current, err);
         if (r == 0)
                 r = point(app_dir, "current", target, err);
+        if (intent_written && unlink_pointer(app_dir, COMMIT_INTENT, r == 0 ? err : NULL) < 0 && r == 0)
+                r = -EIO; /* the commit stands; a stale intent would only be rolled forward again */
         if (r == 0)
                 r = prune_app(app_dir, err);
         return r < 0 ? alder_error_wrap(err, "commit %s %s", staged->name, staged->version) : 0;

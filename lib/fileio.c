@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -123,6 +124,18 @@ static int temp_name(const char *base, unsigned attempt, char **ret, alder_error
         return 0;
 }
 
+bool alder_is_temp_name(const char *name)
+{
+        size_t n = strlen(name);
+        const char *tag = n > 14 ? name + n - 13 : NULL; /* ".tmp-" + 8 hex digits */
+        if (name[0] != '.' || !tag || strncmp(tag, ".tmp-", 5) != 0)
+                return false;
+        for (size_t i = 5; i < 13; i++)
+                if (!isxdigit((unsigned char) tag[i]))
+                        return false;
+        return true;
+}
+
 ssize_t alder_read_some(int fd, void *buf, size_t n)
 {
         for (;;) {
@@ -238,6 +251,17 @@ int alder_write_file_atomic(const char *path, const void *data, size_t len, mode
         if (r < 0)
                 return r;
         return alder_write_file_atomic_at(pd.fd, pd.name, pd.base, data, len, mode, err);
+}
+
+int alder_write_file_volatile(const char *path, const void *data, size_t len, mode_t mode, alder_error **err)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "create '%s'", path);
+        int r = alder_write_all(fd, data, len, path, err);
+        if (r == 0 && close(steal_fd(&fd)) < 0 && errno != EINTR)
+                r = alder_error_sys(err, errno, "close '%s'", path);
+        return r;
 }
 
 int alder_read_file(const char *path, size_t max_size, char **ret, size_t *ret_len, alder_error **err)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -293,6 +294,16 @@ static int read_version(alder_ocirt *rt, alder_error **err)
         return 0;
 }
 
+/* The per-call temp files (.ocirt-log-*, .ocirt-pid-*) of a caller killed in the middle of a call. */
+static void remove_stale_temp_files(const alder_ocirt *rt)
+{
+        _cleanup_closedir_ DIR *d = opendir(rt->root);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (strncmp(de->d_name, ".ocirt-", 7) == 0)
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+}
+
 int alder_ocirt_open(const char *name, const char *state_root, alder_ocirt **ret, alder_error **err)
 {
         _cleanup_free_ char *crun = find_binary("crun"), *runc = find_binary("runc");
@@ -315,6 +326,7 @@ int alder_ocirt_open(const char *name, const char *state_root, alder_ocirt **ret
         r = read_version(rt, err);
         if (r < 0)
                 return r;
+        remove_stale_temp_files(rt);
         *ret = steal_pointer(&rt);
         return 0;
 }
@@ -679,4 +691,16 @@ int alder_ocirt_exec(alder_ocirt *rt, const char *id, const char *const *cmd, un
         _cleanup_free_ char *msg = NULL;
         r = call_run(rt, &c, &res, &msg, err);
         return r < 0 ? r : command_result(rt, &c, &res, msg, ret, err);
+}
+
+int alder_ocirt_delete_spawn(alder_ocirt *rt, const char *id, alder_proc **ret, alder_error **err)
+{
+        int r = alder_ocirt_check_id(id, err);
+        if (r < 0)
+                return r;
+        /* No JSON log: nobody waits to read it. A failure is repeated with alder_ocirt_delete() for its message. */
+        const char *argv[] = {rt->path, "--root", rt->root, "delete", "--force", id, NULL};
+        alder_spawn_opts o = {.argv = argv, .stdout_mode = ALDER_STDIO_NULL, .stderr_mode = ALDER_STDIO_NULL};
+        r = alder_spawn(&o, ret, err);
+        return r < 0 ? alder_error_wrap(err, "%s delete '%s'", rt->name, id) : 0;
 }

@@ -532,10 +532,14 @@ int alder_ocispec_generate(const alder_app_meta *meta, const alder_ocispec_setti
 
 int alder_ocispec_write_bundle(const char *bundle_dir, const json_t *config, alder_error **err)
 {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t len;
         int r = alder_path_join(bundle_dir, "config.json", &path, err);
         if (r == 0)
-                r = alder_json_write_file(path, config, 0600, err);
+                r = alder_json_dump(config, ALDER_JSON_PRETTY, &text, &len, err);
+        /* A bundle lives in /run and is made afresh for every start: durability would only cost time. */
+        if (r == 0)
+                r = alder_write_file_volatile(path, text, len, 0600, err);
         if (r < 0)
                 return alder_error_wrap(err, "write bundle %s", bundle_dir);
         return 0;

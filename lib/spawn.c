@@ -68,6 +68,7 @@ struct child_plan {
         const char *cwd;
         int src[3]; /* what becomes fd 0, 1, 2: an fd, SRC_KEEP or SRC_DEVNULL */
         int report_fd;
+        int parent_end; /* the parent's end of the report socket: closed first in the child */
         int pdeathsig;
         pid_t parent;
 };
@@ -214,6 +215,9 @@ static void child_wait_go(const struct child_plan *plan)
 
 static _Noreturn void child_run(struct child_plan *plan)
 {
+        /* Else our own copy of it keeps the socket open: a parent that dies before the go byte
+         * would leave us blocked for ever, holding every fd it had. */
+        (void) close(plan->parent_end);
         if (move_above_stdio(&plan->report_fd) < 0)
                 _exit(127);
         /* First, so that any report we write finds the go byte consumed: closing a
@@ -338,6 +342,7 @@ static void plan_init(struct child_plan *plan, const alder_spawn_opts *opts, con
                         stdio_source(opts->stdout_mode, opts->stdout_fd, f->out[1], STDOUT_FILENO),
                         stdio_source(opts->stderr_mode, opts->stderr_fd, f->err[1], STDERR_FILENO)},
                 .report_fd = f->sock[1],
+                .parent_end = f->sock[0],
                 .pdeathsig = opts->pdeathsig,
                 .parent = getpid(),
         };

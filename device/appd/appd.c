@@ -400,6 +400,7 @@ int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
 void appd_done(struct appd *d)
 {
         jobs_free(d);
+        deletes_finish(d);
         while (d->units)
                 unit_free(d, d->units);
         /* containers keep running: the next appd adopts them */

@@ -61,7 +61,10 @@ struct applog_stream {
 
 struct unit;
 
-/* One container: id NAME.SEQUENCE, so a candidate can run beside the current one. */
+/*
+ * One container: id NAME.SEQUENCE.RUN — a candidate can run beside the current
+ * version, and a new run never waits for the deletion of the previous one.
+ */
 struct instance {
         struct instance *prev, *next;
         struct unit *unit; /* NULL once the unit has gone */
@@ -125,6 +128,13 @@ struct unit {
 
 struct appd_job; /* jobs.c */
 
+/* A `runtime delete` running in the background; the bundle goes once it is done. */
+struct pending_delete {
+        struct pending_delete *prev, *next;
+        alder_proc *proc;
+        char id[ALDER_OCIRT_ID_MAX + 1];
+};
+
 struct appd {
         struct appd_config cfg;
         struct appd_settings set;
@@ -139,6 +149,8 @@ struct appd {
         struct unit *units;
         struct instance *instances; /* every container this appd knows, current, candidate or stopping */
         struct appd_job *jobs;      /* install/update queue: the head runs */
+        struct pending_delete *deleting;
+        unsigned run_counter; /* RUN of the last container id */
         int signal_fd;
         bool stopping;
 };
@@ -181,6 +193,10 @@ void units_recover(struct appd *d);
 void unit_describe(struct unit *u, json_t *app);
 /* Finds the instance by pid (for the reaper). */
 struct instance *instance_by_pid(struct appd *d, pid_t pid);
+/* A background delete exited: true when pid was one. */
+bool deletes_reap(struct appd *d, pid_t pid);
+/* Waits for the background deletes (at exit). */
+void deletes_finish(struct appd *d);
 
 /* applog.c */
 int applog_open_fifos(struct appd *d, struct instance *inst, bool create, int *ret_out_w, int *ret_err_w,

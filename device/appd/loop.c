@@ -61,9 +61,9 @@ static void reap_instance(struct appd *d, struct instance *inst)
 }
 
 /*
- * SIGCHLD: as the subreaper, zombies of three kinds come here — container
+ * SIGCHLD: as the subreaper, zombies of four kinds come here — container
  * init processes (their status is recorded), the stage worker (jobs.c reaps
- * it) and orphans a container or runtime left behind (reaped and forgotten).
+ * it), background deletes (unit.c) and orphans a container or runtime left behind (reaped and forgotten).
  * Each is peeked at with WNOWAIT first so that the owner reaps its own.
  */
 static void reap_children(struct appd *d)
@@ -77,7 +77,7 @@ static void reap_children(struct appd *d)
                         reap_instance(d, inst);
                 else if (si.si_pid == jobs_worker_pid(d))
                         jobs_reap_worker(d);
-                else
+                else if (!deletes_reap(d, si.si_pid))
                         (void) waitpid(si.si_pid, NULL, WNOHANG);
                 /* whatever happened above, this zombie must not come back */
                 (void) waitpid(si.si_pid, NULL, WNOHANG);

@@ -220,7 +220,7 @@ static struct instance *instance_new(struct appd *d, struct unit *u, const char 
         inst->pidfd = -1;
         inst->out = (struct applog_stream){.fd = -1};
         inst->err = (struct applog_stream){.fd = -1, .is_stderr = true};
-        snprintf(inst->id, sizeof(inst->id), "%s.%" PRIu64, u->name, sequence);
+        snprintf(inst->id, sizeof(inst->id), "%s.%" PRIu64 ".%u", u->name, sequence, ++d->run_counter);
         snprintf(inst->version, sizeof(inst->version), "%s", version);
         inst->sequence = sequence;
         ALDER_LIST_PREPEND(d->instances, inst);
@@ -234,15 +234,69 @@ static void remove_quietly(const char *path)
                 alder_log_error(ALDER_LOG_WARNING, e, NULL, "clean up");
 }
 
+static void remove_bundle(struct appd *d, const char *id)
+{
+        _cleanup_free_ char *bundle = NULL;
+        if (bundle_path(d, id, &bundle, NULL) == 0)
+                remove_quietly(bundle);
+}
+
+static void delete_now(struct appd *d, const char *id)
+{
+        _cleanup_error_ alder_error *e = NULL;
+        if (d->runtime && alder_ocirt_delete(d->runtime, id, true, &e) < 0 && alder_error_errno(e) != ENOENT)
+                alder_log_error(ALDER_LOG_WARNING, e, ALDER_LOG_FIELDS("CONTAINER", id), "delete container");
+        remove_bundle(d, id);
+}
+
+/* An exited container is deleted in the background: its app may start again meanwhile (another id). */
+static void delete_later(struct appd *d, const char *id)
+{
+        struct pending_delete *p = calloc(1, sizeof(*p));
+        if (!p || !d->runtime || alder_ocirt_delete_spawn(d->runtime, id, &p->proc, NULL) < 0) {
+                free(p);
+                delete_now(d, id);
+                return;
+        }
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        ALDER_LIST_PREPEND(d->deleting, p);
+}
+
+static void delete_done(struct appd *d, struct pending_delete *p, int timeout_ms)
+{
+        alder_exit ex = {0};
+        if (alder_proc_wait(p->proc, timeout_ms, &ex, NULL) < 0 || !alder_exit_ok(&ex))
+                delete_now(d, p->id); /* again, in the foreground, for the runtime's message */
+        else
+                remove_bundle(d, p->id);
+        ALDER_LIST_REMOVE(d->deleting, p);
+        alder_proc_free(p->proc);
+        free(p);
+}
+
+bool deletes_reap(struct appd *d, pid_t pid)
+{
+        for (struct pending_delete *p = d->deleting; p; p = p->next)
+                if (alder_proc_pid(p->proc) == pid) {
+                        delete_done(d, p, 0);
+                        return true;
+                }
+        return false;
+}
+
+void deletes_finish(struct appd *d)
+{
+        while (d->deleting)
+                delete_done(d, d->deleting, 10000);
+}
+
 /* Removes the container's runtime state, bundle and FIFOs (what is left of them). */
 static void instance_cleanup(struct appd *d, struct instance *inst)
 {
-        _cleanup_error_ alder_error *e = NULL;
-        if (d->runtime && alder_ocirt_delete(d->runtime, inst->id, true, &e) < 0 && alder_error_errno(e) != ENOENT)
-                alder_log_error(ALDER_LOG_WARNING, e, ALDER_LOG_FIELDS("CONTAINER", inst->id), "delete container");
-        _cleanup_free_ char *bundle = NULL;
-        if (bundle_path(d, inst->id, &bundle, NULL) == 0)
-                remove_quietly(bundle);
+        if (inst->exited)
+                delete_later(d, inst->id);
+        else
+                delete_now(d, inst->id);
         applog_close(d, inst);
         alder_closep(&inst->pidfd);
 }
@@ -570,20 +624,24 @@ uint64_t units_tick(struct appd *d, uint64_t now)
 
 /* ---- Recovery after a restart of appd ------------------------------------------- */
 
-/* "hello.12" → ("hello", 12) */
-static bool parse_container_id(const char *id, char *name, size_t size, uint64_t *ret_seq)
+/* "hello.12.3" → ("hello", 12, 3) */
+static bool parse_container_id(const char *id, char *name, size_t size, uint64_t *ret_seq, unsigned *ret_run)
 {
-        const char *dot = strrchr(id, '.');
-        if (!dot || dot == id || (size_t) (dot - id) >= size || !dot[1])
+        const char *dot = strchr(id, '.');
+        if (!dot || dot == id || (size_t) (dot - id) >= size)
                 return false;
-        char *end;
+        char *end, *end2;
         errno = 0;
         unsigned long long seq = strtoull(dot + 1, &end, 10);
-        if (errno || *end)
+        if (errno || end == dot + 1 || *end != '.')
+                return false;
+        unsigned long run = strtoul(end + 1, &end2, 10);
+        if (errno || end2 == end + 1 || *end2 || run > UINT_MAX)
                 return false;
         memcpy(name, id, (size_t) (dot - id));
         name[dot - id] = '\0';
         *ret_seq = seq;
+        *ret_run = (unsigned) run;
         return true;
 }
 
@@ -611,6 +669,7 @@ static int adopt(struct appd *d, const alder_ocirt_container *c, const char *nam
         struct instance *inst = instance_new(d, u, meta->version, seq);
         if (!inst)
                 return alder_error_set(err, ENOMEM, "out of memory");
+        snprintf(inst->id, sizeof(inst->id), "%s", c->id); /* keeps its own RUN */
         inst->pid = c->pid;
         inst->pidfd = pidfd_open_(c->pid);
         inst->meta = steal_pointer(&meta);
@@ -634,8 +693,11 @@ static void recover_container(struct appd *d, const alder_ocirt_container *c)
 {
         char name[ALDER_APP_NAME_MAX + 1], dir[PATH_MAX];
         uint64_t seq, current_seq;
+        unsigned run = 0;
         _cleanup_error_ alder_error *e = NULL;
-        bool ours = parse_container_id(c->id, name, sizeof(name), &seq);
+        bool ours = parse_container_id(c->id, name, sizeof(name), &seq, &run);
+        if (ours && run > d->run_counter)
+                d->run_counter = run; /* new ids never take one a container still has */
         bool current = ours && current_version_dir(d, name, dir, &current_seq) == 0 && seq == current_seq;
         if (current && c->status == ALDER_OCIRT_RUNNING && adopt(d, c, name, dir, seq, &e) == 0)
                 return;

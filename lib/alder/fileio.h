@@ -29,7 +29,21 @@
  */
 int alder_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, alder_error **err) ALDER_WUR;
 
-/* Same, relative to an open directory. */
+/*
+ * Writes `path` (created or truncated) without the temp file and fsyncs of
+ * alder_write_file_atomic(): only for volatile files in /run that nobody
+ * reads while they are written and that a crash discards anyway.
+ */
+int alder_write_file_volatile(const char *path, const void *data, size_t len, mode_t mode, alder_error **err) ALDER_WUR;
+
+/*
+ * True for the name of a temporary file of alder_write_file_atomic() or
+ * alder_symlink_swap() (".BASE.tmp-XXXXXXXX"): what a crash in the middle of
+ * one leaves behind, for recovery code to remove.
+ */
+bool alder_is_temp_name(const char *name);
+
+/* Same as alder_write_file_atomic, relative to an open directory. */
 int alder_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name, const void *data,
                                size_t len, mode_t mode, alder_error **err) ALDER_WUR;
 

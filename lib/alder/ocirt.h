@@ -49,8 +49,9 @@ int alder_ocirt_select(const char *name, bool has_cgroup2, const char *crun_path
 
 /*
  * Finds and checks the runtime (see alder_ocirt_select; the binary must answer
- * `--version`), creates state_root (0700) if missing. state_root is passed to
- * every call as --root.
+ * `--version`), creates state_root (0700) if missing and removes the temp
+ * files a caller killed in the middle of a call left there (one process owns
+ * a state root). state_root is passed to every call as --root.
  */
 int alder_ocirt_open(const char *name, const char *state_root, alder_ocirt **ret, alder_error **err) ALDER_WUR;
 void alder_ocirt_free(alder_ocirt *rt);
@@ -118,6 +119,13 @@ int alder_ocirt_state(alder_ocirt *rt, const char *id, alder_ocirt_container *re
 int alder_ocirt_kill(alder_ocirt *rt, const char *id, int sig, alder_error **err) ALDER_WUR;
 /* force: kill a running container first. -ENOENT when it does not exist. */
 int alder_ocirt_delete(alder_ocirt *rt, const char *id, bool force, alder_error **err) ALDER_WUR;
+/*
+ * `delete --force ID` in the background, for a daemon that must not wait for
+ * it: *ret is the runtime's process (reap it with alder_proc_wait(); a
+ * non-zero exit says only that it failed: call alder_ocirt_delete() for why).
+ */
+int alder_ocirt_delete_spawn(alder_ocirt *rt, const char *id, alder_proc **ret, alder_error **err) ALDER_WUR;
+
 /* Every container under state_root; *ret is malloc'ed (NULL when none). */
 int alder_ocirt_list(alder_ocirt *rt, alder_ocirt_container **ret, size_t *ret_n, alder_error **err) ALDER_WUR;
 

@@ -53,7 +53,7 @@ typedef struct alder_ocispec_settings {
 int alder_ocispec_generate(const alder_app_meta *meta, const alder_ocispec_settings *settings, json_t **ret,
                            alder_error **err) ALDER_WUR;
 
-/* Writes `config` as BUNDLE_DIR/config.json, crash-safely, mode 0600 (env may hold secrets). */
+/* Writes `config` as BUNDLE_DIR/config.json, mode 0600 (env may hold secrets); not fsynced: bundles live in /run. */
 int alder_ocispec_write_bundle(const char *bundle_dir, const json_t *config, alder_error **err) ALDER_WUR;
 
 /*

@@ -2,6 +2,7 @@
 carry tests/helpers/isolation-probe and report what they could see and do; each property is one
 entry of a table (or one assertion) so that a failure names the property that broke.
 See docs/design/container-hardening.md for what the container is meant to refuse."""
+import glob
 import json
 import os
 import shutil
@@ -145,9 +146,9 @@ def test_memory_limit_kills_and_is_reported(device, alder, build_dir):
               "exec isolation-probe alloc 100")  # as pid 1: the OOM kill ends the app
     run_probe_app(device, alder, build_dir, name, script, "--memory", "32M", "--volume", "data:/data",
                   until="ready")
-    # the container id is NAME.SEQUENCE, its cgroupsPath /alder/NAME.SEQUENCE
-    limits = [f"/sys/fs/cgroup/memory/alder/{name}.1/memory.limit_in_bytes",  # cgroup v1 (hybrid) hosts
-              f"/sys/fs/cgroup/alder/{name}.1/memory.max"]  # cgroup v2
+    # the container id is NAME.SEQUENCE.RUN, its cgroupsPath /alder/NAME.SEQUENCE.RUN
+    limits = glob.glob(f"/sys/fs/cgroup/memory/alder/{name}.1.*/memory.limit_in_bytes") + \
+        glob.glob(f"/sys/fs/cgroup/alder/{name}.1.*/memory.max")  # cgroup v1 (hybrid) hosts, cgroup v2
     found = [path for path in limits if os.path.exists(path)]
     assert found, f"the running app has no memory cgroup: none of {limits}"
     with open(found[0]) as f:

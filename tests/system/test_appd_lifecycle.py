@@ -23,9 +23,10 @@ def status(device, name):
 
 
 def containers(device):
+    """[(NAME.SEQUENCE, status)] of the runtime's containers (ids are NAME.SEQUENCE.RUN)."""
     out = subprocess.run(["runc", "--root", str(device.root / "run/alder/runtime"), "list", "--format", "json"],
                          capture_output=True, text=True, check=True).stdout
-    return sorted((c["id"], c["status"]) for c in (json.loads(out) or []))
+    return sorted((c["id"].rsplit(".", 1)[0], c["status"]) for c in (json.loads(out) or []))
 
 
 def log_text(device, name):

@@ -299,23 +299,28 @@ static void test_id_ranges(void **state)
         }
 }
 
+/* Installs 1.0.0 and 2.0.0, then stages 3.0.0 without committing it: what an update leaves at its commit. */
+static void stage_third_version(char *dir_out, size_t size)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        install(s, "1.0.0", 10);
+        install(s, "2.0.0", 20);
+        _cleanup_free_ char *pkg = make_package("3.0.0", 30);
+        alder_appstore_staged st = {0};
+        assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
+        snprintf(dir_out, size, "%s", st.dir);
+        alder_appstore_staged_clear(&st);
+}
+
 /* An update that crashed after staging, before commit or discard: current and previous stay, the stray goes. */
 static void test_recovery_removes_unreferenced_version(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
         char stray[256];
-        {
-                _cleanup_appstore_ alder_appstore *s = NULL;
-                assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
-                install(s, "1.0.0", 10);
-                install(s, "2.0.0", 20);
-                _cleanup_free_ char *pkg = make_package("3.0.0", 30);
-                alder_appstore_staged st = {0};
-                assert_int_equal(alder_appstore_stage(s, pkg, trust, NULL, &st, &err), 0);
-                snprintf(stray, sizeof(stray), "%s", st.dir);
-                alder_appstore_staged_clear(&st);
-                assert_int_equal(count_entries("demo/versions"), 3);
-        }
+        stage_third_version(stray, sizeof(stray));
+        assert_int_equal(count_entries("demo/versions"), 3);
         {
                 /* what alder-app-stage opens: a running install must survive it */
                 _cleanup_appstore_ alder_appstore *s = NULL;
@@ -333,6 +338,43 @@ static void test_recovery_removes_unreferenced_version(void **state)
         char msg[256];
         snprintf(msg, sizeof(msg), "open app store '%s': unknown flags 0x4", store_root);
         assert_alder_error(alder_appstore_open_flags(store_root, 4, &none, &err), EINVAL, msg);
+}
+
+/*
+ * A commit killed between its two pointer swaps (previous already moved to the
+ * old current): recovery rolls it forward from the intent, so the rollback
+ * target is the version before, not lost. Also: the temp files of a killed
+ * swap or ids.json write are removed.
+ */
+static void test_recovery_rolls_an_interrupted_commit_forward(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        char app[256], staged[256], target[300], path[300];
+        stage_third_version(staged, sizeof(staged));
+        snprintf(target, sizeof(target), "versions/%s", strrchr(staged, '/') + 1);
+        snprintf(app, sizeof(app), "%s/demo", store_root);
+        snprintf(path, sizeof(path), "%s/.commit", app);
+        char intent[512];
+        int n = snprintf(intent, sizeof(intent), "{\"current\": \"%s\", \"previous\": \"versions/20-2.0.0\"}", target);
+        assert_int_equal(alder_write_file_atomic(path, intent, (size_t) n, 0644, &err), 0);
+        snprintf(path, sizeof(path), "%s/previous", app);
+        assert_int_equal(alder_symlink_swap("versions/20-2.0.0", path, &err), 0); /* the first swap, then the kill */
+        snprintf(path, sizeof(path), "%s/.current.tmp-0badf00d", app);
+        assert_int_equal(symlink("versions/20-2.0.0", path), 0);
+        snprintf(path, sizeof(path), "%s/.ids.json.tmp-12345678", store_root);
+        assert_int_equal(alder_write_file_atomic(path, "{}", 2, 0644, &err), 0);
+
+        _cleanup_appstore_ alder_appstore *s = NULL;
+        assert_int_equal(alder_appstore_open(store_root, &s, &err), 0);
+        assert_current(s, "3.0.0");
+        snprintf(path, sizeof(path), "%s/.commit", app);
+        assert_int_equal(access(path, F_OK), -1);
+        snprintf(path, sizeof(path), "%s/.current.tmp-0badf00d", app);
+        assert_int_equal(access(path, F_OK), -1);
+        snprintf(path, sizeof(path), "%s/.ids.json.tmp-12345678", store_root);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(alder_appstore_rollback(s, "demo", &err), 0);
+        assert_current(s, "2.0.0");
 }
 
 /* A second store handle (alder-app-stage's) allocates; the first sees it at once. */
@@ -509,6 +551,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_id_range_not_cached, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_id_allocation_locked, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_staged_json_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_recovery_rolls_an_interrupted_commit_forward, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_staged_from_json_invalid, setup, teardown),
         };
         return cmocka_run_group_tests_name("appstore", tests, group_setup, group_teardown);
