@@ -3,14 +3,17 @@ with health check and rollback, restart policy with back-off, exit codes, stop t
 start and adoption of running containers after alder-appd itself was killed."""
 import json
 import os
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from appd_device import device, needs_runtime, pack_busybox_app, process_gone, wait_for  # noqa: F401
 
 pytestmark = needs_runtime
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-world"
 
 # A service: says which version it is, then waits for SIGTERM.
 SERVICE = "echo {v} up; trap 'echo {v} bye; exit 0' TERM; while true; do sleep 0.1; done"
@@ -262,3 +265,45 @@ def test_full_store_keeps_the_old_version_running_and_leaves_no_debris(device, a
         device.stop()
         subprocess.run(["umount", "-l", str(store)], check=True)
         device.start()
+
+
+@pytest.fixture(scope="module")
+def hello_world_image(tmp_path_factory):
+    """The example app (examples/hello-world) built for this machine: an OCI layout."""
+    if os.uname().machine != "x86_64" or not shutil.which("umoci"):
+        pytest.skip("builds the amd64 example with umoci")
+    out = tmp_path_factory.mktemp("hello-world")
+    r = subprocess.run([str(EXAMPLE / "build.sh"), "--arch", "amd64", "--tool", "umoci", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return f"{out}/oci:1.0.0"
+
+
+def test_hello_world_install_run_update_rollback_remove(device, alder, hello_world_image):
+    """The issue's path with the real example app: install, run, update to v2, a v3 that exits at once
+    is refused and v2 keeps running, remove."""
+    def pack(version, seq, *extra):
+        out = device.tmp / f"hello-world-{version}.alpkg"
+        r = alder("app", "pack", "--key", str(device.keys / "dev.key"), "--cert", str(device.keys / "dev.pem"),
+                  "--version", version, "--sequence", str(seq), "--health-grace", "1", *extra, "-o", str(out),
+                  hello_world_image)
+        assert r.rc == 0, r.err
+        return out
+
+    assert install(device, pack("1.0.0", 1)).rc == 0
+    assert device.app("start", "hello-world").rc == 0
+    assert wait_for(lambda: "heartbeat 1" in log_text(device, "hello-world"))
+    assert "Hello from Alder! hello-world" in log_text(device, "hello-world")
+    r = install(device, pack("2.0.0", 2), update=True)
+    assert r.rc == 0 and r.json()["running"] is True, r.err
+    assert wait_for(lambda: "received SIGTERM, exiting" in log_text(device, "hello-world"))  # v1 stopped cleanly
+    st = status(device, "hello-world")
+    assert st["running_version"] == "2.0.0" and st["state"] == "running"
+    pid = st["pid"]
+    r = install(device, pack("3.0.0", 3, "--cmd", json.dumps(["--serve", "soon"])), update=True)
+    assert r.rc == 1 and "it exited with status 2" in r.err and "2.0.0 keeps running" in r.err, r.err
+    st = status(device, "hello-world")
+    assert st["version"] == "2.0.0" and st["pid"] == pid
+    assert device.app("remove", "hello-world").rc == 0
+    assert wait_for(lambda: containers(device) == [])
+    assert not (device.root / "var/lib/alder/apps/hello-world").exists()
