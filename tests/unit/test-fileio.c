@@ -506,6 +506,31 @@ static void test_path_join_refuses_escapes(void **state)
         assert_string_equal(alder_error_message(err), "path 'a/../../etc' escapes '/r'");
 }
 
+/* The temp names of atomic writes and swaps are recognised (recovery removes them), and nothing else. */
+static void test_is_temp_name(void **state)
+{
+        static const struct {
+                const char *name;
+                bool temp;
+        } cases[] = {
+                {".ids.json.tmp-0badf00d", true},
+                {".current.tmp-12345678", true},
+                {".x.tmp-abcdefAB", true},
+                {"ids.json.tmp-0badf00d", false}, /* no leading dot */
+                {".current.tmp-1234567", false},  /* 7 digits */
+                {".current.tmp-123456789", false},
+                {".current.tmp-1234567g", false},
+                {".tmp-12345678", false},
+                {"current", false},
+                {".commit", false},
+                {"", false},
+        };
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                if (alder_is_temp_name(cases[i].name) != cases[i].temp)
+                        fail_msg("'%s': expected %s", cases[i].name, cases[i].temp ? "a temp name" : "not one");
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -535,6 +560,7 @@ int main(void)
                 T(test_mkdir_p),
                 T(test_path_join),
                 T(test_path_join_refuses_escapes),
+                T(test_is_temp_name),
 #undef T
         };
         return cmocka_run_group_tests_name("fileio", tests, NULL, NULL);
