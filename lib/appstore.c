@@ -129,7 +129,7 @@ static int point(const char *app_dir, const char *link, const char *target, alde
 
 static int finish_commit(const char *app_dir, alder_error **err)
 {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_free_ char *path = NULL;
         int r = appstore_path_of(&path, err, "%s/" COMMIT_INTENT, app_dir);
         if (r < 0 || access(path, F_OK) < 0)
                 return r;

@@ -313,7 +313,6 @@ static void test_write_and_load_file(void **state)
 
 static void test_type_names(void **state)
 {
-        _cleanup_error_ alder_error *err = NULL;
         _cleanup_json_ json_t *r = json_real(1.5);
         assert_string_equal(alder_json_type_name(r), "number");
         assert_string_equal(alder_json_type_name(NULL), "nothing");

@@ -51,7 +51,6 @@ static void test_self_signed_certificate(void **state)
 
 static void test_ca_signed_certificate(void **state)
 {
-        _cleanup_error_ alder_error *err = NULL;
         _cleanup_identity_ struct test_identity ca = test_identity_new("Alder CA", NULL);
         _cleanup_identity_ struct test_identity leaf = test_identity_new("signer", &ca);
         struct alder_cert_info info;
