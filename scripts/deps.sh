@@ -22,6 +22,9 @@ test_pkgs=(
         zstd tar                            # reference tools for fixtures and bench/pack
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
         busybox-static                      # a static userland for container tests (test_ocispec.py)
+        # the device image (image/build, image/run, tests/system/test_image.py)
+        qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler
+        mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client
 )
 
 case "$profile" in
