@@ -211,6 +211,34 @@ class Device:
         assert rc == 0, f"{command!r} failed ({rc}):\n{out}"
         return out
 
+    def ssh(self, command, timeout=60):
+        """Runs a command over SSH (dropbear, root's key from the build); returns a CompletedProcess."""
+        key = image_env(self.image_dir).get("ALDER_IMAGE_SSH_KEY")
+        if not key or not shutil.which("ssh"):
+            pytest.skip("no SSH client or no SSH key in the image (ssh-keygen missing at build time)")
+        port = (self.state / "ssh.port").read_text().strip()
+        return subprocess.run(["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no",
+                               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                               "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "root@127.0.0.1", command],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def reboot(self, timeout=180):
+        """Reboots from the console and waits for the next ALDER-READY; returns its line."""
+        self._connect()
+        n = self.console_text().count("ALDER-READY")
+        self.sock.sendall(b"reboot\n")
+        deadline = time.monotonic() + timeout
+        # Keep reading the console: QEMU drops input when the client hangs up early.
+        while self.console_text().count("ALDER-READY") <= n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no ALDER-READY within {timeout} s of reboot\n{self.console_tail()}")
+            try:
+                self.sock.recv(65536)
+            except socket.timeout:
+                pass
+        self._buf = ""
+        return self.ready_line()
+
     def power_cut(self):
         """Kills QEMU: the device loses power at whatever instant it is at."""
         self.close_console()

@@ -50,6 +50,26 @@ def test_uboot_env_readable_from_linux(device):
     assert "upgrade_available=0" in env
 
 
+def test_ssh(device):
+    proc = device.ssh("uname -m && id -u")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["aarch64", "0"]
+
+
+def test_try_boot_and_rollback(device):
+    # A try-boot of slot B counts the attempt ...
+    device.check("fw_setenv boot_slot B && fw_setenv upgrade_available 1 && fw_setenv bootcount 0")
+    assert device.reboot().startswith("ALDER-READY slot=B")
+    env = device.check("fw_printenv")
+    assert "bootcount=1" in env and "upgrade_available=1" in env, env
+    # ... and once past bootlimit, U-Boot goes back to the other slot and ends the try.
+    device.check("fw_setenv bootcount 3")
+    assert device.reboot().startswith("ALDER-READY slot=A")
+    assert "alder: slot B failed 3 tries, rolling back" in device.console_text()
+    env = device.check("fw_printenv")
+    assert "boot_slot=A" in env and "upgrade_available=0" in env and "bootcount=0" in env, env
+
+
 def _copy_image(image_dir, tmp_path):
     disk = tmp_path / "alder.img"
     subprocess.run(["cp", "--sparse=always", str(image_dir / "alder.img"), str(disk)], check=True)
