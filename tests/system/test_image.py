@@ -126,3 +126,11 @@ def test_env_survives_a_power_cut_during_fw_setenv(device_image, make_device):
     env = dev.check("fw_printenv")
     assert "boot_slot=A" in env and "bootlimit=3" in env, env
     assert "no valid U-Boot env copy" not in dev.console_text()
+
+
+def test_clean_shutdown(device):
+    # Last: it powers the shared device off.
+    device.shutdown()
+    assert not device.alive()
+    assert "ALDER-SHUTDOWN" in device.console_text()
+    assert "reboot: Power down" in device.console_text()
