@@ -93,6 +93,10 @@ def build_image():
         shutil.copytree(tmp / "keys", cache / "keys")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    # Keep only this image (each is ~150 MiB): older inputs are not coming back.
+    for old in cache.iterdir():
+        if old.is_dir() and old.name not in (out.name, "keys", "logs"):
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

@@ -99,6 +99,27 @@ def test_tampered_fit_is_refused_and_other_slot_boots(device_image, make_device,
     assert "alder.slot=B" in dev.check("cat /proc/cmdline")
 
 
+def test_fit_signed_by_another_key_is_refused(device_image, make_device, tmp_path):
+    # Re-sign slot A's FIT (mkimage -F) with a key U-Boot does not know, under the same key name.
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", str(keys / "dev.key")], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-batch", "-new", "-x509", "-days", "1", "-subj", "/CN=intruder",
+                    "-key", str(keys / "dev.key"), "-out", str(keys / "dev.crt")], check=True, capture_output=True)
+    disk = _copy_image(device_image, tmp_path)
+    fat = f"{disk}@@{_boot_part_offset(device_image)}"
+    fit = tmp_path / "fit-A.itb"
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    subprocess.run(["mcopy", "-n", "-i", fat, "::fit-A.itb", str(fit)], check=True, env=env)
+    subprocess.run(["mkimage", "-F", "-k", str(keys), "-r", str(fit)], check=True, capture_output=True)
+    subprocess.run(["mcopy", "-o", "-i", fat, str(fit), "::fit-A.itb"], check=True, env=env)
+
+    dev = make_device(disk=disk, name="foreign-key")
+    assert "Failed to verify required signature 'key-dev'" in dev.console_text()
+    assert dev.ready_line().startswith("ALDER-READY slot=B")
+
+
 def test_dm_verity_catches_a_flipped_byte(device):
     # Flip one byte of rootfsA underneath dm-verity, then read the whole verified device.
     env = image_env(device.image_dir)
