@@ -117,7 +117,6 @@ class Device:
         self.disk = disk
         self.sock = None
         self.seq = 0
-        self.ready_count = 0
 
     @property
     def console_log(self):
@@ -151,7 +150,6 @@ class Device:
     def boot(self, fresh=True, timeout=180):
         """Starts QEMU and waits for ALDER-READY; fresh=False keeps the disk overlay (a reboot)."""
         self.close_console()
-        self.ready_count = self.console_text().count("ALDER-READY")
         cmd = [str(IMAGE_DIR / "run"), "--image", str(self.image_dir), "--state", str(self.state),
                "--headless", "--timeout", str(timeout)]
         if fresh:
@@ -164,8 +162,13 @@ class Device:
                                  f"--- console (last lines) ---\n{self.console_tail()}")
         return self.ready_line()
 
+    READY = re.compile(r"(ALDER-READY[^\r\n]*)[\r\n]")  # whole lines only: the log grows as we read
+
+    def ready_count(self):
+        return len(self.READY.findall(self.console_text()))
+
     def ready_line(self):
-        m = re.findall(r"ALDER-READY[^\r\n]*", self.console_text())
+        m = self.READY.findall(self.console_text())
         return m[-1] if m else None
 
     def _connect(self):
@@ -220,6 +223,7 @@ class Device:
         key = image_env(self.image_dir).get("ALDER_IMAGE_SSH_KEY")
         if not key or not shutil.which("ssh"):
             pytest.skip("no SSH client or no SSH key in the image (ssh-keygen missing at build time)")
+        key = str(self.image_dir / key)  # relative to the image directory unless absolute
         port = (self.state / "ssh.port").read_text().strip()
         return subprocess.run(["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no",
                                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
@@ -229,11 +233,11 @@ class Device:
     def reboot(self, timeout=180):
         """Reboots from the console and waits for the next ALDER-READY; returns its line."""
         self._connect()
-        n = self.console_text().count("ALDER-READY")
+        n = self.ready_count()
         self.sock.sendall(b"reboot\n")
         deadline = time.monotonic() + timeout
         # Keep reading the console: QEMU drops input when the client hangs up early.
-        while self.console_text().count("ALDER-READY") <= n:
+        while self.ready_count() <= n:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no ALDER-READY within {timeout} s of reboot\n{self.console_tail()}")
             try:
