@@ -23,6 +23,9 @@ test_pkgs=(
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
         busybox-static                      # a static userland for container tests (test_ocispec.py)
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
+        # the device image (image/build, image/run, tests/system/test_image.py)
+        qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler
+        mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client
 )
 
 case "$profile" in

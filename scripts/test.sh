@@ -3,7 +3,8 @@
 #   scripts/test.sh
 # Stages: install missing Debian packages; build and unit-test (meson test)
 # plainly and with ASan+UBSan; system tests (pytest) on both builds; aarch64
-# cross build with the unit tests run under qemu-user; every fuzz target for
+# cross build with the unit tests run under qemu-user; the device image built
+# from it and booted under QEMU (test_image.py); every fuzz target for
 # FUZZ_SECONDS (default 30). Ends with one summary line; exits non-zero if
 # any stage failed.
 set -uo pipefail
@@ -82,6 +83,17 @@ check_aarch64_elf() {
         [ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
 }
 
+# image_tests AARCH64_BUILD_DIR: builds the device image from that build (cached
+# by content hash in build-image-cache/) and boots it under qemu-system-aarch64.
+image_tests() {
+        local xml="$root/$1/pytest-image-results.xml"
+        ALDER_IMAGE_TESTS=1 ALDER_AARCH64_BUILD_DIR="$root/$1" ALDER_IMAGE_LOG_DIR="$root/$1/image-logs" \
+                "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" tests/system/test_image.py
+        local rc=$?
+        results+=("pytest:$xml")
+        return $rc
+}
+
 # libFuzzer instruments the library too (fuzzer-no-link); only targets link the driver.
 fuzz_setup() {
         (
@@ -101,7 +113,8 @@ stage "system tests (plain build)" system_tests build
 stage "system tests (sanitizer build)" system_tests build-asan --ignore=tests/system/test_example.py
 stage "aarch64 cross build + unit tests under qemu-user" \
         build_and_unit_test build-aarch64 --cross-file cross/aarch64-linux-gnu.ini &&
-        stage "aarch64 binaries are aarch64 ELF" check_aarch64_elf build-aarch64
+        stage "aarch64 binaries are aarch64 ELF" check_aarch64_elf build-aarch64 &&
+        stage "device image: build + boot under QEMU (tests/system/test_image.py)" image_tests build-aarch64
 stage "fuzz build (clang, libFuzzer)" fuzz_setup build-fuzz &&
         stage "fuzz build: compile" ninja -C build-fuzz &&
         stage "fuzz targets (${fuzz_seconds} s each)" fuzz/run.sh build-fuzz "$fuzz_seconds"
