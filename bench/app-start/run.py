@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """App start→exit cycles through alder-appd against the raw OCI runtime, in the same run:
 
-    appd   app.start over the socket, then app.status until the app has exited
+    appd   app.start over the socket, then app.wait until the app has exited
            (the daemon writes config.json, runs the container detached, reaps its
            init, records the exit and deletes the container)
     raw    `RUNTIME run --bundle B ID` of a bundle with the same hardened config.json
@@ -83,11 +83,9 @@ def pack(build, keys, rootfs, name, cmd, out):
 
 
 def wait_exited(appd, name):
-    while True:
-        st = appd.call("app.status", name=name)
-        if st["state"] in ("stopped", "failed"):
-            return st
-        time.sleep(0.001)
+    st = appd.call("app.wait", name=name)  # answered when the daemon has reaped the container's init
+    assert st["state"] in ("stopped", "failed"), st
+    return st
 
 
 def bench_appd(appd, cycles):

@@ -95,6 +95,12 @@ int unit_stopped_result(struct appd *d, struct unit *u, enum unit_then then, boo
                         *ret = json_pack("{s:s,s:i}", "name", name, "pid", (int) u->current->pid);
                 return r;
         }
+        if (then == THEN_REPLY_EXIT) {
+                *ret = json_pack("{s:s,s:s}", "name", name, "state", unit_state_name(u->state));
+                if (*ret && u->has_exit)
+                        json_object_set_new(*ret, "last_exit", unit_exit_json(u));
+                return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+        }
         if (then == THEN_REPLY_STOP) {
                 *ret = json_pack("{s:s,s:b,s:s}", "name", name, "killed",
                                  u->has_exit && u->last_exit_known && u->last_exit.kind == ALDER_SIGNALED &&
@@ -191,6 +197,23 @@ static int m_stop(alder_ipc_call *call, json_t *params, json_t **ret, alder_erro
         return after_stop(call, name, THEN_REPLY_STOP, false, ret, err);
 }
 
+/* app.wait {"name"} -> {"name", "state", "last_exit"}: once the running instance has exited (now if none runs) */
+static int m_wait(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        struct appd *d = appd_of(call);
+        const char *name;
+        struct unit *u;
+        int r = name_param(params, &name, err);
+        if (r == 0)
+                r = unit_get(d, name, &u, err);
+        if (r == 0)
+                r = unit_when_stopped(d, u, call, THEN_REPLY_EXIT, false, err);
+        if (r != 0)
+                return r;
+        bool freed;
+        return unit_stopped_result(d, u, THEN_REPLY_EXIT, false, &freed, ret, err);
+}
+
 /* app.restart {"name"} -> {"name", "pid"}: stop (if it runs), then start */
 static int m_restart(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
 {
@@ -215,11 +238,9 @@ static int m_logs(alder_ipc_call *call, json_t *params, json_t **ret, alder_erro
 }
 
 const alder_ipc_method appd_methods[] = {
-        {"app.install", m_install}, {"app.update", m_update},
-        {"app.list", m_list},       {"app.status", m_status},
-        {"app.remove", m_remove},   {"app.start", m_start},
-        {"app.stop", m_stop},       {"app.restart", m_restart},
-        {"app.logs", m_logs},       {NULL, NULL},
+        {"app.install", m_install}, {"app.update", m_update}, {"app.list", m_list}, {"app.status", m_status},
+        {"app.remove", m_remove},   {"app.start", m_start},   {"app.stop", m_stop}, {"app.restart", m_restart},
+        {"app.logs", m_logs},       {"app.wait", m_wait},     {NULL, NULL},
 };
 
 static int default_path(const char *given, const char *root, const char *rel, char **ret, alder_error **err)

@@ -96,7 +96,12 @@ enum unit_state {
 };
 
 /* What to do once a unit's current instance has gone (unit_when_stopped). */
-enum unit_then { THEN_REPLY_STOP, THEN_REMOVE, THEN_RESTART };
+enum unit_then {
+        THEN_REPLY_STOP, /* app.stop */
+        THEN_REMOVE,     /* app.remove */
+        THEN_RESTART,    /* app.restart */
+        THEN_REPLY_EXIT, /* app.wait: waits for the exit without asking for it */
+};
 
 struct unit_waiter {
         struct unit_waiter *prev, *next;
@@ -189,6 +194,8 @@ void instance_exited(struct appd *d, struct instance *inst);
 uint64_t units_tick(struct appd *d, uint64_t now);
 /* Adopts the containers a previous appd left, deletes stale ones, then starts the core apps. */
 void units_recover(struct appd *d);
+/* The unit's last exit as app.status shows it. */
+json_t *unit_exit_json(const struct unit *u);
 /* The unit's part of app.status: state, pid, last exit, restarts. */
 void unit_describe(struct unit *u, json_t *app);
 /* Finds the instance by pid (for the reaper). */

@@ -554,14 +554,16 @@ int unit_when_stopped(struct appd *d, struct unit *u, alder_ipc_call *call, enum
         struct unit_waiter *w = calloc(1, sizeof(*w));
         if (!w)
                 return alder_error_set(err, ENOMEM, "out of memory");
-        int r = instance_stop(d, u->current, err);
-        if (r < 0) {
-                free(w);
-                return r;
+        if (then != THEN_REPLY_EXIT) {
+                int r = instance_stop(d, u->current, err);
+                if (r < 0) {
+                        free(w);
+                        return r;
+                }
+                u->state = UNIT_STOPPING;
+                u->want_running = false;
+                u->restart_at_ms = 0;
         }
-        u->state = UNIT_STOPPING;
-        u->want_running = false;
-        u->restart_at_ms = 0;
         *w = (struct unit_waiter){.call = call, .then = then, .keep_data = keep_data};
         /* appended: waiters are answered in the order they came */
         struct unit_waiter **tail = &u->waiters, *last = NULL;
@@ -784,7 +786,7 @@ void units_recover(struct appd *d)
 
 /* ---- Status -------------------------------------------------------------------- */
 
-static json_t *exit_json(const struct unit *u)
+json_t *unit_exit_json(const struct unit *u)
 {
         char what[ALDER_EXIT_DESCRIBE_MAX];
         json_t *o = json_pack("{s:s,s:I,s:b,s:b}", "version", u->last_exit_version, "time",
@@ -814,7 +816,7 @@ void unit_describe(struct unit *u, json_t *app)
                                     json_integer(u->restart_at_ms > now ? (json_int_t) (u->restart_at_ms - now) : 0));
         }
         if (u->has_exit)
-                json_object_set_new(app, "last_exit", exit_json(u));
+                json_object_set_new(app, "last_exit", unit_exit_json(u));
         if (u->last_error)
                 json_object_set_new(app, "last_error", json_string(u->last_error));
 }

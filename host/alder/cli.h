@@ -70,4 +70,5 @@ int cmd_app_start(struct cli *cli, int argc, char **argv);
 int cmd_app_stop(struct cli *cli, int argc, char **argv);
 int cmd_app_update(struct cli *cli, int argc, char **argv);
 int cmd_app_restart(struct cli *cli, int argc, char **argv);
+int cmd_app_wait(struct cli *cli, int argc, char **argv);
 int cmd_app_logs(struct cli *cli, int argc, char **argv);

@@ -237,6 +237,14 @@ static int name_params(const struct local_args *a, json_t **ret)
         return 0;
 }
 
+/* "1.0.0 exited with status 3 (out of memory)\n" from an app's last_exit. */
+static void print_exit(json_t *last)
+{
+        printf("%s %s%s\n", str(last, "version"),
+               json_is_true(json_object_get(last, "known")) ? str(last, "description") : "exited (status unknown)",
+               json_is_true(json_object_get(last, "oom")) ? " (out of memory)" : "");
+}
+
 static void status_print(const struct local_args *a, json_t *res)
 {
         static const char *const keys[] = {"name", "version", "arch", "state", "signer", "rootfs_sha256", "dir"};
@@ -248,10 +256,10 @@ static void status_print(const struct local_args *a, json_t *res)
         if (pid)
                 printf("%-14s %" JSON_INTEGER_FORMAT "\n", "pid", json_integer_value(pid));
         printf("%-14s %" JSON_INTEGER_FORMAT "\n", "restarts", json_integer_value(json_object_get(res, "restarts")));
-        if (last)
-                printf("%-14s %s: %s%s\n", "last exit", str(last, "version"),
-                       json_is_true(json_object_get(last, "known")) ? str(last, "description") : "status unknown",
-                       json_is_true(json_object_get(last, "oom")) ? " (out of memory)" : "");
+        if (last) {
+                printf("%-14s ", "last exit");
+                print_exit(last);
+        }
         if (json_object_get(res, "last_error"))
                 printf("%-14s %s\n", "last error", str(res, "last_error"));
         if (json_object_get(res, "update"))
@@ -393,6 +401,35 @@ static const struct local_cmd restart_cmd = {
 int cmd_app_restart(struct cli *cli, int argc, char **argv)
 {
         return run_local(cli, &restart_cmd, argc, argv);
+}
+
+static void wait_print(const struct local_args *a, json_t *res)
+{
+        json_t *last = json_object_get(res, "last_exit");
+        printf("%s %s%s", a->arg, str(res, "state"), last ? ": " : "\n");
+        if (last)
+                print_exit(last);
+}
+
+static const struct local_cmd wait_cmd = {
+        "app wait",
+        "app.wait",
+        "Usage: alder app wait [--socket PATH] [--json] NAME\n"
+        "\n"
+        "Wait until the app's running container exits (at once if it does not run),\n"
+        "then print its state and how it exited. Waits without a time limit; the\n"
+        "exit status is 0 whatever the app's was (read it from --json: last_exit).\n"
+        "\n"
+        "Options:\n",
+        true,
+        -1,
+        name_params,
+        wait_print,
+};
+
+int cmd_app_wait(struct cli *cli, int argc, char **argv)
+{
+        return run_local(cli, &wait_cmd, argc, argv);
 }
 
 /* ---- logs ------------------------------------------------------------------------ */

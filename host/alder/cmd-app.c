@@ -32,6 +32,7 @@ static const char app_usage[] = "Usage: alder app COMMAND [OPTIONS] ...\n"
                                 "  start     start an app in its container\n"
                                 "  stop      stop a running app\n"
                                 "  restart   stop and start an app again\n"
+                                "  wait      wait until a running app exits\n"
                                 "  logs      print (and follow) an app's output\n"
                                 "\n"
                                 "Run 'alder app COMMAND --help' for the options of a command.\n";
@@ -324,7 +325,7 @@ int cmd_app(struct cli *cli, int argc, char **argv)
                 {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
                 {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},   {"start", "", cmd_app_start},
                 {"stop", "", cmd_app_stop},       {"logs", "", cmd_app_logs},       {"update", "", cmd_app_update},
-                {"restart", "", cmd_app_restart},
+                {"restart", "", cmd_app_restart}, {"wait", "", cmd_app_wait},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);

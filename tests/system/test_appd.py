@@ -93,7 +93,7 @@ def test_logs_of_unknown_app(device):
 
 
 def test_usage(alder, build_dir):
-    for cmd in ("install", "update", "list", "status", "remove", "start", "stop", "restart", "logs"):
+    for cmd in ("install", "update", "list", "status", "remove", "start", "stop", "restart", "wait", "logs"):
         h = alder("app", cmd, "--help")
         assert h.rc == 0 and h.out.startswith(f"Usage: alder app {cmd}"), cmd
     assert alder("app", "install").rc == 2

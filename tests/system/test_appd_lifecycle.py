@@ -127,8 +127,10 @@ def test_restart_policy_backoff_and_exit_codes(device, alder):
     runs = log_text(device, "crashy").count("run\n")
 
     # exit 0 with on-failure: stays stopped; "no": failed with its code, not restarted
-    assert wait_for(lambda: status(device, "once")["state"] == "stopped")
-    assert wait_for(lambda: status(device, "never")["state"] == "failed")
+    r = device.app("wait", "--json", "once")  # answered when it has exited (at once if it has already)
+    assert r.rc == 0 and r.json()["state"] == "stopped" and r.json()["last_exit"]["code"] == 0, r.out + r.err
+    r = device.app("wait", "never")
+    assert r.rc == 0 and r.out == "never failed: 1.0.0 exited with status 4\n", r.out + r.err
     st = status(device, "never")
     assert st["last_exit"]["code"] == 4 and st["restarts"] == 0 and "restart_in_ms" not in st
     out = device.app("status", "never").out
