@@ -481,7 +481,6 @@ void instance_exited(struct appd *d, struct instance *inst)
         applog_read(d, inst, &inst->err);
         inst->oom_killed =
                 inst->exit_known && inst->exit.kind == ALDER_SIGNALED && inst->exit.code == SIGKILL && oom_killed(inst);
-        instance_cleanup(d, inst);
         struct unit *u = inst->unit;
         if (u && u->candidate == inst) {
                 u->candidate = NULL;
@@ -489,6 +488,8 @@ void instance_exited(struct appd *d, struct instance *inst)
         } else if (u && u->current == inst) {
                 current_exited(d, u, inst);
         }
+        /* after the state changed and waiters were answered: the runtime's delete is not their business */
+        instance_cleanup(d, inst);
         instance_free(d, inst);
 }
 
