@@ -5,9 +5,11 @@ One shared boot serves the read-only checks; tampering tests boot their own
 device from a modified copy of the image. Skipped (with the reason) unless
 ALDER_IMAGE_TESTS=1 and QEMU/U-Boot/image tools are installed.
 """
+import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -35,6 +37,47 @@ def test_daemons_and_mounts(device):
     assert "cgroup2 /sys/fs/cgroup cgroup2" in mounts
     rc, _ = device.run("touch /usr/should-fail")
     assert rc != 0, "the root file system is writable"
+
+
+def _wait_running(device, name, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = json.loads(device.check(f"alder app status --json {name}"))
+        if st["state"] == "running" or time.monotonic() > deadline:
+            return st
+        time.sleep(1)
+
+
+def test_core_app_runs_in_crun(device):
+    # image/build pre-installed the signed example app; /config/appd.json makes it a core app.
+    assert json.loads(device.check("cat /config/appd.json"))["core_apps"] == ["hello-world"]
+    st = _wait_running(device, "hello-world")
+    assert st["state"] == "running", st
+    assert st["signer"] == "CN=Alder development app signer", st
+    # alder-appd keeps the runtime's state in /run/alder/runtime; the container id is NAME.SEQUENCE.RUN.
+    ids = [c for c in device.check("ls /run/alder/runtime").split() if c.startswith("hello-world.")]
+    assert len(ids) == 1, ids
+    state = json.loads(device.check(f"crun --root /run/alder/runtime state {ids[0]}"))
+    assert state["status"] == "running" and state["pid"] == st["pid"], (state, st)
+    device.check("(for i in $(seq 30); do grep -q 'heartbeat 1' /var/log/alder/apps/hello-world.log && exit 0; "
+                 "sleep 1; done; exit 1)", timeout=60)
+    log = device.check("cat /var/log/alder/apps/hello-world.log")
+    assert "Hello from Alder! hello-world" in log, log
+    assert any(line.split()[:1] == ["hello-world"] and "running" in line.split()
+               for line in device.check("alder app list").splitlines())
+
+
+def test_core_app_cgroup_limits(device):
+    app = json.loads(device.check("cat /var/lib/alder/apps/hello-world/current/app.json"))
+    limits = app["permissions"]["limits"]
+    assert limits["memory_bytes"] > 0 and limits["pids"] > 0, limits
+    st = _wait_running(device, "hello-world")
+    # The container id is NAME.SEQUENCE.RUN; crun puts it under alder/ in the cgroup v2 tree.
+    cgroups = device.check("ls -d /sys/fs/cgroup/alder/hello-world.*").split()
+    assert len(cgroups) == 1 and cgroups[0].startswith(f"/sys/fs/cgroup/alder/hello-world.{st['sequence']}."), cgroups
+    assert device.check(f"cat {cgroups[0]}/memory.max") == str(limits["memory_bytes"])
+    assert device.check(f"cat {cgroups[0]}/pids.max") == str(limits["pids"])
+    assert device.check(f"cat {cgroups[0]}/cgroup.procs")  # the app's processes are in it
 
 
 def test_appd_is_respawned(device):
