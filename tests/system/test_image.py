@@ -180,16 +180,31 @@ def test_dm_verity_catches_a_flipped_byte(device):
     assert f"data block {offset // 4096} is corrupted" in out, out
 
 
-def test_env_survives_a_power_cut_during_fw_setenv(device_image, make_device):
+def _env_value(dev, name):
+    # fw_printenv prints "NAME=" for a variable that is not set.
+    out = dev.check(f"fw_printenv {name} 2>/dev/null || true")
+    value = out.split("=", 1)[1] if out.startswith(name + "=") else ""
+    return int(value) if value else 0
+
+
+def test_env_survives_power_cuts_during_fw_setenv(device_image, make_device):
+    # The issue asks for 10 cuts; each costs a cold boot (~12-15 s under TCG), so CI does
+    # ALDER_IMAGE_POWER_CUTS=3 by default and a full run sets 10.
+    cuts = int(os.environ.get("ALDER_IMAGE_POWER_CUTS", "3"))
     dev = make_device(name="power-cut")
-    # Rewrite the env in a loop and cut the power in the middle of it.
-    dev.check("(i=0; while :; do i=$((i+1)); fw_setenv alder_test $i; done) >/dev/null 2>&1 & sleep 0")
-    dev.check("sleep 2")
-    dev.power_cut()
-    dev.boot(fresh=False)
-    env = dev.check("fw_printenv")
-    assert "boot_slot=A" in env and "bootlimit=3" in env, env
-    assert "no valid U-Boot env copy" not in dev.console_text()
+    for k in range(cuts):
+        start = _env_value(dev, "alder_test")
+        # Rewrite the env in a loop (counting on from the kept value) and cut the power in the
+        # middle of it, at a different moment each time.
+        dev.check(f"(i={start}; while :; do i=$((i+1)); fw_setenv alder_test $i; done) >/dev/null 2>&1 & sleep 0")
+        dev.check(f"sleep {1 + 0.3 * (k % 5):.1f}")
+        dev.power_cut()
+        dev.boot(fresh=False)
+        env = dev.check("fw_printenv")
+        assert "boot_slot=A" in env and "bootlimit=3" in env and "upgrade_available=0" in env, f"cut {k + 1}: {env}"
+        assert "no valid U-Boot env copy" not in dev.console_text(), f"cut {k + 1}"
+        # The copy in use is the last complete write or the one before it: never older than the start.
+        assert _env_value(dev, "alder_test") > start, f"cut {k + 1}: no fw_setenv completed, or the env went back"
 
 
 def test_clean_shutdown(device):
