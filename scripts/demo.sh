@@ -2,10 +2,10 @@
 # The newcomer's first command: installs the Debian packages Alder needs (only
 # those missing), builds, and runs the main demo.
 #   scripts/demo.sh
-# Today's demo: a signed app package made from a container image (keys,
-# pack, inspect, verify, a tampered copy refused), and the IPC protocol the
-# daemons speak. Later issues grow it into the full device demo (QEMU image,
-# app install, update).
+# The demo: the IPC protocol the daemons speak; a signed app package made from
+# a container image (keys, pack, inspect, verify, a tampered copy refused) and
+# installed through alder-appd; then the aarch64 device image built and booted
+# under QEMU, with the hello-world core app running on it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -85,6 +85,36 @@ say "$alder app install --socket ... $work/tampered.alpkg   # the tampered copy:
         true
 run "$alder" app install --socket "$device/run/alder/appd.sock" "$pkg"
 run "$alder" app list --socket "$device/run/alder/appd.sock"
+kill $appd 2>/dev/null || true
+wait $appd 2>/dev/null || true
+
+# ---- the device image, booted under QEMU ----------------------------------------
+echo
+echo "==> cross-building Alder for aarch64 in ./build-aarch64"
+if [ -f build-aarch64/build.ninja ]; then
+        meson setup --reconfigure build-aarch64 >/dev/null
+else
+        meson setup build-aarch64 --cross-file cross/aarch64-linux-gnu.ini -Dtests=disabled >/dev/null
+fi
+ninja -C build-aarch64 | tail -n 1
+run image/build --build-dir build-aarch64 --host-build "$build" --out build-image
+qemu_state="$rundir/qemu"
+trap 'image/run --stop --state "$qemu_state" >/dev/null 2>&1 || true; kill $server 2>/dev/null; wait $server 2>/dev/null
+      rm -rf "$rundir"' EXIT
+run image/run --image build-image --state "$qemu_state" --headless --fresh
+grep -a -m1 -o 'ALDER-READY[^[:cntrl:]]*' "$qemu_state/console.log"
+ssh_key=$(sed -n 's/^ALDER_IMAGE_SSH_KEY=//p' build-image/image.env)
+case $ssh_key in /*) ;; *) ssh_key=build-image/$ssh_key ;; esac
+on_device() {
+        say "ssh root@device $*"
+        ssh -i "$ssh_key" -p "$(cat "$qemu_state/ssh.port")" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+                -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=30 root@127.0.0.1 "$@"
+}
+# The core app may still be starting when the device reports ready.
+on_device "for i in \$(seq 30); do alder app list | grep -q ' running ' && break; sleep 1; done; uname -m; alder app list"
+on_device 'sleep 2; tail -n 3 /var/log/alder/apps/hello-world.log'
+run image/run --stop --state "$qemu_state"
 
 echo
-echo "Demo done. Next: ./scripts/test.sh runs the whole test suite."
+echo "Demo done. Boot the device yourself with: image/run --image build-image (Ctrl-a x quits)."
+echo "Next: ./scripts/test.sh runs the whole test suite."

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installs the Debian bookworm packages Alder needs, and only those missing.
-#   scripts/deps.sh build   what building and the demo need
+#   scripts/deps.sh build   what building and the demo need (the demo boots the device image)
 #   scripts/deps.sh test    + what the whole test suite needs (cross build, fuzzing, pytest)
 # Idempotent: a second run installs nothing and does not touch apt's lists.
 set -euo pipefail
@@ -12,20 +12,20 @@ build_pkgs=(
         libjansson-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
+        # the demo's device image: aarch64 cross build, image/build, image/run
+        libjansson-dev:arm64 libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
+        qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler busybox-static
+        mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client openssl
 )
 test_pkgs=(
         python3 python3-pytest file
         clang libclang-rt-14-dev            # libFuzzer + sanitizers for fuzz targets
         qemu-user-static
-        libjansson-dev:arm64 libcmocka-dev:arm64
-        libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
+        libcmocka-dev:arm64                 # unit tests of the aarch64 build (under qemu-user)
         zstd tar                            # reference tools for fixtures and bench/pack
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
         busybox-static                      # a static userland for container tests (test_ocispec.py)
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
-        # the device image (image/build, image/run, tests/system/test_image.py)
-        qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler
-        mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client
 )
 
 case "$profile" in
@@ -43,7 +43,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # The cross build uses Debian's arm64 multiarch -dev packages.
-if [ "$profile" = test ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
         echo "deps.sh: enabling the arm64 architecture for cross-building"
         dpkg --add-architecture arm64
         need_update=1

@@ -87,7 +87,7 @@ check_aarch64_elf() {
 # by content hash in build-image-cache/) and boots it under qemu-system-aarch64.
 image_tests() {
         local xml="$root/$1/pytest-image-results.xml"
-        ALDER_IMAGE_TESTS=1 ALDER_AARCH64_BUILD_DIR="$root/$1" ALDER_IMAGE_LOG_DIR="$root/$1/image-logs" \
+        ALDER_IMAGE_TESTS=1 ALDER_AARCH64_BUILD_DIR="$root/$1" ALDER_HOST_BUILD_DIR="$root/build" ALDER_IMAGE_LOG_DIR="$root/$1/image-logs" \
                 "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" tests/system/test_image.py
         local rc=$?
         results+=("pytest:$xml")

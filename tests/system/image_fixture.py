@@ -1,9 +1,11 @@
 """Device-image fixtures: the aarch64 image built once, booted under QEMU.
 
 The image is built by image/build from the aarch64 cross build
-(ALDER_AARCH64_BUILD_DIR, default ./build-aarch64) and cached in
-ALDER_IMAGE_CACHE_DIR (default ./build-image-cache) under a content hash of its
-inputs: the image/ folder and the Alder binaries that go into it. Devices boot
+(ALDER_AARCH64_BUILD_DIR, default ./build-aarch64) plus the hello-world core
+app, pre-installed by the native build's alder-appd (ALDER_HOST_BUILD_DIR,
+default ./build), and cached in ALDER_IMAGE_CACHE_DIR (default
+./build-image-cache) under a content hash of its inputs: the image/ folder,
+examples/hello-world and the Alder binaries that go into it. Devices boot
 with image/run on a qcow2 overlay, so the cached image stays pristine.
 
 These tests take minutes and need QEMU and U-Boot; they run when
@@ -37,6 +39,10 @@ def aarch64_build_dir():
     return Path(os.environ.get("ALDER_AARCH64_BUILD_DIR", SOURCE_DIR / "build-aarch64"))
 
 
+def host_build_dir():
+    return Path(os.environ.get("ALDER_HOST_BUILD_DIR", SOURCE_DIR / "build"))
+
+
 def skip_reason():
     """Why the device-image tests cannot run here, or None."""
     if os.environ.get("ALDER_IMAGE_TESTS") != "1":
@@ -48,6 +54,8 @@ def skip_reason():
         return "missing for the device image: " + ", ".join(missing) + " (scripts/deps.sh test)"
     if not (aarch64_build_dir() / "build.ninja").exists():
         return f"no aarch64 build in {aarch64_build_dir()} (set ALDER_AARCH64_BUILD_DIR)"
+    if not (host_build_dir() / "build.ninja").exists():
+        return f"no native build in {host_build_dir()} for the core app (set ALDER_HOST_BUILD_DIR)"
     return None
 
 
@@ -56,8 +64,11 @@ requires_image = pytest.mark.skipif(skip_reason() is not None, reason=str(skip_r
 
 def _image_inputs(build_dir):
     files = sorted(p for p in IMAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files += sorted(p for p in (SOURCE_DIR / "examples" / "hello-world").iterdir() if p.is_file())
     files += sorted(p for p in build_dir.glob("device/*/alder-*") if p.is_file())
     files.append(build_dir / "host" / "alder")
+    host = host_build_dir()
+    files += [host / "host" / "alder", host / "device" / "appd" / "alder-appd", host / "device" / "appd" / "alder-app-stage"]
     return [f for f in files if f.is_file()]
 
 
@@ -66,7 +77,7 @@ def image_hash(build_dir):
     versions come from apt's index: image/build records them in packages.lock)."""
     h = hashlib.sha256()
     for f in _image_inputs(build_dir):
-        name = str(f.relative_to(IMAGE_DIR)) if f.is_relative_to(IMAGE_DIR) else f.name
+        name = str(f.relative_to(SOURCE_DIR)) if f.is_relative_to(SOURCE_DIR) else f.name
         h.update(name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:16]
 
@@ -75,6 +86,8 @@ def build_image():
     """Builds the image (or reuses the cached one for the same inputs); returns its directory."""
     build_dir = aarch64_build_dir()
     subprocess.run(["ninja", "-C", str(build_dir)], check=True, capture_output=True, timeout=900)
+    subprocess.run(["ninja", "-C", str(host_build_dir()), "host/alder", "device/appd/alder-appd",
+                    "device/appd/alder-app-stage"], check=True, capture_output=True, timeout=900)
     cache = Path(os.environ.get("ALDER_IMAGE_CACHE_DIR", SOURCE_DIR / "build-image-cache"))
     out = cache / image_hash(build_dir)
     if (out / "image.env").exists() and (out / "alder.img").exists():
@@ -83,7 +96,8 @@ def build_image():
     shutil.rmtree(tmp, ignore_errors=True)
     cache.mkdir(parents=True, exist_ok=True)
     # One signing key for every cached image, so a rebuild changes only what changed.
-    cmd = [str(IMAGE_DIR / "build"), "--build-dir", str(build_dir), "--out", str(tmp)]
+    cmd = [str(IMAGE_DIR / "build"), "--build-dir", str(build_dir), "--host-build", str(host_build_dir()),
+           "--out", str(tmp)]
     if (cache / "keys" / "dev.key").exists():
         cmd += ["--key", str(cache / "keys")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

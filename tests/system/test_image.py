@@ -5,9 +5,11 @@ One shared boot serves the read-only checks; tampering tests boot their own
 device from a modified copy of the image. Skipped (with the reason) unless
 ALDER_IMAGE_TESTS=1 and QEMU/U-Boot/image tools are installed.
 """
+import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -35,6 +37,47 @@ def test_daemons_and_mounts(device):
     assert "cgroup2 /sys/fs/cgroup cgroup2" in mounts
     rc, _ = device.run("touch /usr/should-fail")
     assert rc != 0, "the root file system is writable"
+
+
+def _wait_running(device, name, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = json.loads(device.check(f"alder app status --json {name}"))
+        if st["state"] == "running" or time.monotonic() > deadline:
+            return st
+        time.sleep(1)
+
+
+def test_core_app_runs_in_crun(device):
+    # image/build pre-installed the signed example app; /config/appd.json makes it a core app.
+    assert json.loads(device.check("cat /config/appd.json"))["core_apps"] == ["hello-world"]
+    st = _wait_running(device, "hello-world")
+    assert st["state"] == "running", st
+    assert st["signer"] == "CN=Alder development app signer", st
+    # alder-appd keeps the runtime's state in /run/alder/runtime; the container id is NAME.SEQUENCE.RUN.
+    ids = [c for c in device.check("ls /run/alder/runtime").split() if c.startswith("hello-world.")]
+    assert len(ids) == 1, ids
+    state = json.loads(device.check(f"crun --root /run/alder/runtime state {ids[0]}"))
+    assert state["status"] == "running" and state["pid"] == st["pid"], (state, st)
+    device.check("(for i in $(seq 30); do grep -q 'heartbeat 1' /var/log/alder/apps/hello-world.log && exit 0; "
+                 "sleep 1; done; exit 1)", timeout=60)
+    log = device.check("cat /var/log/alder/apps/hello-world.log")
+    assert "Hello from Alder! hello-world" in log, log
+    assert any(line.split()[:1] == ["hello-world"] and "running" in line.split()
+               for line in device.check("alder app list").splitlines())
+
+
+def test_core_app_cgroup_limits(device):
+    app = json.loads(device.check("cat /var/lib/alder/apps/hello-world/current/app.json"))
+    limits = app["permissions"]["limits"]
+    assert limits["memory_bytes"] > 0 and limits["pids"] > 0, limits
+    st = _wait_running(device, "hello-world")
+    # The container id is NAME.SEQUENCE.RUN; crun puts it under alder/ in the cgroup v2 tree.
+    cgroups = device.check("ls -d /sys/fs/cgroup/alder/hello-world.*").split()
+    assert len(cgroups) == 1 and cgroups[0].startswith(f"/sys/fs/cgroup/alder/hello-world.{st['sequence']}."), cgroups
+    assert device.check(f"cat {cgroups[0]}/memory.max") == str(limits["memory_bytes"])
+    assert device.check(f"cat {cgroups[0]}/pids.max") == str(limits["pids"])
+    assert device.check(f"cat {cgroups[0]}/cgroup.procs")  # the app's processes are in it
 
 
 def test_appd_is_respawned(device):
@@ -137,16 +180,31 @@ def test_dm_verity_catches_a_flipped_byte(device):
     assert f"data block {offset // 4096} is corrupted" in out, out
 
 
-def test_env_survives_a_power_cut_during_fw_setenv(device_image, make_device):
+def _env_value(dev, name):
+    # fw_printenv prints "NAME=" for a variable that is not set.
+    out = dev.check(f"fw_printenv {name} 2>/dev/null || true")
+    value = out.split("=", 1)[1] if out.startswith(name + "=") else ""
+    return int(value) if value else 0
+
+
+def test_env_survives_power_cuts_during_fw_setenv(device_image, make_device):
+    # The issue asks for 10 cuts; each costs a cold boot (~12-15 s under TCG), so CI does
+    # ALDER_IMAGE_POWER_CUTS=3 by default and a full run sets 10.
+    cuts = int(os.environ.get("ALDER_IMAGE_POWER_CUTS", "3"))
     dev = make_device(name="power-cut")
-    # Rewrite the env in a loop and cut the power in the middle of it.
-    dev.check("(i=0; while :; do i=$((i+1)); fw_setenv alder_test $i; done) >/dev/null 2>&1 & sleep 0")
-    dev.check("sleep 2")
-    dev.power_cut()
-    dev.boot(fresh=False)
-    env = dev.check("fw_printenv")
-    assert "boot_slot=A" in env and "bootlimit=3" in env, env
-    assert "no valid U-Boot env copy" not in dev.console_text()
+    for k in range(cuts):
+        start = _env_value(dev, "alder_test")
+        # Rewrite the env in a loop (counting on from the kept value) and cut the power in the
+        # middle of it, at a different moment each time.
+        dev.check(f"(i={start}; while :; do i=$((i+1)); fw_setenv alder_test $i; done) >/dev/null 2>&1 & sleep 0")
+        dev.check(f"sleep {1 + 0.3 * (k % 5):.1f}")
+        dev.power_cut()
+        dev.boot(fresh=False)
+        env = dev.check("fw_printenv")
+        assert "boot_slot=A" in env and "bootlimit=3" in env and "upgrade_available=0" in env, f"cut {k + 1}: {env}"
+        assert "no valid U-Boot env copy" not in dev.console_text(), f"cut {k + 1}"
+        # The copy in use is the last complete write or the one before it: never older than the start.
+        assert _env_value(dev, "alder_test") > start, f"cut {k + 1}: no fw_setenv completed, or the env went back"
 
 
 def test_clean_shutdown(device):
