@@ -96,7 +96,7 @@ static int run(const struct upd_config *cfg, const char *cmd, const char *arg, b
                 _cleanup_close_ int fd = strcmp(arg, "-") == 0 ? dup(STDIN_FILENO) : open(arg, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         return alder_error_sys(err, errno, "open '%s'", arg);
-                struct progress p = {.quiet = quiet, .last_pct = 101};
+                struct progress p = {.quiet = quiet || !isatty(STDERR_FILENO), .last_pct = 101};
                 r = upd_install(cfg, fd, strcmp(arg, "-") == 0 ? "stdin" : arg, print_progress, &p, &res, err);
         } else if (strcmp(cmd, "status") == 0) {
                 r = upd_status(cfg, &res, err);
