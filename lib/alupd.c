@@ -388,6 +388,11 @@ static int read_envelope(alder_alupd *b, const alder_trust_store *trust, const a
         for (size_t i = 0; i < res->n_components; i++)
                 if ((r = check_component(&res->components[i], i, b->name, err)) < 0)
                         return r;
+        if (expect && res->sequence_number < expect->min_sequence)
+                return alder_error_set(err, ESTALE,
+                                       "%s: sequence number %" PRIu64 " is lower than the installed %" PRIu64
+                                       " (anti-rollback)",
+                                       b->name, res->sequence_number, expect->min_sequence);
         record_result(b, res, trust != NULL);
         return 0;
 }

@@ -204,23 +204,13 @@ static int verify_bundle(const struct upd_config *cfg, int fd, const char *name,
                          alder_error **err)
 {
         _cleanup_trust_store_ alder_trust_store *trust = NULL;
-        alder_alupd_expect expect = {.vendor_domain = cfg->vendor, .product = cfg->product};
+        alder_alupd_expect expect = {.vendor_domain = cfg->vendor,
+                                     .product = cfg->product,
+                                     .min_sequence = (uint64_t) json_integer_value(json_object_get(st, "sequence"))};
         int r = alder_trust_store_load_dir(cfg->trust_dir, &trust, err);
         if (r == 0)
                 r = alder_alupd_open_fd(fd, name, trust, &expect, ret, err);
-        if (r < 0)
-                return r;
-        uint64_t running = (uint64_t) json_integer_value(json_object_get(st, "sequence"));
-        uint64_t seq = alder_alupd_get_info(*ret)->sequence;
-        if (seq < running) {
-                alder_alupd_close(*ret);
-                *ret = NULL;
-                return alder_error_set(err, ESTALE,
-                                       "%s: sequence number %" PRIu64 " is lower than the installed %" PRIu64
-                                       " (anti-rollback)",
-                                       name, seq, running);
-        }
-        return 0;
+        return r;
 }
 
 static int write_slot(const struct upd_config *cfg, alder_alupd *b, char target, struct install_ctx *ic,

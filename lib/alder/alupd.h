@@ -87,6 +87,7 @@ int alder_alupd_create(const alder_alupd_create_opts *opts, const char *out_path
 typedef struct alder_alupd_expect {
         const char *vendor_domain; /* NULL: ALDER_ALPKG_DEFAULT_VENDOR */
         const char *product;       /* required */
+        uint64_t min_sequence;     /* anti-rollback: a lower sequence number is refused (ESTALE) */
 } alder_alupd_expect;
 
 typedef struct alder_alupd alder_alupd;
