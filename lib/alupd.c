@@ -44,8 +44,8 @@ static void zstd_cctx_freep(ZSTD_CCtx **p)
         ZSTD_freeCCtx(*p);
 }
 
-int alder_alupd_class_id(const uint8_t vendor_id[ALDER_UUID_LEN], const char *product,
-                         uint8_t class_id[ALDER_UUID_LEN], alder_error **err)
+int alder_alupd_class_id(const uint8_t vendor_id[ALDER_UUID_LEN], const char *product, uint8_t class_id[ALDER_UUID_LEN],
+                         alder_error **err)
 {
         int r = alder_app_name_check(product, err);
         if (r < 0)
@@ -188,8 +188,7 @@ static int app_component(const char *path, struct alder_suit_component *c, char 
                                        ALDER_SUIT_MAX_SEGMENT_SIZE);
         for (const char *p = base; *p; p++)
                 if (*p <= ' ' || *p >= 0x7f || *p == '#')
-                        return alder_error_set(err, EINVAL, "app package file name '%s': printable ASCII only",
-                                               base);
+                        return alder_error_set(err, EINVAL, "app package file name '%s': printable ASCII only", base);
         const char *segs[] = {"alder", "app", base, NULL};
         snprintf(uri, uri_size, "#%s", base);
         c->uri = uri;
@@ -197,9 +196,8 @@ static int app_component(const char *path, struct alder_suit_component *c, char 
 }
 
 /* The payload file: image, then apps; fills sizes and digests in spec and info. */
-static int write_payloads(const alder_alupd_create_opts *o, int fd, const char *out_path,
-                          struct alder_suit_spec *spec, char uris[][ALDER_SUIT_MAX_URI + 1], alder_alupd_info *info,
-                          alder_error **err)
+static int write_payloads(const alder_alupd_create_opts *o, int fd, const char *out_path, struct alder_suit_spec *spec,
+                          char uris[][ALDER_SUIT_MAX_URI + 1], alder_alupd_info *info, alder_error **err)
 {
         struct hashed_out out = {.fd = fd, .path = out_path};
         int r = alder_sha256_new(&out.hash, err);
@@ -212,8 +210,9 @@ static int write_payloads(const alder_alupd_create_opts *o, int fd, const char *
                         c->version = o->version;
                         c->description = o->product;
                         if (r == 0)
-                                r = o->image_payload ? take_image_payload(o->image_payload, &out, &info->image_size, err)
-                                                     : compress_image(o, &out, &info->image_size, err);
+                                r = o->image_payload
+                                            ? take_image_payload(o->image_payload, &out, &info->image_size, err)
+                                            : compress_image(o, &out, &info->image_size, err);
                 } else {
                         r = app_component(o->apps[i - 1], c, uris[i], sizeof(uris[i]), err);
                         if (r == 0)
@@ -254,8 +253,7 @@ static int check_create_opts(const alder_alupd_create_opts *o, const char *out_p
         return 0;
 }
 
-int alder_alupd_create(const alder_alupd_create_opts *o, const char *out_path, alder_alupd_info *ret,
-                       alder_error **err)
+int alder_alupd_create(const alder_alupd_create_opts *o, const char *out_path, alder_alupd_info *ret, alder_error **err)
 {
         int r = check_create_opts(o, out_path, err);
         if (r < 0)
@@ -308,8 +306,7 @@ int alder_alupd_create(const alder_alupd_create_opts *o, const char *out_path, a
 
 /* ---- reading --------------------------------------------------------------- */
 
-static int check_component(const struct alder_suit_result_component *c, size_t i, const char *name,
-                           alder_error **err)
+static int check_component(const struct alder_suit_result_component *c, size_t i, const char *name, alder_error **err)
 {
         char shown[128];
         alder_suit_component_id_format(&c->id, shown, sizeof(shown));

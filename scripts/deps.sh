@@ -25,6 +25,7 @@ test_pkgs=(
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
         # the device image (image/build, image/run, tests/system/test_image.py)
         qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler
+        libubootenv-tool                    # fw_setenv/fw_printenv: alder-updated arms the try-boot (test_update.py)
         mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client
 )
 

@@ -19,8 +19,8 @@ static int dup_path(const char *root, const char *rel, char **ret, alder_error *
 }
 
 /* A string setting, or its default (root-prefixed when `under_root`). */
-static int get_setting(json_t *doc, const char *src, const char *field, const char *root, const char *def,
-                       char **ret, alder_error **err)
+static int get_setting(json_t *doc, const char *src, const char *field, const char *root, const char *def, char **ret,
+                       alder_error **err)
 {
         const char *v = NULL;
         int r = alder_json_get_string(doc, src, field, def ? ALDER_JSON_OPTIONAL : 0, &v, err);
@@ -48,10 +48,9 @@ static int get_booted_slot(json_t *doc, const char *src, char *ret, alder_error 
 
 int upd_config_load(struct upd_config *cfg, const char *root, const char *config_path, alder_error **err)
 {
-        static const char *const keys[] = {"product",     "vendor",      "slots",       "fw_env_config",
-                                           "fw_setenv",   "fw_printenv", "booted_slot", "trust_dir",
-                                           "hooks_dir",   "appd_socket", "state_dir",   "socket",
-                                           "hook_timeout_ms", NULL};
+        static const char *const keys[] = {
+                "product",   "vendor",    "slots",       "fw_env_config", "fw_setenv", "fw_printenv",     "booted_slot",
+                "trust_dir", "hooks_dir", "appd_socket", "state_dir",     "socket",    "hook_timeout_ms", NULL};
         *cfg = (struct upd_config){.hook_timeout_ms = 60000};
         int r = dup_path(root ? root : "", "", &cfg->root, err);
         if (r == 0)
@@ -90,10 +89,11 @@ int upd_config_load(struct upd_config *cfg, const char *root, const char *config
         };
         for (size_t i = 0; r == 0 && i < ALDER_ARRAY_SIZE(settings); i++) {
                 /* Tools and the env config are device paths, not under the test root. */
-                bool rooted = settings[i].def && settings[i].def[0] == '/' && strncmp(settings[i].def, "/usr", 4) != 0 &&
+                bool rooted = settings[i].def && settings[i].def[0] == '/' &&
+                              strncmp(settings[i].def, "/usr", 4) != 0 &&
                               strcmp(settings[i].field, "fw_env_config") != 0;
-                r = get_setting(doc, src, settings[i].field, rooted ? cfg->root : "", settings[i].def,
-                                settings[i].dst, err);
+                r = get_setting(doc, src, settings[i].field, rooted ? cfg->root : "", settings[i].def, settings[i].dst,
+                                err);
         }
         int64_t timeout = cfg->hook_timeout_ms;
         if (r == 0)
@@ -109,10 +109,9 @@ int upd_config_load(struct upd_config *cfg, const char *root, const char *config
 
 void upd_config_done(struct upd_config *cfg)
 {
-        char **all[] = {&cfg->root,        &cfg->config_path, &cfg->state_path,    &cfg->socket_path,
-                        &cfg->trust_dir,   &cfg->hooks_dir,   &cfg->appd_socket,   &cfg->product,
-                        &cfg->vendor,      &cfg->slots[0],    &cfg->slots[1],      &cfg->fw_env_config,
-                        &cfg->fw_setenv,   &cfg->fw_printenv};
+        char **all[] = {&cfg->root,      &cfg->config_path,   &cfg->state_path, &cfg->socket_path, &cfg->trust_dir,
+                        &cfg->hooks_dir, &cfg->appd_socket,   &cfg->product,    &cfg->vendor,      &cfg->slots[0],
+                        &cfg->slots[1],  &cfg->fw_env_config, &cfg->fw_setenv,  &cfg->fw_printenv};
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(all); i++) {
                 free(*all[i]);
                 *all[i] = NULL;

@@ -118,8 +118,7 @@ static int state_load(const struct upd_config *cfg, json_t **ret, alder_error **
 }
 
 /* Sets "state" (and "error" when given), stamps the time, and writes atomically. */
-static int state_save(const struct upd_config *cfg, json_t *st, const char *state, const char *error,
-                      alder_error **err)
+static int state_save(const struct upd_config *cfg, json_t *st, const char *state, const char *error, alder_error **err)
 {
         _cleanup_free_ char *dir = NULL;
         int r = alder_path_parent(cfg->state_path, &dir, err);
@@ -254,8 +253,8 @@ static double elapsed_s(const struct timespec *t0)
         return (double) (t1.tv_sec - t0->tv_sec) + (double) (t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int install_result(const alder_alupd_info *i, char from, char target, const struct timespec *t0,
-                          json_t **ret, alder_error **err)
+static int install_result(const alder_alupd_info *i, char from, char target, const struct timespec *t0, json_t **ret,
+                          alder_error **err)
 {
         double s = elapsed_s(t0);
         char slot_from[2] = {from, 0}, slot_to[2] = {target, 0};

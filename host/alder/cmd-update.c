@@ -55,8 +55,8 @@ static json_t *info_json(const char *path, const alder_alupd_info *i)
         json_t *payloads = json_array();
         for (size_t c = 0; payloads && c < i->n_components; c++) {
                 alder_hex_encode(i->components[c].digest, ALDER_SHA256_LEN, d);
-                json_array_append_new(payloads, json_pack("{s:s,s:s,s:I,s:s}", "component", i->components[c].id,
-                                                          "uri", i->components[c].uri, "size",
+                json_array_append_new(payloads, json_pack("{s:s,s:s,s:I,s:s}", "component", i->components[c].id, "uri",
+                                                          i->components[c].uri, "size",
                                                           (json_int_t) i->components[c].size, "sha256", d));
         }
         json_t *sig = i->verified ? json_pack("{s:b,s:s,s:s,s:i}", "verified", 1, "signer", i->signer.subject,
@@ -205,41 +205,47 @@ static int parse_args(struct cli *cli, const char *cmd, const char *usage, const
         return -1;
 }
 
-#define OPTS_COMMON {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}
-#define OPTS_SIGNER                                                                                          \
-        {"key", required_argument, NULL, OPT_KEY}, {"cert", required_argument, NULL, OPT_CERT},            \
-                {"chain", required_argument, NULL, OPT_CHAIN}, {"output", required_argument, NULL, 'o'}
+#define OPTS_COMMON                                                         \
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, \
+        {                                                                   \
+                0                                                           \
+        }
+#define OPTS_SIGNER                                                                             \
+        {"key", required_argument, NULL, OPT_KEY}, {"cert", required_argument, NULL, OPT_CERT}, \
+                {"chain", required_argument, NULL, OPT_CHAIN},                                  \
+        {                                                                                       \
+                "output", required_argument, NULL, 'o'                                          \
+        }
 
 /* ---- create ------------------------------------------------------------------ */
 
-static const char create_usage[] =
-        "Usage: alder update create --product NAME --version VERSION --image FILE\n"
-        "                           --key KEY --cert CERT [OPTIONS] -o BUNDLE\n"
-        "\n"
-        "Make a signed update bundle (NAME_VERSION.alupd) from a root-filesystem image:\n"
-        "the image is compressed with zstd (one frame that states the image size, so\n"
-        "a device refuses an image too large for its slot before writing), and its\n"
-        "digest and size go into a SUIT manifest with the product's vendor and class\n"
-        "ids and the sequence number, signed like app packages.\n"
-        "\n"
-        "Options:\n"
-        "  --product NAME    product the bundle is for ([a-z0-9-]; the device's config\n"
-        "                    names its own: a bundle for another product is refused)\n"
-        "  --version V       version shown to people (not compared)\n"
-        "  --image FILE      raw root-filesystem image (e.g. rootfs.erofs)\n"
-        "  --payload FILE    instead of --image: an image already compressed by zstd\n"
-        "  --app PKG.alpkg   an app package to carry along (repeatable, at most 7)\n"
-        "  --sequence N      anti-rollback number (default: now, seconds since the epoch)\n"
-        "  --vendor DOMAIN   vendor domain (default " ALDER_ALPKG_DEFAULT_VENDOR ")\n"
-        "  --level N         zstd level 1..19 (default 3)\n"
-        "  --key KEY         signing key; --cert CERT its certificate; --chain CHAIN\n"
-        "                    intermediates to carry\n"
-        "  -o, --output F    the bundle to write (default PRODUCT_VERSION.alupd)\n"
-        "  -q, --quiet       no progress on stderr\n"
-        "  --json            print the bundle description as JSON\n"
-        "  -h, --help        show this help\n"
-        "\n"
-        "Exit status: 0 written, 1 failed (nothing is left at the output), 2 usage.\n";
+static const char create_usage[] = "Usage: alder update create --product NAME --version VERSION --image FILE\n"
+                                   "                           --key KEY --cert CERT [OPTIONS] -o BUNDLE\n"
+                                   "\n"
+                                   "Make a signed update bundle (NAME_VERSION.alupd) from a root-filesystem image:\n"
+                                   "the image is compressed with zstd (one frame that states the image size, so\n"
+                                   "a device refuses an image too large for its slot before writing), and its\n"
+                                   "digest and size go into a SUIT manifest with the product's vendor and class\n"
+                                   "ids and the sequence number, signed like app packages.\n"
+                                   "\n"
+                                   "Options:\n"
+                                   "  --product NAME    product the bundle is for ([a-z0-9-]; the device's config\n"
+                                   "                    names its own: a bundle for another product is refused)\n"
+                                   "  --version V       version shown to people (not compared)\n"
+                                   "  --image FILE      raw root-filesystem image (e.g. rootfs.erofs)\n"
+                                   "  --payload FILE    instead of --image: an image already compressed by zstd\n"
+                                   "  --app PKG.alpkg   an app package to carry along (repeatable, at most 7)\n"
+                                   "  --sequence N      anti-rollback number (default: now, seconds since the epoch)\n"
+                                   "  --vendor DOMAIN   vendor domain (default " ALDER_ALPKG_DEFAULT_VENDOR ")\n"
+                                   "  --level N         zstd level 1..19 (default 3)\n"
+                                   "  --key KEY         signing key; --cert CERT its certificate; --chain CHAIN\n"
+                                   "                    intermediates to carry\n"
+                                   "  -o, --output F    the bundle to write (default PRODUCT_VERSION.alupd)\n"
+                                   "  -q, --quiet       no progress on stderr\n"
+                                   "  --json            print the bundle description as JSON\n"
+                                   "  -h, --help        show this help\n"
+                                   "\n"
+                                   "Exit status: 0 written, 1 failed (nothing is left at the output), 2 usage.\n";
 
 static void show_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -485,8 +491,8 @@ static int cmd_update_local(struct cli *cli, int argc, char **argv)
                 alder_error_wrap(&err, "alder-updated is not reachable (is it running?)");
                 return cli_fail(cli, err);
         }
-        if (alder_ipc_client_call(client, method, params, install ? INSTALL_TIMEOUT_MS : QUICK_TIMEOUT_MS, &res,
-                                  &err) < 0)
+        if (alder_ipc_client_call(client, method, params, install ? INSTALL_TIMEOUT_MS : QUICK_TIMEOUT_MS, &res, &err) <
+            0)
                 return cli_fail(cli, err);
         cli->json = true; /* the agent's answer is structured: print it as it is */
         return cli_print_json(cli, res);

@@ -36,12 +36,12 @@
 /* Largest zstd window a device accepts (8 MiB): bounds the agent's memory whatever the image size. */
 #define ALDER_ALUPD_MAX_WINDOW_LOG 23
 /* The window bundles are compressed with (1 MiB). */
-#define ALDER_ALUPD_WINDOW_LOG 20
+#define ALDER_ALUPD_WINDOW_LOG  20
 #define ALDER_ALUPD_MAX_PRODUCT 63
 
 /* Class id = UUIDv5(vendor id, "os/PRODUCT"); PRODUCT as for app names: [a-z0-9-], 1-63. */
-int alder_alupd_class_id(const uint8_t vendor_id[ALDER_UUID_LEN], const char *product,
-                         uint8_t class_id[ALDER_UUID_LEN], alder_error **err) ALDER_WUR;
+int alder_alupd_class_id(const uint8_t vendor_id[ALDER_UUID_LEN], const char *product, uint8_t class_id[ALDER_UUID_LEN],
+                         alder_error **err) ALDER_WUR;
 
 typedef struct alder_alupd_create_opts {
         const char *product;                    /* required */

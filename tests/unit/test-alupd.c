@@ -28,8 +28,8 @@ static uint8_t *image_bytes;
 static int create_bundle(const char *out, const char *product, uint64_t sequence, const struct test_identity *id)
 {
         struct alder_cose_signer signer = {.key = id->key, .cert = id->cert};
-        alder_alupd_create_opts o = {.product = product, .version = "1.0.0", .image = image, .sequence = sequence,
-                                     .signer = &signer};
+        alder_alupd_create_opts o = {
+                .product = product, .version = "1.0.0", .image = image, .sequence = sequence, .signer = &signer};
         _cleanup_error_ alder_error *err = NULL;
         int r = alder_alupd_create(&o, out, NULL, &err);
         if (r < 0)
@@ -135,7 +135,7 @@ enum mutation { NONE, TRUNCATE_PAYLOAD, FLIP_PAYLOAD, APPEND, BAD_MAGIC, BAD_VER
 struct refusal {
         const char *name;
         enum mutation mutate;
-        const char *product;  /* the device's */
+        const char *product;   /* the device's */
         uint64_t min_sequence; /* the device's */
         const struct test_identity *signer;
         int errnum;
@@ -280,9 +280,9 @@ static void test_create_refusals(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_resign),
-                cmocka_unit_test(test_refusals),         cmocka_unit_test(test_digest_mismatch_named),
-                cmocka_unit_test(test_slot_too_small),   cmocka_unit_test(test_create_refusals),
+                cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_resign),
+                cmocka_unit_test(test_refusals),       cmocka_unit_test(test_digest_mismatch_named),
+                cmocka_unit_test(test_slot_too_small), cmocka_unit_test(test_create_refusals),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
