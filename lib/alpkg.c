@@ -485,19 +485,6 @@ int alder_alpkg_resign(const char *in_path, const struct alder_cose_signer *sign
         int r = alder_alpkg_open(in_path, NULL, NULL, &pkg, err);
         if (r < 0)
                 return r;
-        const uint8_t *manifest;
-        size_t manifest_len;
-        r = alder_suit_envelope_manifest(pkg->envelope, pkg->envelope_len, &manifest, &manifest_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "%s", in_path);
-        _cleanup_free_ uint8_t *envelope = NULL;
-        size_t envelope_len;
-        r = alder_suit_envelope_sign(manifest, manifest_len, signer, &envelope, &envelope_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "sign '%s'", out_path);
-
-        /* The payloads are copied as they are; the new signature covers the same manifest digests. */
-        r = alder_pkgfile_write(&alpkg_kind, out_path, envelope, envelope_len, NULL, 0, pkg->fd,
-                                ALDER_ALPKG_HEADER_SIZE + pkg->envelope_len, err);
-        return r;
+        return alder_pkgfile_resign(&alpkg_kind, pkg->envelope, pkg->envelope_len, pkg->fd, in_path, signer, out_path,
+                                    err);
 }

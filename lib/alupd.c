@@ -612,16 +612,5 @@ int alder_alupd_resign(const char *in_path, const struct alder_cose_signer *sign
         int r = alder_alupd_open(in_path, NULL, NULL, &b, err);
         if (r < 0)
                 return r;
-        const uint8_t *manifest;
-        size_t manifest_len;
-        r = alder_suit_envelope_manifest(b->envelope, b->envelope_len, &manifest, &manifest_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "%s", in_path);
-        _cleanup_free_ uint8_t *envelope = NULL;
-        size_t envelope_len;
-        r = alder_suit_envelope_sign(manifest, manifest_len, signer, &envelope, &envelope_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "sign '%s'", out_path);
-        return alder_pkgfile_write(&alupd_kind, out_path, envelope, envelope_len, NULL, 0, b->fd,
-                                   ALDER_PKGFILE_HEADER_SIZE + b->envelope_len, err);
+        return alder_pkgfile_resign(&alupd_kind, b->envelope, b->envelope_len, b->fd, in_path, signer, out_path, err);
 }

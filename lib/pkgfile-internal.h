@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alder/cose.h"
 #include "alder/error.h"
 #include "alder/macro.h"
 
@@ -52,3 +53,12 @@ int alder_pkgfile_copy_rest(int from, int to, const char *path, alder_error **er
 int alder_pkgfile_write(const struct alder_pkgfile_kind *kind, const char *out_path, const uint8_t *envelope,
                         size_t envelope_len, const void *prefix, size_t prefix_len, int payloads_fd,
                         uint64_t payloads_offset, alder_error **err) ALDER_WUR;
+
+/*
+ * Signs the manifest of `envelope` again with `signer` and writes a file of
+ * this kind to out_path: new envelope, then in_fd's bytes after the old
+ * envelope unchanged (the new signature covers the same payload digests).
+ */
+int alder_pkgfile_resign(const struct alder_pkgfile_kind *kind, const uint8_t *envelope, size_t envelope_len, int in_fd,
+                         const char *in_path, const struct alder_cose_signer *signer, const char *out_path,
+                         alder_error **err) ALDER_WUR;

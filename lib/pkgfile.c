@@ -159,3 +159,21 @@ int alder_pkgfile_write(const struct alder_pkgfile_kind *kind, const char *out_p
                 r = alder_pkgfile_commit_tmp(fd, out_path, err);
         return r;
 }
+
+int alder_pkgfile_resign(const struct alder_pkgfile_kind *kind, const uint8_t *envelope, size_t envelope_len, int in_fd,
+                         const char *in_path, const struct alder_cose_signer *signer, const char *out_path,
+                         alder_error **err)
+{
+        const uint8_t *manifest;
+        size_t manifest_len;
+        int r = alder_suit_envelope_manifest(envelope, envelope_len, &manifest, &manifest_len, err);
+        if (r < 0)
+                return alder_error_wrap(err, "%s", in_path);
+        _cleanup_free_ uint8_t *signed_envelope = NULL;
+        size_t signed_len;
+        r = alder_suit_envelope_sign(manifest, manifest_len, signer, &signed_envelope, &signed_len, err);
+        if (r < 0)
+                return alder_error_wrap(err, "sign '%s'", out_path);
+        return alder_pkgfile_write(kind, out_path, signed_envelope, signed_len, NULL, 0, in_fd,
+                                   ALDER_PKGFILE_HEADER_SIZE + envelope_len, err);
+}

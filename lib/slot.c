@@ -68,11 +68,6 @@ uint64_t alder_slot_capacity(const alder_slot *s)
         return s->capacity;
 }
 
-uint64_t alder_slot_written(const alder_slot *s)
-{
-        return s->written;
-}
-
 int alder_slot_reserve(alder_slot *s, uint64_t size, alder_error **err)
 {
         if (size > s->capacity)
@@ -82,6 +77,11 @@ int alder_slot_reserve(alder_slot *s, uint64_t size, alder_error **err)
         s->reserved = size;
         s->has_reserved = true;
         return 0;
+}
+
+uint64_t alder_slot_written(const alder_slot *s)
+{
+        return s->written;
 }
 
 int alder_slot_write(alder_slot *s, const void *buf, size_t len, alder_error **err)

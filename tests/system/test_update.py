@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from test_app import keys, sign_args  # noqa: F401 (the same signing keys fixture)
+
 pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("fw_printenv", "fw_setenv", "mkenvimage")),
                                 reason="libubootenv-tool and u-boot-tools (scripts/deps.sh test)")
 
@@ -17,21 +19,6 @@ PRODUCT = "qemu-arm64"
 IMAGE_SIZE = 3 * 1024 * 1024 + 12345
 SLOT_SIZE = 4 * 1024 * 1024
 ENV_SIZE = "0x4000"
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory, build_dir):
-    d = tmp_path_factory.mktemp("keys")
-    for name in ("dev", "other"):
-        subprocess.run([str(build_dir / "host" / "alder"), "keys", "generate", "--out", str(d / name), "--cn",
-                        f"Alder {name}"], check=True, capture_output=True)
-        (d / f"trust-{name}").mkdir()
-        shutil.copy(d / f"{name}.pem", d / f"trust-{name}" / f"{name}.pem")
-    return d
-
-
-def sign_args(keys, name="dev"):
-    return ["--key", str(keys / f"{name}.key"), "--cert", str(keys / f"{name}.pem")]
 
 
 @pytest.fixture(scope="module")
