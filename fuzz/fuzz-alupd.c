@@ -7,7 +7,6 @@
  * real bundles, so mutations of their payload bytes reach the decompressor
  * behind an envelope that still parses.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
