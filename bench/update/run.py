@@ -5,7 +5,8 @@ to a slot of the same size, in the same run, and the agent's peak memory.
     agent  alder-updated install BUNDLE: envelope verification, zstd decompression, SHA-256 of
            the compressed stream and of the written image, write, fsync, page-cache drop and
            read-back of the slot, one fw_setenv (env copies in plain files)
-    dd     dd if=IMAGE of=SLOT bs=1M conv=notrunc,fsync (no verification at all)
+    dd     dd if=IMAGE of=SLOT bs=1M conv=notrunc,fsync (no verification at all), and the same
+           followed by an O_DIRECT read of the image's length (what the agent's read-back costs)
 
 Peak RSS: VmHWM from /proc/PID/status sampled during the install, and ru_maxrss from wait4()
 (the kernel's own peak), for two image sizes to show that it does not grow with the image.
@@ -63,12 +64,14 @@ def run_agent(build, d, bundle):
     t0 = time.monotonic()
     p = subprocess.Popen([str(exe), "--root", str(d), "-q", "install", str(bundle)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
-    hwm = 0
+    hwm = anon = 0
     while True:
         try:
             for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     hwm = max(hwm, int(line.split()[1]))
+                elif line.startswith("RssAnon:"):
+                    anon = max(anon, int(line.split()[1]))
         except (FileNotFoundError, ProcessLookupError):
             pass
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -78,13 +81,17 @@ def run_agent(build, d, bundle):
     elapsed = time.monotonic() - t0
     if status != 0:
         sys.exit(f"install failed: {p.stderr.read().decode()}")
-    return elapsed, hwm, ru.ru_maxrss
+    return elapsed, (hwm, anon), ru.ru_maxrss
 
 
-def run_dd(image, slot):
+def run_dd(image, slot, size):
+    """dd alone, and dd followed by a read-back of the same length from the device (O_DIRECT)."""
     t0 = time.monotonic()
     subprocess.run(["dd", f"if={image}", f"of={slot}", "bs=1M", "conv=notrunc,fsync", "status=none"], check=True)
-    return time.monotonic() - t0
+    t1 = time.monotonic()
+    subprocess.run(["dd", f"if={slot}", "of=/dev/null", "bs=1M", f"count={size >> 20}", "iflag=direct",
+                    "status=none"], check=True)
+    return t1 - t0, time.monotonic() - t0
 
 
 def main():
@@ -109,26 +116,32 @@ def main():
                             str(bundle)], check=True)
             d = tmp / f"dev-{size_mib}"
             setup_device(d, a.build, tmp, size + (1 << 20))
-            agent, dd, hwms, maxrss = [], [], [], []
+            agent, dd, ddrb, hwms, anons, maxrss = [], [], [], [], [], []
             for _ in range(a.runs):
                 reset_env(d)
                 t, hwm, rss = run_agent(a.build, d, bundle)
                 agent.append(t)
-                hwms.append(hwm)
+                hwms.append(hwm[0])
+                anons.append(hwm[1])
                 maxrss.append(rss)
-                dd.append(run_dd(image, d / "slotA"))
-            ta, td = statistics.median(agent), statistics.median(dd)
+                t_dd, t_ddrb = run_dd(image, d / "slotA", size)
+                dd.append(t_dd)
+                ddrb.append(t_ddrb)
+            ta, td, trb = statistics.median(agent), statistics.median(dd), statistics.median(ddrb)
             results["sizes"][size_mib] = {
                 "agent_mib_s": round(size_mib / ta, 1), "dd_mib_s": round(size_mib / td, 1),
-                "ratio": round(td / ta, 2), "vmhwm_kib": max(hwms), "ru_maxrss_kib": max(maxrss),
+                "ratio": round(td / ta, 2), "dd_readback_mib_s": round(size_mib / trb, 1),
+                "ratio_vs_dd_readback": round(trb / ta, 2), "vmhwm_kib": max(hwms), "rss_anon_kib": max(anons),
+                "ru_maxrss_kib": max(maxrss),
                 "bundle_mib": round(bundle.stat().st_size / (1 << 20), 1)}
     if a.json:
         print(json.dumps(results, indent=2))
         return
     for size_mib, r in results["sizes"].items():
         print(f"{size_mib:5d} MiB image ({r['bundle_mib']} MiB bundle): agent {r['agent_mib_s']} MiB/s, "
-              f"dd {r['dd_mib_s']} MiB/s, ratio {r['ratio']}; agent peak RSS {r['vmhwm_kib']} KiB (VmHWM), "
-              f"{r['ru_maxrss_kib']} KiB (ru_maxrss)")
+              f"dd {r['dd_mib_s']} MiB/s (ratio {r['ratio']}), dd + read-back {r['dd_readback_mib_s']} MiB/s "
+              f"(ratio {r['ratio_vs_dd_readback']}); agent peak RSS {r['vmhwm_kib']} KiB (VmHWM), "
+              f"anonymous {r['rss_anon_kib']} KiB, ru_maxrss {r['ru_maxrss_kib']} KiB")
 
 
 if __name__ == "__main__":

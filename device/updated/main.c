@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,34 +59,12 @@ static void print_progress(void *ctx, uint64_t done, uint64_t total)
                 total, done == total ? "\n" : "");
 }
 
-/* One update operation at a time, across the daemon and these commands. */
-static int take_lock(const struct upd_config *cfg, int *ret, alder_error **err)
-{
-        _cleanup_free_ char *dir = NULL, *path = NULL;
-        int r = alder_path_parent(cfg->state_path, &dir, err);
-        if (r == 0)
-                r = alder_mkdir_p(dir, 0755, err);
-        if (r == 0 && asprintf(&path, "%s/lock", dir) < 0)
-                r = alder_error_set(err, ENOMEM, "out of memory");
-        if (r < 0)
-                return r;
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return alder_error_sys(err, errno, "open %s", path);
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                close(fd);
-                return alder_error_set(err, EBUSY, "another update operation is running (%s is locked)", path);
-        }
-        *ret = fd;
-        return 0;
-}
-
 static int run(const struct upd_config *cfg, const char *cmd, const char *arg, bool quiet, alder_error **err)
 {
         if (strcmp(cmd, "serve") == 0)
                 return upd_serve(cfg, err);
         _cleanup_close_ int lock = -1;
-        int r = take_lock(cfg, &lock, err);
+        int r = upd_lock(cfg, &lock, err);
         if (r < 0)
                 return r;
         _cleanup_json_ json_t *res = NULL;

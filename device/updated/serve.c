@@ -23,12 +23,14 @@ static void on_signal(int sig)
                 alder_ipc_server_stop(server_for_signal);
 }
 
-static int m_status(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+typedef int (*upd_op)(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err);
+
+static int op_status(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err)
 {
-        return upd_status(alder_ipc_call_userdata(call), ret, err);
+        return upd_status(cfg, ret, err);
 }
 
-static int m_install(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+static int op_install(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err)
 {
         const char *path = NULL;
         int r = alder_json_get_string(params, "update.install", "path", 0, &path, err);
@@ -39,26 +41,51 @@ static int m_install(alder_ipc_call *call, json_t *params, json_t **ret, alder_e
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return alder_error_sys(err, errno, "open '%s'", path);
-        return upd_install(alder_ipc_call_userdata(call), fd, path, NULL, NULL, ret, err);
+        return upd_install(cfg, fd, path, NULL, NULL, ret, err);
 }
 
-static int m_commit(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+static int op_commit(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err)
 {
-        return upd_commit(alder_ipc_call_userdata(call), ret, err);
+        return upd_commit(cfg, ret, err);
 }
 
-static int m_rollback(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+static int op_rollback(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err)
 {
-        return upd_rollback(alder_ipc_call_userdata(call), ret, err);
+        return upd_rollback(cfg, ret, err);
+}
+
+static const struct {
+        const char *method;
+        upd_op op;
+} ops[] = {
+        {"update.status", op_status},
+        {"update.install", op_install},
+        {"update.commit", op_commit},
+        {"update.rollback", op_rollback},
+};
+
+/* Every call holds the agent's lock, like the command-line operations. */
+static int dispatch(alder_ipc_call *call, json_t *params, json_t **ret, alder_error **err)
+{
+        const struct upd_config *cfg = alder_ipc_call_userdata(call);
+        const char *method = alder_ipc_call_method(call);
+        _cleanup_close_ int lock = -1;
+        int r = upd_lock(cfg, &lock, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(ops); i++)
+                if (strcmp(ops[i].method, method) == 0)
+                        return ops[i].op(cfg, params, ret, err);
+        return alder_error_set(err, ENOSYS, "%s: unknown method", method);
 }
 
 int upd_serve(const struct upd_config *cfg, alder_error **err)
 {
         static const alder_ipc_method methods[] = {
-                {"update.status", m_status},
-                {"update.install", m_install},
-                {"update.commit", m_commit},
-                {"update.rollback", m_rollback},
+                {"update.status", dispatch},
+                {"update.install", dispatch},
+                {"update.commit", dispatch},
+                {"update.rollback", dispatch},
                 {NULL, NULL},
         };
         _cleanup_free_ char *dir = NULL;

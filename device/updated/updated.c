@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,30 @@
 #define ENV_TOOL_TIMEOUT_MS 30000
 #define APPD_TIMEOUT_MS     5000
 #define STATE_MAX_SIZE      (64u * 1024u)
+
+/* ---- one operation at a time ------------------------------------------------ */
+
+/* One update operation at a time, across the daemon and these commands. */
+int upd_lock(const struct upd_config *cfg, int *ret, alder_error **err)
+{
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        int r = alder_path_parent(cfg->state_path, &dir, err);
+        if (r == 0)
+                r = alder_mkdir_p(dir, 0755, err);
+        if (r == 0 && asprintf(&path, "%s/lock", dir) < 0)
+                r = alder_error_set(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return r;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "open %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                close(fd);
+                return alder_error_set(err, EBUSY, "another update operation is running (%s is locked)", path);
+        }
+        *ret = fd;
+        return 0;
+}
 
 /* ---- U-Boot env through libubootenv's tools --------------------------------- */
 
@@ -457,6 +483,26 @@ int upd_rollback(const struct upd_config *cfg, json_t **ret, alder_error **err)
 
 /* ---- status ------------------------------------------------------------------- */
 
+/* What the state file says against what the env and the booted slot show: records what happened meanwhile. */
+static int reconcile(const struct upd_config *cfg, json_t *st, const struct env *env, char booted, alder_error **err)
+{
+        const char *state = state_str(st, "state"), *from = state_str(st, "from_slot");
+        /* Only one operation runs at a time (the caller holds the lock): this install is not running any more. */
+        if (strcmp(state, "installing") == 0)
+                return state_save(cfg, st, "failed", "interrupted (crash or power cut) while writing the slot", err);
+        /* Armed, and back in the old slot with the try-boot spent: boot.cmd gave up on the new slot. */
+        if (strcmp(state, "armed") == 0 && booted && from[0] == booted && !env->upgrade_available &&
+            env->boot_slot == booted) {
+                char why[128];
+                snprintf(why, sizeof(why),
+                         "slot %s did not boot within bootlimit (%d) tries: the bootloader "
+                         "returned to slot %c",
+                         state_str(st, "target_slot"), env->bootlimit, booted);
+                return state_save(cfg, st, "rolled-back", why, err);
+        }
+        return 0;
+}
+
 int upd_status(const struct upd_config *cfg, json_t **ret, alder_error **err)
 {
         _cleanup_json_ json_t *st = NULL;
@@ -470,12 +516,9 @@ int upd_status(const struct upd_config *cfg, json_t **ret, alder_error **err)
                 return r;
         (void) booted_slot(cfg, &booted, &berr);
         alder_error_free(berr);
-        if (strcmp(state_str(st, "state"), "installing") == 0) {
-                /* Only one install runs at a time, and this one is not running: a crash or power cut cut it short. */
-                r = state_save(cfg, st, "failed", "interrupted (crash or power cut) while writing the slot", err);
-                if (r < 0)
-                        return r;
-        }
+        r = reconcile(cfg, st, &env, booted, err);
+        if (r < 0)
+                return r;
         char b[2] = {booted, 0}, e[2] = {env.boot_slot, 0};
         *ret = json_pack("{s:O,s:s?,s:{s:s,s:b,s:i,s:i}}", "agent", st, "booted_slot", booted ? b : NULL, "env",
                          "boot_slot", e, "upgrade_available", env.upgrade_available, "bootcount", env.bootcount,

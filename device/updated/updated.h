@@ -57,5 +57,8 @@ int upd_rollback(const struct upd_config *cfg, json_t **ret, alder_error **err) 
 /* Env, agent state and booted slot; an install a crash interrupted is reported (and recorded) as failed. */
 int upd_status(const struct upd_config *cfg, json_t **ret, alder_error **err) ALDER_WUR;
 
+/* Takes the agent's lock (STATE_DIR/lock, flock): EBUSY while another operation runs. *ret: close to release. */
+int upd_lock(const struct upd_config *cfg, int *ret, alder_error **err) ALDER_WUR;
+
 /* Serves the socket API until SIGTERM/SIGINT. */
 int upd_serve(const struct upd_config *cfg, alder_error **err) ALDER_WUR;

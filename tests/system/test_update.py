@@ -342,3 +342,31 @@ def test_socket_api(device, bundle, alder, image, build_dir):
     finally:
         srv.terminate()
         srv.wait(timeout=10)
+
+
+def test_status_reports_bootloader_rollback(device, bundle):
+    """boot.cmd gave up on slot B after bootlimit tries: the next status says so."""
+    assert device.run("install", str(bundle)).returncode == 0
+    subprocess.run(["fw_setenv", "-c", str(device.fw_config), "-s", "/dev/stdin"], check=True,
+                   input=b"boot_slot=A\nupgrade_available=0\nbootcount=0\n")
+    r = device.run("status")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)["agent"]
+    assert st["state"] == "rolled-back" and "did not boot within bootlimit (3) tries" in st["error"]
+    assert device.run("install", str(bundle)).returncode == 0  # and a new attempt is possible
+
+
+def test_cli_install_from_stdin(device, bundle, build_dir, image):
+    """`alder update install -` hands stdin to the agent itself."""
+    env = dict(os.environ, ALDER_UPDATED=str(device.exe))
+    cli = build_dir / "host" / "alder"
+    # the agent finds its root through --root only: give it a wrapper
+    wrapper = device.root / "agent.sh"
+    wrapper.write_text(f"#!/bin/sh\nexec {device.exe} --root {device.root} -q \"$@\"\n")
+    wrapper.chmod(0o755)
+    env["ALDER_UPDATED"] = str(wrapper)
+    r = subprocess.run([str(cli), "update", "install", "-"], input=bundle.read_bytes(), capture_output=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["target_slot"] == "B"
+    assert_installed(device, image)
