@@ -370,3 +370,29 @@ def test_cli_install_from_stdin(device, bundle, build_dir, image):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["target_slot"] == "B"
     assert_installed(device, image)
+
+
+def test_bundle_carries_app_packages(alder, keys, image, tmp_path, build_dir):
+    """App packages ride along as components ['alder','app',FILE]: digest-checked on the device."""
+    rootfs = tmp_path / "app-rootfs"
+    rootfs.mkdir()
+    (rootfs / "hello").write_text("#!/bin/sh\necho hi\n")
+    r = alder("app", "pack", *sign_args(keys), "--name", "hello", "--version", "1.0.0", "--arch", "arm64",
+              "--entrypoint", "/hello", "-o", str(tmp_path), str(rootfs))
+    assert r.rc == 0, r.err
+    app = tmp_path / "hello_1.0.0_arm64.alpkg"
+    out = create(alder, keys, image, tmp_path / "with-app.alupd", "--app", str(app))
+    doc = alder("update", "inspect", "--json", str(out)).json()
+    assert [p["uri"] for p in doc["payloads"]] == ["#rootfs.img.zst", "#hello_1.0.0_arm64.alpkg"]
+    assert doc["payloads"][1]["component"] == "['alder','app','hello_1.0.0_arm64.alpkg']"
+    assert doc["payloads"][1]["size"] == app.stat().st_size
+    assert alder("update", "verify", "--trust", str(keys / "trust-dev"), "--product", PRODUCT, str(out)).rc == 0
+    device = Device(tmp_path / "dev", build_dir, keys)
+    bad = bytearray(out.read_bytes())
+    bad[-5] ^= 0x01  # inside the app package: found after the image was written, before arming
+    (tmp_path / "bad.alupd").write_bytes(bytes(bad))
+    r = device.run("install", str(tmp_path / "bad.alupd"))
+    assert r.returncode == 1 and b"app package 'hello_1.0.0_arm64.alpkg' does not match" in r.stderr
+    assert device.env() == NOT_ARMED
+    assert device.run("install", str(out)).returncode == 0
+    assert device.env()["upgrade_available"] == "1"
