@@ -488,8 +488,13 @@ static int reconcile(const struct upd_config *cfg, json_t *st, const struct env 
 {
         const char *state = state_str(st, "state"), *from = state_str(st, "from_slot");
         /* Only one operation runs at a time (the caller holds the lock): this install is not running any more. */
-        if (strcmp(state, "installing") == 0)
+        if (strcmp(state, "installing") == 0) {
+                /* The env write is the install's last step: if it happened, only recording it was cut short. */
+                const char *target = state_str(st, "target_slot");
+                if (env->upgrade_available && env->boot_slot == target[0])
+                        return state_save(cfg, st, "armed", NULL, err);
                 return state_save(cfg, st, "failed", "interrupted (crash or power cut) while writing the slot", err);
+        }
         /* Armed, and back in the old slot with the try-boot spent: boot.cmd gave up on the new slot. */
         if (strcmp(state, "armed") == 0 && booted && from[0] == booted && !env->upgrade_available &&
             env->boot_slot == booted) {

@@ -396,3 +396,13 @@ def test_bundle_carries_app_packages(alder, keys, image, tmp_path, build_dir):
     assert device.env() == NOT_ARMED
     assert device.run("install", str(out)).returncode == 0
     assert device.env()["upgrade_available"] == "1"
+
+
+def test_cut_after_arming_is_recognised(device, bundle):
+    """A cut between the env write and the state write: status finds the try-boot armed."""
+    assert device.run("install", str(bundle)).returncode == 0
+    p = device.root / "var" / "lib" / "alder" / "update" / "state.json"
+    st = json.loads(p.read_text())
+    st["state"] = "installing"
+    p.write_text(json.dumps(st))
+    assert json.loads(device.run("status").stdout)["agent"]["state"] == "armed"
