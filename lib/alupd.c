@@ -432,12 +432,6 @@ const alder_alupd_info *alder_alupd_get_info(const alder_alupd *b)
         return &b->info;
 }
 
-const uint8_t *alder_alupd_envelope(const alder_alupd *b, size_t *ret_len)
-{
-        *ret_len = b->envelope_len;
-        return b->envelope;
-}
-
 void alder_alupd_close(alder_alupd *b)
 {
         if (!b)

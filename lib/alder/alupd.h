@@ -104,7 +104,6 @@ int alder_alupd_open(const char *path, const alder_trust_store *trust, const ald
                      alder_alupd **ret, alder_error **err) ALDER_WUR;
 
 const alder_alupd_info *alder_alupd_get_info(const alder_alupd *b);
-const uint8_t *alder_alupd_envelope(const alder_alupd *b, size_t *ret_len);
 
 /* Where the decompressed image goes; begin() is called once, before any write(). */
 typedef struct alder_alupd_sink {
