@@ -13,6 +13,10 @@
 #include "alder/fileio.h"
 #include "alder/json.h"
 #include "alder/tarwrite.h"
+#include "pkgfile-internal.h"
+
+static const struct alder_pkgfile_kind alpkg_kind = {ALDER_ALPKG_MAGIC, ALDER_ALPKG_FORMAT_VERSION,
+                                                     "an Alder app package", "package"};
 
 enum { COMPONENT_META = 0, COMPONENT_ROOTFS = 1, N_COMPONENTS = 2 };
 
@@ -57,91 +61,7 @@ int alder_alpkg_file_name(const alder_app_meta *meta, char **ret, alder_error **
         return 0;
 }
 
-/* ---- I/O helpers ----------------------------------------------------------- */
-
-static int read_exact(int fd, void *buf, size_t len, const char *path, const char *what, alder_error **err)
-{
-        uint8_t *p = buf;
-        size_t got = 0;
-        while (got < len) {
-                ssize_t n = alder_read_some(fd, p + got, len - got);
-                if (n < 0)
-                        return alder_error_sys(err, (int) -n, "%s: read %s", path, what);
-                if (n == 0)
-                        return alder_error_set(err, EBADMSG, "%s: truncated: %s ends after %zu of %zu bytes", path,
-                                               what, got, len);
-                got += (size_t) n;
-        }
-        return 0;
-}
-
-static int expect_eof(int fd, const char *path, alder_error **err)
-{
-        uint8_t b;
-        ssize_t n = alder_read_some(fd, &b, 1);
-        if (n < 0)
-                return alder_error_sys(err, (int) -n, "%s: read", path);
-        if (n > 0)
-                return alder_error_set(err, EBADMSG, "%s: unexpected bytes after the last payload", path);
-        return 0;
-}
-
-/* An unnamed file in dir (O_TMPFILE): a crash leaves nothing behind. */
-static int open_tmpfile(const char *dir, int *ret, alder_error **err)
-{
-        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return alder_error_sys(err, errno, "create temporary file in '%s'", dir);
-        *ret = fd;
-        return 0;
-}
-
-/* Gives an O_TMPFILE file the name `path`, replacing what was there, durably. */
-static int commit_tmpfile(int fd, const char *path, alder_error **err)
-{
-        if (fsync(fd) < 0)
-                return alder_error_sys(err, errno, "fsync '%s'", path);
-        _cleanup_free_ char *tmp = NULL, *proc = NULL;
-        if (asprintf(&tmp, "%s.tmp-%d", path, getpid()) < 0 || asprintf(&proc, "/proc/self/fd/%d", fd) < 0)
-                return alder_error_set(err, ENOMEM, "'%s': out of memory", path);
-        (void) unlink(tmp); /* a leftover of a crashed run with our pid */
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
-                return alder_error_sys(err, errno, "link '%s'", tmp);
-        if (rename(tmp, path) < 0) {
-                int r = alder_error_sys(err, errno, "rename '%s' to '%s'", tmp, path);
-                (void) unlink(tmp);
-                return r;
-        }
-        return alder_fsync_parent_dir(path, err);
-}
-
-struct copy_ctx {
-        int to;
-        const char *path;
-};
-
-static int write_chunk(void *ctx, const void *buf, size_t n, alder_error **err)
-{
-        struct copy_ctx *c = ctx;
-        return alder_write_all(c->to, buf, n, c->path, err);
-}
-
-/* Copies from the current offset of `from` to its end. */
-static int copy_rest(int from, int to, const char *path, alder_error **err)
-{
-        struct copy_ctx ctx = {.to = to, .path = path};
-        return alder_read_chunks(from, path, write_chunk, &ctx, err);
-}
-
 /* ---- creating -------------------------------------------------------------- */
-
-static void encode_header(uint8_t out[ALDER_ALPKG_HEADER_SIZE], uint32_t envelope_len)
-{
-        memcpy(out, ALDER_ALPKG_MAGIC, ALDER_ALPKG_MAGIC_LEN);
-        uint32_t v = htobe32(ALDER_ALPKG_FORMAT_VERSION), e = htobe32(envelope_len);
-        memcpy(out + 8, &v, 4);
-        memcpy(out + 12, &e, 4);
-}
 
 static int fill_spec(const alder_alpkg_create_opts *o, const alder_alpkg_info *info, struct alder_suit_spec *spec,
                      alder_error **err)
@@ -199,23 +119,6 @@ static int sign_envelope(const alder_alpkg_create_opts *o, alder_alpkg_info *inf
         return 0;
 }
 
-static int write_package(int fd, const char *out_path, const uint8_t *envelope, size_t envelope_len, const char *meta,
-                         size_t meta_len, int rootfs_fd, alder_error **err)
-{
-        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
-        encode_header(header, (uint32_t) envelope_len);
-        int r = alder_write_all(fd, header, sizeof(header), out_path, err);
-        if (r == 0)
-                r = alder_write_all(fd, envelope, envelope_len, out_path, err);
-        if (r == 0)
-                r = alder_write_all(fd, meta, meta_len, out_path, err);
-        if (r == 0 && lseek(rootfs_fd, 0, SEEK_SET) < 0)
-                r = alder_error_sys(err, errno, "rewind temporary payload of '%s'", out_path);
-        if (r == 0)
-                r = copy_rest(rootfs_fd, fd, out_path, err);
-        return r;
-}
-
 static int pack_rootfs(const alder_alpkg_create_opts *o, int rootfs_fd, alder_alpkg_info *info, alder_error **err)
 {
         alder_tar_write_opts topts = {
@@ -247,7 +150,7 @@ static int take_payload(const char *path, int rootfs_fd, alder_alpkg_info *info,
         _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
         if (in < 0)
                 return alder_error_sys(err, errno, "open '%s'", path);
-        int r = copy_rest(in, rootfs_fd, path, err);
+        int r = alder_pkgfile_copy_rest(in, rootfs_fd, path, err);
         if (r == 0)
                 r = alder_sha256_file(path, info->rootfs_digest, &info->rootfs_size, err);
         return r;
@@ -264,7 +167,7 @@ int alder_alpkg_create(const alder_alpkg_create_opts *o, const char *out_path, a
 
         alder_alpkg_info info = {0};
         _cleanup_close_ int rootfs_fd = -1;
-        r = open_tmpfile(dir, &rootfs_fd, err);
+        r = alder_pkgfile_open_tmp(dir, &rootfs_fd, err);
         if (r < 0)
                 return r;
         r = o->rootfs_payload ? take_payload(o->rootfs_payload, rootfs_fd, &info, err)
@@ -287,12 +190,7 @@ int alder_alpkg_create(const alder_alpkg_create_opts *o, const char *out_path, a
         if (r < 0)
                 return alder_error_wrap(err, "sign '%s'", out_path);
 
-        _cleanup_close_ int out_fd = -1;
-        r = open_tmpfile(dir, &out_fd, err);
-        if (r == 0)
-                r = write_package(out_fd, out_path, envelope, envelope_len, meta, meta_len, rootfs_fd, err);
-        if (r == 0)
-                r = commit_tmpfile(out_fd, out_path, err);
+        r = alder_pkgfile_write(&alpkg_kind, out_path, envelope, envelope_len, meta, meta_len, rootfs_fd, 0, err);
         if (r < 0)
                 return r;
         if (ret)
@@ -301,26 +199,6 @@ int alder_alpkg_create(const alder_alpkg_create_opts *o, const char *out_path, a
 }
 
 /* ---- reading --------------------------------------------------------------- */
-
-static int decode_header(const uint8_t h[ALDER_ALPKG_HEADER_SIZE], const char *path, uint32_t *ret_envelope_len,
-                         alder_error **err)
-{
-        if (memcmp(h, ALDER_ALPKG_MAGIC, ALDER_ALPKG_MAGIC_LEN) != 0)
-                return alder_error_set(err, EBADMSG, "%s: not an Alder app package (bad magic)", path);
-        uint32_t version, elen;
-        memcpy(&version, h + 8, 4);
-        memcpy(&elen, h + 12, 4);
-        version = be32toh(version);
-        elen = be32toh(elen);
-        if (version != ALDER_ALPKG_FORMAT_VERSION)
-                return alder_error_set(err, ENOTSUP, "%s: package format version %u is not supported (expected %d)",
-                                       path, version, ALDER_ALPKG_FORMAT_VERSION);
-        if (elen == 0 || elen > ALDER_SUIT_MAX_ENVELOPE)
-                return alder_error_set(err, EBADMSG, "%s: envelope length %u is out of range [1, %u]", path, elen,
-                                       ALDER_SUIT_MAX_ENVELOPE);
-        *ret_envelope_len = elen;
-        return 0;
-}
 
 /* The manifest must describe exactly our two components, in order, fully covered. */
 static int check_components(const struct alder_suit_result *res, const char *path, alder_error **err)
@@ -354,22 +232,11 @@ static int check_components(const struct alder_suit_result *res, const char *pat
 static int read_envelope(alder_alpkg *pkg, const alder_trust_store *trust, const struct alder_suit_expect *expect,
                          struct alder_suit_result *res, alder_error **err)
 {
-        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
-        uint32_t elen = 0;
-        int r = read_exact(pkg->fd, header, sizeof(header), pkg->path, "header", err);
-        if (r == 0)
-                r = decode_header(header, pkg->path, &elen, err);
+        int r = alder_pkgfile_read_envelope(&alpkg_kind, pkg->fd, pkg->path, &pkg->envelope, &pkg->envelope_len, err);
         if (r < 0)
                 return r;
-        pkg->envelope = malloc(elen);
-        if (!pkg->envelope)
-                return alder_error_set(err, ENOMEM, "%s: out of memory", pkg->path);
-        pkg->envelope_len = elen;
-        r = read_exact(pkg->fd, pkg->envelope, elen, pkg->path, "SUIT envelope", err);
-        if (r < 0)
-                return r;
-        r = trust ? alder_suit_envelope_verify(pkg->envelope, elen, trust, expect, res, err)
-                  : alder_suit_envelope_inspect(pkg->envelope, elen, expect, res, err);
+        r = trust ? alder_suit_envelope_verify(pkg->envelope, pkg->envelope_len, trust, expect, res, err)
+                  : alder_suit_envelope_inspect(pkg->envelope, pkg->envelope_len, expect, res, err);
         if (r < 0)
                 return alder_error_wrap(err, "%s", pkg->path);
         return check_components(res, pkg->path, err);
@@ -380,7 +247,7 @@ static int read_meta(alder_alpkg *pkg, const struct alder_suit_result_component 
         _cleanup_free_ char *buf = malloc(c->size + 1);
         if (!buf)
                 return alder_error_set(err, ENOMEM, "%s: out of memory", pkg->path);
-        int r = read_exact(pkg->fd, buf, c->size, pkg->path, "app metadata", err);
+        int r = alder_pkgfile_read_exact(pkg->fd, buf, c->size, pkg->path, "app metadata", err);
         if (r < 0)
                 return r;
         uint8_t digest[ALDER_SHA256_LEN];
@@ -556,7 +423,7 @@ static int finish_stream(struct rootfs_stream *s, alder_error **err)
         if (memcmp(digest, pkg->info.rootfs_digest, sizeof(digest)) != 0)
                 return alder_error_set(err, EBADMSG, "%s: root filesystem does not match the manifest's digest",
                                        pkg->path);
-        return expect_eof(pkg->fd, pkg->path, err);
+        return alder_pkgfile_expect_eof(pkg->fd, pkg->path, err);
 }
 
 int alder_alpkg_check_rootfs(alder_alpkg *pkg, alder_error **err)
@@ -618,35 +485,6 @@ int alder_alpkg_resign(const char *in_path, const struct alder_cose_signer *sign
         int r = alder_alpkg_open(in_path, NULL, NULL, &pkg, err);
         if (r < 0)
                 return r;
-        const uint8_t *manifest;
-        size_t manifest_len;
-        r = alder_suit_envelope_manifest(pkg->envelope, pkg->envelope_len, &manifest, &manifest_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "%s", in_path);
-        _cleanup_free_ uint8_t *envelope = NULL;
-        size_t envelope_len;
-        r = alder_suit_envelope_sign(manifest, manifest_len, signer, &envelope, &envelope_len, err);
-        if (r < 0)
-                return alder_error_wrap(err, "sign '%s'", out_path);
-
-        _cleanup_free_ char *dir = NULL;
-        _cleanup_close_ int out_fd = -1;
-        r = alder_path_parent(out_path, &dir, err);
-        if (r == 0)
-                r = open_tmpfile(dir, &out_fd, err);
-        if (r < 0)
-                return r;
-        uint8_t header[ALDER_ALPKG_HEADER_SIZE];
-        encode_header(header, (uint32_t) envelope_len);
-        r = alder_write_all(out_fd, header, sizeof(header), out_path, err);
-        if (r == 0)
-                r = alder_write_all(out_fd, envelope, envelope_len, out_path, err);
-        /* The payloads are copied as they are; the new signature covers the same manifest digests. */
-        if (r == 0 && lseek(pkg->fd, ALDER_ALPKG_HEADER_SIZE + (off_t) pkg->envelope_len, SEEK_SET) < 0)
-                r = alder_error_sys(err, errno, "seek '%s'", in_path);
-        if (r == 0)
-                r = copy_rest(pkg->fd, out_fd, out_path, err);
-        if (r == 0)
-                r = commit_tmpfile(out_fd, out_path, err);
-        return r;
+        return alder_pkgfile_resign(&alpkg_kind, pkg->envelope, pkg->envelope_len, pkg->fd, in_path, signer, out_path,
+                                    err);
 }

@@ -26,6 +26,7 @@ test_pkgs=(
         umoci skopeo buildah runc           # real OCI image tools and a runtime for app fixtures
         busybox-static                      # a static userland for container tests (test_ocispec.py)
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
+        libubootenv-tool                    # fw_setenv/fw_printenv: alder-updated arms the try-boot (test_update.py)
 )
 
 case "$profile" in

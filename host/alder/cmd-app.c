@@ -298,22 +298,7 @@ static int cmd_app_sign(struct cli *cli, int argc, char **argv)
                 return r;
         if (!a.key || !a.cert)
                 return cli_usage_error("app sign", "--key and --cert are required");
-
-        _cleanup_error_ alder_error *err = NULL;
-        struct cli_signer signer;
-        const char *out = a.output ? a.output : a.package;
-        r = cli_signer_load(&signer, a.key, a.cert, a.chain, &err);
-        if (r == 0)
-                r = alder_alpkg_resign(a.package, &signer.cose, out, &err);
-        cli_signer_done(&signer);
-        if (r < 0)
-                return cli_fail(cli, err);
-        if (cli->json) {
-                _cleanup_json_ json_t *doc = json_pack("{s:s}", "file", out);
-                return cli_print_json(cli, doc);
-        }
-        printf("signed %s\n", out);
-        return CLI_EXIT_OK;
+        return cli_resign(cli, alder_alpkg_resign, a.package, a.output ? a.output : a.package, a.key, a.cert, a.chain);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */

@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "alder/json.h"
 #include "alder/keys.h"
+#include "cli.h"
 #include "signer.h"
 
 int cli_signer_load(struct cli_signer *s, const char *key_path, const char *cert_path, const char *chain_path,
@@ -39,4 +42,23 @@ void cli_signer_done(struct cli_signer *s)
         if (s->chain)
                 sk_X509_pop_free(s->chain, X509_free);
         *s = (struct cli_signer){0};
+}
+
+int cli_resign(struct cli *cli, cli_resign_fn resign, const char *in, const char *out, const char *key,
+               const char *cert, const char *chain)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        struct cli_signer signer;
+        int r = cli_signer_load(&signer, key, cert, chain, &err);
+        if (r == 0)
+                r = resign(in, &signer.cose, out, &err);
+        cli_signer_done(&signer);
+        if (r < 0)
+                return cli_fail(cli, err);
+        if (cli->json) {
+                _cleanup_json_ json_t *doc = json_pack("{s:s}", "file", out);
+                return cli_print_json(cli, doc);
+        }
+        printf("signed %s\n", out);
+        return CLI_EXIT_OK;
 }

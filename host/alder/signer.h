@@ -23,3 +23,13 @@ struct cli_signer {
 int cli_signer_load(struct cli_signer *s, const char *key_path, const char *cert_path, const char *chain_path,
                     alder_error **err);
 void cli_signer_done(struct cli_signer *s);
+
+/*
+ * The body of `alder app sign` and `alder update sign`: loads the signer,
+ * re-signs `in` into `out` with `resign`, reports. Returns an exit code.
+ */
+struct cli;
+typedef int (*cli_resign_fn)(const char *in, const struct alder_cose_signer *signer, const char *out,
+                             alder_error **err);
+int cli_resign(struct cli *cli, cli_resign_fn resign, const char *in, const char *out, const char *key,
+               const char *cert, const char *chain);
