@@ -427,6 +427,13 @@ static psa_status_t handle_body(struct secd *d, struct secd_session *sess, const
         if (s != PSA_SUCCESS)
                 return s;
         struct req r = {.d = d, .sess = sess, .app = app, .m = &m, .w = w};
+        if (!sess->app &&
+            (h->opcode == SECD_OP_GENERATE_KEY || h->opcode == SECD_OP_IMPORT_KEY || h->opcode == SECD_OP_PS_SET)) {
+                /* Provisioning an app that secd does not serve yet gives it its socket. */
+                psa_status_t added = op_app_add(&r);
+                if (added != PSA_SUCCESS)
+                        return added;
+        }
         alder_log_debug("app %s: %s", app, secd_op_name(h->opcode));
         return handlers[h->opcode](&r);
 }

@@ -14,6 +14,7 @@ static const struct cli_command commands[] = {
         {"ipc", "talk to a daemon's control socket (diagnostics)", cmd_ipc},
         {"keys", "generate and inspect signing keys and certificates", cmd_keys},
         {"app", "pack, sign, verify and inspect app packages", cmd_app},
+        {"secure", "provision apps' keys and secrets in alder-secd", cmd_secure},
 };
 
 static void print_usage(FILE *out)

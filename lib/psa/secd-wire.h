@@ -142,3 +142,6 @@ psa_status_t secd_request_check(uint16_t opcode, const struct secd_msg *m, bool 
 
 /* The name of an opcode for logs ("sign_hash"), NULL if unknown. */
 const char *secd_op_name(uint16_t opcode);
+
+/* "PSA_ERROR_NOT_PERMITTED" for a status, "PSA_ERROR_UNKNOWN" for one it does not know. */
+const char *secd_status_name(psa_status_t s);

@@ -290,3 +290,33 @@ psa_status_t secd_request_check(uint16_t opcode, const struct secd_msg *m, bool 
                 return PSA_ERROR_INVALID_ARGUMENT;
         return PSA_SUCCESS;
 }
+
+const char *secd_status_name(psa_status_t s)
+{
+        static const char *const names[] = {
+                [0] = "PSA_SUCCESS",
+                [132] = "PSA_ERROR_GENERIC_ERROR",
+                [133] = "PSA_ERROR_NOT_PERMITTED",
+                [134] = "PSA_ERROR_NOT_SUPPORTED",
+                [135] = "PSA_ERROR_INVALID_ARGUMENT",
+                [136] = "PSA_ERROR_INVALID_HANDLE",
+                [137] = "PSA_ERROR_BAD_STATE",
+                [138] = "PSA_ERROR_BUFFER_TOO_SMALL",
+                [139] = "PSA_ERROR_ALREADY_EXISTS",
+                [140] = "PSA_ERROR_DOES_NOT_EXIST",
+                [141] = "PSA_ERROR_INSUFFICIENT_MEMORY",
+                [142] = "PSA_ERROR_INSUFFICIENT_STORAGE",
+                [143] = "PSA_ERROR_INSUFFICIENT_DATA",
+                [145] = "PSA_ERROR_COMMUNICATION_FAILURE",
+                [146] = "PSA_ERROR_STORAGE_FAILURE",
+                [147] = "PSA_ERROR_HARDWARE_FAILURE",
+                [148] = "PSA_ERROR_INSUFFICIENT_ENTROPY",
+                [149] = "PSA_ERROR_INVALID_SIGNATURE",
+                [150] = "PSA_ERROR_INVALID_PADDING",
+                [151] = "PSA_ERROR_CORRUPTION_DETECTED",
+                [152] = "PSA_ERROR_DATA_CORRUPT",
+                [153] = "PSA_ERROR_DATA_INVALID",
+        };
+        long i = s <= 0 ? -(long) s : -1;
+        return i >= 0 && (size_t) i < sizeof(names) / sizeof(names[0]) && names[i] ? names[i] : "PSA_ERROR_UNKNOWN";
+}
