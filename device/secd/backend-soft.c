@@ -157,8 +157,10 @@ static psa_status_t soft_import(struct secd_key *k, const uint8_t *data, size_t 
         psa_status_t s;
         if (PSA_KEY_TYPE_IS_ECC_KEY_PAIR(type)) {
                 s = ecc_import_pair(k, data, len);
+        } else if (PSA_KEY_TYPE_IS_ECC_PUBLIC_KEY(type) && (len % 2 == 0 || data[0] != 0x04)) {
+                s = PSA_ERROR_INVALID_ARGUMENT; /* only the uncompressed form 04 || X || Y */
         } else if (PSA_KEY_TYPE_IS_ECC_PUBLIC_KEY(type)) {
-                _cleanup_pkey_ EVP_PKEY *pkey = len % 2 == 1 ? ecc_pkey(type, bits, data, len) : NULL;
+                _cleanup_pkey_ EVP_PKEY *pkey = ecc_pkey(type, bits, data, len);
                 s = pkey ? PSA_SUCCESS : ecc_group(type, bits) ? PSA_ERROR_INVALID_ARGUMENT : PSA_ERROR_NOT_SUPPORTED;
                 if (s == PSA_SUCCESS) {
                         memcpy(k->blob, data, len);

@@ -218,6 +218,8 @@ static psa_status_t get_key_for(const struct req *r, psa_key_usage_t usage, psa_
         if (s != PSA_SUCCESS)
                 return s;
         const psa_key_attributes_t *a = &r->d->key->attrs;
+        if ((alg & 0xff) == 0xff)
+                return PSA_ERROR_INVALID_ARGUMENT; /* a wildcard names a policy, not an operation */
         if (!(a->private_usage & usage) || !alg_permitted(a->private_alg, alg))
                 return PSA_ERROR_NOT_PERMITTED;
         return PSA_SUCCESS;

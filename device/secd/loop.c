@@ -130,7 +130,7 @@ static int open_sockets(struct secd *d, alder_error **err)
 
 int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
 {
-        *d = (struct secd){.admin_fd = -1, .listening = true};
+        *d = (struct secd){.admin_fd = -1, .listening = !cfg->no_sockets};
         const char *root = cfg->root ? cfg->root : "/";
         d->reply = malloc(SECD_WIRE_MAX_FRAME);
         d->scratch = malloc(SECD_WIRE_MAX_DATA);

@@ -29,6 +29,7 @@ struct secd_config {
         const char *config;  /* default ROOT/config/secd.json */
         const char *backend; /* default: the config's, else "software" */
         char **apps;         /* apps named on the command line (NULL-terminated, may be NULL) */
+        bool no_sockets;     /* unit tests: store and dispatch only */
 };
 
 /* What a connection may act on: one app (app socket) or any named app (admin). */
