@@ -259,8 +259,10 @@ static bool serve_conn(struct secd *d, struct secd_conn *c)
         size_t len = secd_handle(d, &c->session, c->buf, want);
         explicit_bzero(c->buf, c->have);
         c->have = 0;
-        bool sent = send_reply(c->fd, d->reply, len);
-        explicit_bzero(d->reply, len);
+        uint8_t *reply = d->reply; /* set by secd_init(); the check keeps GCC's -Wnonnull quiet under ASan */
+        bool sent = reply && send_reply(c->fd, reply, len);
+        if (reply)
+                explicit_bzero(reply, len);
         /* After a bad header the stream cannot be resynchronized: answer, then close. */
         return sent && !bad;
 }
