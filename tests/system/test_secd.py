@@ -320,6 +320,7 @@ def read_reply(s):
 
 
 def connect(path):
+    """A client of path; every wait on it ends after 5 s."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
     s.connect(path)

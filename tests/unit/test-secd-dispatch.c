@@ -223,33 +223,34 @@ static void test_import_export_pair(void **state)
         assert_int_equal(psa_get_key_lifetime(&reply.attrs), PSA_KEY_LIFETIME_PERSISTENT);
 }
 
-static void test_aead(void **state)
+static const uint8_t nonce[12] = {9}, aad[3] = "hdr";
+
+/* AES-GCM with key 3, the nonce and aad above, into a 64-byte buffer. */
+static psa_status_t gcm(struct fixture *f, uint16_t op, const uint8_t *in, size_t len)
 {
-        struct fixture *f = *state;
-        static const uint8_t nonce[12] = {9}, aad[3] = "hdr", pt[5] = "hello";
-        uint8_t ct[64];
-        assert_int_equal(generate(&f->d, &f->a, attrs(PSA_KEY_TYPE_AES, 256, ENC_DEC, PSA_ALG_GCM, 3), NULL),
-                         PSA_SUCCESS);
-        start(SECD_OP_AEAD_ENCRYPT);
+        start(op);
         secd_put_u32(&w, SECD_TAG_KEY_ID, 3);
         secd_put_u32(&w, SECD_TAG_ALG, PSA_ALG_GCM);
         secd_put_bytes(&w, SECD_TAG_NONCE, nonce, 12);
         secd_put_bytes(&w, SECD_TAG_AAD, aad, 3);
-        secd_put_bytes(&w, SECD_TAG_INPUT, pt, 5);
+        secd_put_bytes(&w, SECD_TAG_INPUT, in, len);
         secd_put_u32(&w, SECD_TAG_OUT_SIZE, 64);
-        assert_int_equal(send_in(&f->d, &f->a), PSA_SUCCESS);
+        return send_in(&f->d, &f->a);
+}
+
+static void test_aead(void **state)
+{
+        struct fixture *f = *state;
+        static const uint8_t pt[5] = "hello";
+        uint8_t ct[64];
+        assert_int_equal(generate(&f->d, &f->a, attrs(PSA_KEY_TYPE_AES, 256, ENC_DEC, PSA_ALG_GCM, 3), NULL),
+                         PSA_SUCCESS);
+        assert_int_equal(gcm(f, SECD_OP_AEAD_ENCRYPT, pt, 5), PSA_SUCCESS);
         assert_int_equal(reply.output.len, 21);
         memcpy(ct, reply.output.p, 21);
         for (int tamper = 0; tamper < 2; tamper++) {
                 ct[0] ^= (uint8_t) tamper;
-                start(SECD_OP_AEAD_DECRYPT);
-                secd_put_u32(&w, SECD_TAG_KEY_ID, 3);
-                secd_put_u32(&w, SECD_TAG_ALG, PSA_ALG_GCM);
-                secd_put_bytes(&w, SECD_TAG_NONCE, nonce, 12);
-                secd_put_bytes(&w, SECD_TAG_AAD, aad, 3);
-                secd_put_bytes(&w, SECD_TAG_INPUT, ct, 21);
-                secd_put_u32(&w, SECD_TAG_OUT_SIZE, 64);
-                psa_status_t st = send_in(&f->d, &f->a);
+                psa_status_t st = gcm(f, SECD_OP_AEAD_DECRYPT, ct, 21);
                 assert_int_equal(st, tamper ? PSA_ERROR_INVALID_SIGNATURE : PSA_SUCCESS);
                 if (!tamper)
                         assert_memory_equal(reply.output.p, pt, 5);

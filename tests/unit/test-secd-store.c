@@ -22,51 +22,39 @@
 #include "alder/fileio.h"
 #include "store.h"
 
-static int fail_fsync_after = -1, fail_renameat_after = -1, fail_getrandom_after = -1;
+/* A call fails with `err` once `after` more calls have succeeded (-1: never). */
+struct fault {
+        int after, err;
+};
+static struct fault fsync_fault = {-1, EIO}, renameat_fault = {-1, ENOSPC}, getrandom_fault = {-1, ENOSYS};
 
-static bool should_fail(int *countdown)
+static bool inject(struct fault *f)
 {
-        if (*countdown < 0)
+        if (f->after < 0 || f->after-- > 0)
                 return false;
-        if (*countdown == 0) {
-                *countdown = -1;
-                return true;
-        }
-        (*countdown)--;
-        return false;
+        errno = f->err;
+        return true;
 }
 
 int __real_fsync(int fd);
 int __wrap_fsync(int fd);
 int __wrap_fsync(int fd)
 {
-        if (should_fail(&fail_fsync_after)) {
-                errno = EIO;
-                return -1;
-        }
-        return __real_fsync(fd);
+        return inject(&fsync_fault) ? -1 : __real_fsync(fd);
 }
 
 int __real_renameat(int a, const char *b, int c, const char *d);
 int __wrap_renameat(int a, const char *b, int c, const char *d);
 int __wrap_renameat(int a, const char *b, int c, const char *d)
 {
-        if (should_fail(&fail_renameat_after)) {
-                errno = ENOSPC;
-                return -1;
-        }
-        return __real_renameat(a, b, c, d);
+        return inject(&renameat_fault) ? -1 : __real_renameat(a, b, c, d);
 }
 
 ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
 ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);
 ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags)
 {
-        if (should_fail(&fail_getrandom_after)) {
-                errno = ENOSYS;
-                return -1;
-        }
-        return __real_getrandom(buf, n, flags);
+        return inject(&getrandom_fault) ? -1 : __real_getrandom(buf, n, flags);
 }
 
 struct fixture {
@@ -80,7 +68,7 @@ static int setup(void **state)
         strcpy(f->root, "/tmp/test-secd-store.XXXXXX");
         assert_non_null(mkdtemp(f->root));
         assert_int_equal(secd_store_open(&f->s, f->root, NULL), 0);
-        fail_fsync_after = fail_renameat_after = fail_getrandom_after = -1;
+        fsync_fault.after = renameat_fault.after = getrandom_fault.after = -1;
         *state = f;
         return 0;
 }
@@ -146,7 +134,7 @@ static void test_no_device_key_without_randomness(void **state)
         assert_non_null(mkdtemp(root));
         struct secd_store s;
         alder_error *err = NULL;
-        fail_getrandom_after = 0;
+        getrandom_fault.after = 0;
         assert_alder_error(secd_store_open(&s, root, &err), ENOSYS,
                            "device key: getrandom for the device key: Function not implemented");
         alder_error_free(err);
@@ -199,7 +187,7 @@ static void test_failed_writes_leave_the_old_state(void **state)
         make_key(&k, 1, 1);
         alder_error *err = NULL;
         for (int step = 0; step < 2; step++) {
-                *(step == 0 ? &fail_fsync_after : &fail_renameat_after) = 0;
+                (step == 0 ? &fsync_fault : &renameat_fault)->after = 0;
                 int r = secd_store_key_create(&f->s, "app1", &k, &err);
                 assert_int_equal(r, step == 0 ? -EIO : -ENOSPC);
                 assert_int_equal(count_files(dir), 0); /* no key, no temp file */
@@ -207,7 +195,7 @@ static void test_failed_writes_leave_the_old_state(void **state)
         }
         /* a secret's old value survives a failed overwrite */
         assert_int_equal(secd_store_ps_set(&f->s, "app1", 5, (const uint8_t *) "old", 3, 0, NULL), 0);
-        fail_renameat_after = 0;
+        renameat_fault.after = 0;
         assert_int_equal(secd_store_ps_set(&f->s, "app1", 5, (const uint8_t *) "new", 3, 0, &err), -ENOSPC);
         uint8_t buf[ALDER_PS_MAX_DATA_SIZE];
         size_t len;

@@ -166,32 +166,32 @@ static void test_writer_overflow(void **state)
 static void test_request_check(void **state)
 {
         static const struct {
+                psa_status_t want;
                 const char *what;
                 uint16_t op;
                 uint32_t present;
                 uint32_t app_len;
                 bool admin;
-                psa_status_t want;
         } cases[] = {
-                {"opcode 0", 0, 0, 0, false, PSA_ERROR_NOT_SUPPORTED},
-                {"opcode past the table", SECD_OP_MAX, 0, 0, false, PSA_ERROR_NOT_SUPPORTED},
-                {"opcode 0xffff", 0xffff, 0, 0, true, PSA_ERROR_NOT_SUPPORTED},
-                {"sign without alg", SECD_OP_SIGN_HASH, B(KEY_ID) | B(INPUT) | B(OUT_SIZE), 0, false,
-                 PSA_ERROR_INVALID_ARGUMENT},
-                {"sign complete", SECD_OP_SIGN_HASH, B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE), 0, false,
-                 PSA_SUCCESS},
-                {"sign with a uid", SECD_OP_SIGN_HASH, B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE) | B(UID), 0, false,
-                 PSA_ERROR_INVALID_ARGUMENT},
-                {"aead with aad", SECD_OP_AEAD_ENCRYPT, B(KEY_ID) | B(ALG) | B(NONCE) | B(INPUT) | B(OUT_SIZE) | B(AAD),
-                 0, false, PSA_SUCCESS},
-                {"app field on app socket", SECD_OP_KEY_LIST, B(APP), 1, false, PSA_ERROR_INVALID_ARGUMENT},
-                {"admin without app", SECD_OP_KEY_LIST, 0, 0, true, PSA_ERROR_INVALID_ARGUMENT},
-                {"admin with app", SECD_OP_KEY_LIST, B(APP), 1, true, PSA_SUCCESS},
-                {"admin app name too long", SECD_OP_KEY_LIST, B(APP), SECD_APP_NAME_MAX + 1, true,
-                 PSA_ERROR_INVALID_ARGUMENT},
-                {"app_add on app socket", SECD_OP_APP_ADD, B(APP), 1, false, PSA_ERROR_NOT_PERMITTED},
-                {"reply field in request", SECD_OP_DESTROY_KEY, B(KEY_ID) | B(OUTPUT), 0, false,
-                 PSA_ERROR_INVALID_ARGUMENT},
+                {PSA_ERROR_NOT_SUPPORTED, "opcode 0", 0, 0, 0, false},
+                {PSA_ERROR_NOT_SUPPORTED, "opcode past the table", SECD_OP_MAX, 0, 0, false},
+                {PSA_ERROR_NOT_SUPPORTED, "opcode 0xffff", 0xffff, 0, 0, true},
+                {PSA_ERROR_INVALID_ARGUMENT, "sign without alg", SECD_OP_SIGN_HASH, B(KEY_ID) | B(INPUT) | B(OUT_SIZE),
+                 0, false},
+                {PSA_SUCCESS, "sign complete", SECD_OP_SIGN_HASH, B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE), 0,
+                 false},
+                {PSA_ERROR_INVALID_ARGUMENT, "sign with a uid", SECD_OP_SIGN_HASH,
+                 B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE) | B(UID), 0, false},
+                {PSA_SUCCESS, "aead with aad", SECD_OP_AEAD_ENCRYPT,
+                 B(KEY_ID) | B(ALG) | B(NONCE) | B(INPUT) | B(OUT_SIZE) | B(AAD), 0, false},
+                {PSA_ERROR_INVALID_ARGUMENT, "app field on app socket", SECD_OP_KEY_LIST, B(APP), 1, false},
+                {PSA_ERROR_INVALID_ARGUMENT, "admin without app", SECD_OP_KEY_LIST, 0, 0, true},
+                {PSA_SUCCESS, "admin with app", SECD_OP_KEY_LIST, B(APP), 1, true},
+                {PSA_ERROR_INVALID_ARGUMENT, "admin app name too long", SECD_OP_KEY_LIST, B(APP), SECD_APP_NAME_MAX + 1,
+                 true},
+                {PSA_ERROR_NOT_PERMITTED, "app_add on app socket", SECD_OP_APP_ADD, B(APP), 1, false},
+                {PSA_ERROR_INVALID_ARGUMENT, "reply field in request", SECD_OP_DESTROY_KEY, B(KEY_ID) | B(OUTPUT), 0,
+                 false},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct secd_msg m = {.present = cases[i].present, .app = {(const uint8_t *) "a", cases[i].app_len}};

@@ -122,6 +122,17 @@ static inline psa_key_attributes_t psa_key_attributes_init(void)
 {
         return PSA_KEY_ATTRIBUTES_INIT;
 }
+/* psa_set_key_NAME() and psa_get_key_NAME() of a plain field. */
+#define ALDER_PSA_ATTR_ACCESSORS(name, type, field)                                \
+        static inline void psa_set_key_##name(psa_key_attributes_t *a, type value) \
+        {                                                                          \
+                a->field = value;                                                  \
+        }                                                                          \
+        static inline type psa_get_key_##name(const psa_key_attributes_t *a)       \
+        {                                                                          \
+                return a->field;                                                   \
+        }
+
 /* Setting an id makes the key persistent, as the specification says. */
 static inline void psa_set_key_id(psa_key_attributes_t *a, psa_key_id_t id)
 {
@@ -144,14 +155,7 @@ static inline psa_key_lifetime_t psa_get_key_lifetime(const psa_key_attributes_t
 {
         return a->private_lifetime;
 }
-static inline void psa_set_key_type(psa_key_attributes_t *a, psa_key_type_t type)
-{
-        a->private_type = type;
-}
-static inline psa_key_type_t psa_get_key_type(const psa_key_attributes_t *a)
-{
-        return a->private_type;
-}
+ALDER_PSA_ATTR_ACCESSORS(type, psa_key_type_t, private_type)
 static inline void psa_set_key_bits(psa_key_attributes_t *a, size_t bits)
 {
         a->private_bits = bits > 0xffff ? 0xffff : (psa_key_bits_t) bits;
@@ -160,22 +164,8 @@ static inline size_t psa_get_key_bits(const psa_key_attributes_t *a)
 {
         return a->private_bits;
 }
-static inline void psa_set_key_usage_flags(psa_key_attributes_t *a, psa_key_usage_t usage)
-{
-        a->private_usage = usage;
-}
-static inline psa_key_usage_t psa_get_key_usage_flags(const psa_key_attributes_t *a)
-{
-        return a->private_usage;
-}
-static inline void psa_set_key_algorithm(psa_key_attributes_t *a, psa_algorithm_t alg)
-{
-        a->private_alg = alg;
-}
-static inline psa_algorithm_t psa_get_key_algorithm(const psa_key_attributes_t *a)
-{
-        return a->private_alg;
-}
+ALDER_PSA_ATTR_ACCESSORS(usage_flags, psa_key_usage_t, private_usage)
+ALDER_PSA_ATTR_ACCESSORS(algorithm, psa_algorithm_t, private_alg)
 static inline void psa_reset_key_attributes(psa_key_attributes_t *a)
 {
         *a = PSA_KEY_ATTRIBUTES_INIT;
