@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+from test_ipc import raw_connect as connect  # a client socket with a 5 s timeout
 
 MAGIC = 0x43455341
 OP = {"generate_key": 1, "export_public_key": 4, "get_attributes": 6, "hash_compute": 11, "ps_get": 14,
@@ -317,14 +318,6 @@ def read_reply(s):
         fields[t] = body[off + 6:off + 6 + n]
         off += 6 + n
     return status, fields
-
-
-def connect(path):
-    """A client of path; every wait on it ends after 5 s."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    return s
 
 
 def closed(s):
