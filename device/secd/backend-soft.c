@@ -9,6 +9,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -56,8 +57,37 @@ static size_t ecc_bytes(size_t bits)
         return (bits + 7) / 8;
 }
 
-/* The EVP_PKEY of an ECC blob (pair: scalar || point; public key: point). */
+static EVP_PKEY *ecc_pkey_build(psa_key_type_t type, size_t bits, const uint8_t *blob, size_t blob_len);
+
+/*
+ * The last key built, for the next operation with the same key: building an
+ * EVP_PKEY from parameters costs OpenSSL 3 more than an ECDSA signature.
+ * Compared by type and whole blob, so another app's key never matches.
+ */
+static struct {
+        EVP_PKEY *pkey;
+        psa_key_type_t type;
+        size_t len;
+        uint8_t blob[1 + 3 * ECC_MAX_BYTES];
+} last;
+
+/* The EVP_PKEY of an ECC blob (pair: scalar || point; public key: point); the caller frees it. */
 static EVP_PKEY *ecc_pkey(psa_key_type_t type, size_t bits, const uint8_t *blob, size_t blob_len)
+{
+        if (last.pkey && last.type == type && last.len == blob_len && CRYPTO_memcmp(last.blob, blob, blob_len) == 0)
+                return EVP_PKEY_up_ref(last.pkey) ? last.pkey : NULL;
+        EVP_PKEY *pkey = ecc_pkey_build(type, bits, blob, blob_len);
+        if (pkey && blob_len <= sizeof(last.blob) && EVP_PKEY_up_ref(pkey)) {
+                EVP_PKEY_free(last.pkey);
+                last.pkey = pkey;
+                last.type = type;
+                last.len = blob_len;
+                memcpy(last.blob, blob, blob_len);
+        }
+        return pkey;
+}
+
+static EVP_PKEY *ecc_pkey_build(psa_key_type_t type, size_t bits, const uint8_t *blob, size_t blob_len)
 {
         const char *group = ecc_group(type, bits);
         size_t n = ecc_bytes(bits);
@@ -300,6 +330,9 @@ static psa_status_t soft_aead(const struct secd_key *k, const struct secd_aead_a
 
 static psa_status_t soft_destroy(const struct secd_key *k)
 {
+        /* Forget the cached key whatever it is: cheaper than comparing. */
+        EVP_PKEY_free(last.pkey);
+        explicit_bzero(&last, sizeof(last));
         return PSA_SUCCESS;
 }
 
