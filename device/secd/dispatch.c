@@ -105,8 +105,10 @@ static psa_status_t keep_key(const struct req *r, struct secd_key *k)
                 return s;
         }
         secd_put_u32(r->w, SECD_TAG_KEY_ID, k->attrs.private_id);
-        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", r->app), "new key %" PRIu32 " (type 0x%04x, %u bits)",
-                  k->attrs.private_id, k->attrs.private_type, k->attrs.private_bits);
+        /* Volatile keys come and go with connections: only persistent ones are news. */
+        alder_log(k->attrs.private_lifetime == PSA_KEY_LIFETIME_PERSISTENT ? ALDER_LOG_INFO : ALDER_LOG_DEBUG,
+                  ALDER_LOG_FIELDS("APP", r->app), "new key %" PRIu32 " (type 0x%04x, %u bits)", k->attrs.private_id,
+                  k->attrs.private_type, k->attrs.private_bits);
         return PSA_SUCCESS;
 }
 

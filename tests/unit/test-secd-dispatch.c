@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "alder/fileio.h"
+#include "alder/log.h"
 #include "secd.h"
 
 #define ECC_PAIR    PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)
@@ -40,6 +41,7 @@ static int setup(void **state)
         strcpy(f->root, "/tmp/test-secd-dispatch.XXXXXX");
         assert_non_null(mkdtemp(f->root));
         struct secd_config cfg = {.root = f->root, .no_sockets = true};
+        alder_log_set_level(ALDER_LOG_WARNING);
         assert_int_equal(secd_init(&f->d, &cfg, NULL), 0);
         f->a.app = "a";
         f->b.app = "b";
