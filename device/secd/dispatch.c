@@ -58,11 +58,26 @@ static psa_status_t get_key(const struct req *r, psa_key_id_t id)
         }
         if (id < PSA_KEY_ID_USER_MIN || id > PSA_KEY_ID_USER_MAX)
                 return PSA_ERROR_INVALID_HANDLE;
+        struct secd_key *cached = r->d->cached;
+        if (cached->blob_len && cached->attrs.private_id == id && strcmp(r->d->cached_app, r->app) == 0) {
+                memcpy(r->d->key, cached, sizeof(*cached));
+                return PSA_SUCCESS;
+        }
         _cleanup_error_ alder_error *err = NULL;
         int rc = secd_store_key_load(&r->d->store, r->app, id, r->d->key, &err);
         if (rc == -ENOENT)
                 return PSA_ERROR_INVALID_HANDLE;
+        if (rc >= 0) {
+                memcpy(cached, r->d->key, sizeof(*cached));
+                strcpy(r->d->cached_app, r->app);
+        }
         return store_status(r, rc, err, "load key");
+}
+
+/* Forgets the cached key (before the store changes under it). */
+static void forget_cached_key(const struct req *r)
+{
+        explicit_bzero(r->d->cached, sizeof(*r->d->cached));
 }
 
 static psa_status_t check_new_attrs(const struct req *r, const psa_key_attributes_t *a)
@@ -191,6 +206,7 @@ static psa_status_t op_destroy_key(const struct req *r)
                 *slot = NULL;
         } else {
                 _cleanup_error_ alder_error *err = NULL;
+                forget_cached_key(r);
                 s = store_status(r, secd_store_key_remove(&r->d->store, r->app, id, &err), err, "remove key");
                 if (s != PSA_SUCCESS)
                         return s;

@@ -135,8 +135,9 @@ int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
         d->reply = malloc(SECD_WIRE_MAX_FRAME);
         d->scratch = malloc(SECD_WIRE_MAX_DATA);
         d->key = calloc(1, sizeof(*d->key));
+        d->cached = calloc(1, sizeof(*d->cached));
         d->root = strdup(root);
-        if (!d->reply || !d->scratch || !d->key || !d->root)
+        if (!d->reply || !d->scratch || !d->key || !d->cached || !d->root)
                 return alder_error_set(err, ENOMEM, "out of memory");
         int r = alder_path_join(root, "run/alder/secd", &d->run_dir, err);
         if (r < 0)
@@ -322,5 +323,8 @@ void secd_done(struct secd *d)
         if (d->key)
                 explicit_bzero(d->key, sizeof(*d->key));
         free(d->key);
+        if (d->cached)
+                explicit_bzero(d->cached, sizeof(*d->cached));
+        free(d->cached);
         *d = (struct secd){.admin_fd = -1};
 }

@@ -66,6 +66,9 @@ struct secd {
         uint8_t *reply;   /* SECD_WIRE_MAX_FRAME */
         uint8_t *scratch; /* SECD_WIRE_MAX_DATA: output of an operation */
         struct secd_key *key;
+        /* The last persistent key loaded and its app: the next request usually uses it again. */
+        struct secd_key *cached;
+        char cached_app[SECD_APP_NAME_MAX + 1];
         bool listening; /* false in unit tests that only dispatch */
 };
 
