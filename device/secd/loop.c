@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alder/fileio.h"
@@ -211,6 +212,26 @@ static void accept_conn(struct secd *d, int listen_fd, int app)
         };
 }
 
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds until the first started frame times out, -1 when none has started. */
+static int poll_timeout(const struct secd *d)
+{
+        int64_t first = INT64_MAX;
+        for (size_t i = 0; i < d->n_conns; i++)
+                if (d->conns[i].have && d->conns[i].frame_deadline_ms < first)
+                        first = d->conns[i].frame_deadline_ms;
+        if (first == INT64_MAX)
+                return -1;
+        int64_t left = first - now_ms();
+        return left < 0 ? 0 : (int) ALDER_MIN(left, SECD_FRAME_TIMEOUT_MS);
+}
+
 /* Sends all of the reply within SECD_SEND_TIMEOUT_MS; false when the client does not take it. */
 static bool send_reply(int fd, const uint8_t *p, size_t len)
 {
@@ -253,6 +274,8 @@ static bool serve_conn(struct secd *d, struct secd_conn *c)
                 return true;
         if (n <= 0)
                 return false;
+        if (c->have == 0)
+                c->frame_deadline_ms = now_ms() + SECD_FRAME_TIMEOUT_MS;
         c->have += (size_t) n;
         want = frame_size(c, &bad);
         if (want == 0 || c->have < want)
@@ -279,15 +302,19 @@ int secd_run(struct secd *d, volatile sig_atomic_t *stop, alder_error **err)
                 size_t n_listen = n, n_apps = d->n_apps, n_conns = d->n_conns;
                 for (size_t i = 0; i < n_conns; i++)
                         pfds[n++] = (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
-                if (poll(pfds, n, -1) < 0) {
+                if (poll(pfds, n, poll_timeout(d)) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return alder_error_sys(err, errno, "poll");
                 }
                 /* Connections first, backwards: dropping one moves the last into its place. */
-                for (size_t i = n_conns; i-- > 0;)
-                        if (pfds[n_listen + i].revents && !serve_conn(d, &d->conns[i]))
+                int64_t now = now_ms();
+                for (size_t i = n_conns; i-- > 0;) {
+                        struct secd_conn *c = &d->conns[i];
+                        bool stalled = !pfds[n_listen + i].revents && c->have && now >= c->frame_deadline_ms;
+                        if (stalled || (pfds[n_listen + i].revents && !serve_conn(d, c)))
                                 drop_conn(d, i);
+                }
                 if (pfds[0].revents & POLLIN)
                         accept_conn(d, d->admin_fd, -1);
                 for (size_t i = 0; i < n_apps; i++)

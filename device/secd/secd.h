@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alder/error.h"
 #include "backend.h"
@@ -19,10 +20,11 @@
 #include "store.h"
 
 #define SECD_MAX_APPS          256u
-#define SECD_MAX_CONNS         64u
+#define SECD_MAX_CONNS         128u
 #define SECD_MAX_CONNS_PER_APP 8u
 #define SECD_MAX_VOLATILE      32u /* volatile keys per connection */
 #define SECD_SEND_TIMEOUT_MS   2000
+#define SECD_FRAME_TIMEOUT_MS  5000 /* a frame begun must be complete by then, or the connection goes */
 
 struct secd_config {
         const char *root;    /* prefix of every path ("" = /) */
@@ -48,7 +50,8 @@ struct secd_conn {
         int fd;
         int app; /* index in apps, -1 for the admin socket */
         size_t have;
-        uint8_t *buf; /* SECD_WIRE_MAX_FRAME */
+        int64_t frame_deadline_ms; /* when the frame begun in buf must be complete */
+        uint8_t *buf;              /* SECD_WIRE_MAX_FRAME */
         struct secd_session session;
 };
 

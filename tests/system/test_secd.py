@@ -378,6 +378,20 @@ def test_malformed_frames_get_psa_errors_and_the_daemon_keeps_serving(secd):
     silent.close()
 
 
+def test_a_frame_left_unfinished_is_dropped(secd):
+    with connect(secd.sock("a")) as s:
+        s.sendall(header(OP["hash_compute"], 100) + b"x")
+        s.settimeout(15)
+        t0 = time.monotonic()
+        assert closed(s)
+        assert time.monotonic() - t0 < 10
+    # an idle connection between frames is kept
+    with connect(secd.sock("a")) as s:
+        s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            s.recv(1)
+
+
 def test_admin_socket_provisions_apps(secd):
     rc, out, err = secd.secure("", "keys", "generate", "--app", "a", "--id", "20", "--type", "ecc-p256")
     assert rc == 0, err
