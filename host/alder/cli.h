@@ -62,6 +62,7 @@ int cmd_ipc(struct cli *cli, int argc, char **argv);
 int cmd_keys(struct cli *cli, int argc, char **argv);
 int cmd_app(struct cli *cli, int argc, char **argv);
 int cmd_update(struct cli *cli, int argc, char **argv);
+int cmd_secure(struct cli *cli, int argc, char **argv);
 int cmd_app_pack(struct cli *cli, int argc, char **argv);
 int cmd_app_install(struct cli *cli, int argc, char **argv);
 int cmd_app_list(struct cli *cli, int argc, char **argv);

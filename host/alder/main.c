@@ -15,6 +15,7 @@ static const struct cli_command commands[] = {
         {"keys", "generate and inspect signing keys and certificates", cmd_keys},
         {"app", "pack, sign, verify and inspect app packages", cmd_app},
         {"update", "create, sign, verify and install root-filesystem updates", cmd_update},
+        {"secure", "provision apps' keys and secrets in alder-secd", cmd_secure},
 };
 
 static void print_usage(FILE *out)

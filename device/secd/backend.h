@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Key backends of alder-secd: one file each behind this interface
+ * (backend-soft.c: OpenSSL; TPM 2.0 and PKCS#11 to come as backend-tpm.c and
+ * backend-pkcs11.c).
+ *
+ * A backend turns attributes into an opaque key blob and performs operations
+ * with a blob. The daemon keeps the blob (sealed under the device key in the
+ * store for persistent keys, in memory for volatile ones) and checks the key's
+ * usage policy before it calls a backend: backends only do the cryptography.
+ * For the software backend the blob is the key material itself; a TPM backend
+ * keeps a wrapped key (TPM2B_PRIVATE + TPM2B_PUBLIC), a PKCS#11 backend the
+ * CKA_ID of its token object, which `destroy` removes.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psa/crypto.h"
+
+#define SECD_KEY_BLOB_MAX 2048u
+
+struct secd_key {
+        psa_key_attributes_t attrs;
+        size_t blob_len;
+        uint8_t blob[SECD_KEY_BLOB_MAX];
+};
+
+struct secd_aead_args {
+        psa_algorithm_t alg;
+        bool encrypt;
+        const uint8_t *nonce, *aad, *in;
+        size_t nonce_len, aad_len, in_len;
+};
+
+struct secd_backend {
+        const char *name;
+        /*
+         * Creates key material for the attributes (type and bits checked:
+         * PSA_ERROR_NOT_SUPPORTED for what the backend cannot do) into k->blob.
+         */
+        psa_status_t (*generate)(struct secd_key *k);
+        /* Imports PSA-format key data; fills in k->attrs bits when they were 0. */
+        psa_status_t (*import)(struct secd_key *k, const uint8_t *data, size_t len);
+        /* The key in PSA export format (private part for pairs). */
+        psa_status_t (*export_key)(const struct secd_key *k, uint8_t *out, size_t size, size_t *len);
+        /* The public key in PSA format (uncompressed point for ECC). */
+        psa_status_t (*export_public)(const struct secd_key *k, uint8_t *out, size_t size, size_t *len);
+        psa_status_t (*sign_hash)(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *hash, size_t hash_len,
+                                  uint8_t *sig, size_t sig_size, size_t *sig_len);
+        psa_status_t (*verify_hash)(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *hash, size_t hash_len,
+                                    const uint8_t *sig, size_t sig_len);
+        psa_status_t (*aead)(const struct secd_key *k, const struct secd_aead_args *a, uint8_t *out, size_t out_size,
+                             size_t *out_len);
+        /* Releases what the backend holds outside the blob (nothing for software keys). */
+        psa_status_t (*destroy)(const struct secd_key *k);
+};
+
+extern const struct secd_backend secd_backend_soft;
+
+/* The backend of a name in config ("software"), NULL if unknown. */
+const struct secd_backend *secd_backend_find(const char *name);

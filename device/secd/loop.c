@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * alder-secd's sockets and poll loop. Frames are read without blocking (a
+ * slow or silent client never stalls the others); a reply is sent with a
+ * send timeout and the connection dropped if the client does not take it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alder/fileio.h"
+#include "alder/json.h"
+#include "alder/log.h"
+#include "secd.h"
+
+#define CONFIG_MAX_SIZE (64u * 1024u)
+
+static int listen_unix(const char *path, mode_t mode, alder_error **err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return alder_error_set(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return alder_error_sys(err, errno, "socket");
+        if (unlink(path) < 0 && errno != ENOENT)
+                return alder_error_sys(err, errno, "remove stale socket '%s'", path);
+        /* Bind under a umask that already gives the final mode: no window with a wider one. */
+        mode_t old = umask(~mode & 0777);
+        int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+        umask(old);
+        if (r < 0)
+                return alder_error_sys(err, errno, "bind '%s'", path);
+        if (chmod(path, mode) < 0 || listen(fd, 16) < 0)
+                return alder_error_sys(err, errno, "listen on '%s'", path);
+        return steal_fd(&fd);
+}
+
+int secd_app_add(struct secd *d, const char *name, alder_error **err)
+{
+        for (size_t i = 0; i < d->n_apps; i++)
+                if (strcmp(d->apps[i].name, name) == 0)
+                        return 0;
+        if (d->n_apps == SECD_MAX_APPS)
+                return alder_error_set(err, E2BIG, "app %s: secd serves at most %u apps", name, SECD_MAX_APPS);
+        int r = secd_store_add_app(&d->store, name, err);
+        if (r < 0 || !d->listening)
+                return r;
+        struct secd_app a = {.listen_fd = -1};
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/apps/%s", d->run_dir, name) < 0 || asprintf(&a.socket_path, "%s/secd.sock", dir) < 0 ||
+            !(a.name = strdup(name))) {
+                free(a.socket_path);
+                return alder_error_set(err, ENOMEM, "out of memory");
+        }
+        /* The folder is what alder-appd bind-mounts into the app's container: it holds this socket only. */
+        r = alder_mkdir_p(dir, 0755, err);
+        if (r >= 0)
+                r = a.listen_fd = listen_unix(a.socket_path, 0666, err);
+        if (r < 0) {
+                free(a.name);
+                free(a.socket_path);
+                return alder_error_wrap(err, "socket of app %s", name);
+        }
+        d->apps[d->n_apps++] = a;
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "serving app %s on %s", name, a.socket_path);
+        return 0;
+}
+
+/* ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"]}, optional. */
+static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, alder_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        int r = cfg->config ? ((path = strdup(cfg->config)) ? 0 : -ENOMEM)
+                            : alder_path_join(d->root, "config/secd.json", &path, err);
+        if (r < 0)
+                return r == -ENOMEM ? alder_error_set(err, ENOMEM, "out of memory") : r;
+        _cleanup_json_ json_t *root = NULL;
+        r = alder_json_load_file(path, CONFIG_MAX_SIZE, &root, err);
+        if (r == -ENOENT && !cfg->config) {
+                alder_error_clear(err);
+                return 0;
+        }
+        static const char *const keys[] = {"backend", "apps", NULL};
+        _cleanup_strv_ char **apps = NULL;
+        const char *name = NULL;
+        if (r >= 0)
+                r = alder_json_check_keys(root, path, NULL, keys, err);
+        if (r >= 0)
+                r = alder_json_get_string(root, path, "backend", ALDER_JSON_OPTIONAL, &name, err);
+        if (r >= 0)
+                r = alder_json_get_strv(root, path, "apps", ALDER_JSON_OPTIONAL, SECD_MAX_APPS, &apps, err);
+        if (r >= 0 && name && !*backend && !(*backend = secd_backend_find(name) ? secd_backend_find(name)->name : NULL))
+                r = alder_error_set(err, EINVAL, "%s: field 'backend': unknown backend '%s'", path, name);
+        for (char **a = apps; r >= 0 && a && *a; a++)
+                r = secd_app_add(d, *a, err);
+        return r < 0 ? alder_error_wrap(err, "config") : 0;
+}
+
+static int add_stored_apps(struct secd *d, alder_error **err)
+{
+        _cleanup_strv_ char **apps = NULL;
+        int r = secd_store_list_apps(&d->store, SECD_MAX_APPS, &apps, err);
+        for (char **a = apps; r >= 0 && *a; a++)
+                r = secd_app_add(d, *a, err);
+        return r;
+}
+
+static int open_sockets(struct secd *d, alder_error **err)
+{
+        if (asprintf(&d->admin_path, "%s/admin.sock", d->run_dir) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        int r = alder_mkdir_p(d->run_dir, 0755, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *apps = NULL;
+        if (asprintf(&apps, "%s/apps", d->run_dir) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        r = alder_mkdir_p(apps, 0755, err);
+        if (r >= 0)
+                r = d->admin_fd = listen_unix(d->admin_path, 0600, err);
+        return r < 0 ? r : 0;
+}
+
+int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
+{
+        *d = (struct secd){.admin_fd = -1, .listening = !cfg->no_sockets};
+        const char *root = cfg->root ? cfg->root : "/";
+        d->reply = malloc(SECD_WIRE_MAX_FRAME);
+        d->scratch = malloc(SECD_WIRE_MAX_DATA);
+        d->key = calloc(1, sizeof(*d->key));
+        d->cached = calloc(1, sizeof(*d->cached));
+        d->root = strdup(root);
+        if (!d->reply || !d->scratch || !d->key || !d->cached || !d->root)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        int r = alder_path_join(root, "run/alder/secd", &d->run_dir, err);
+        if (r < 0)
+                return r;
+        r = secd_store_open(&d->store, root, err);
+        if (r < 0)
+                return alder_error_wrap(err, "open store");
+        if (d->listening && (r = open_sockets(d, err)) < 0)
+                return r;
+        const char *backend = cfg->backend;
+        if ((r = load_config(d, cfg, &backend, err)) < 0)
+                return r;
+        d->backend = secd_backend_find(backend ? backend : "software");
+        if (!d->backend)
+                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software)", backend);
+        for (char **a = cfg->apps; a && *a; a++)
+                if ((r = secd_app_add(d, *a, err)) < 0)
+                        return r;
+        return add_stored_apps(d, err);
+}
+
+static void drop_conn(struct secd *d, size_t i)
+{
+        struct secd_conn *c = &d->conns[i];
+        close(c->fd);
+        secd_session_clear(&c->session);
+        explicit_bzero(c->buf, c->have);
+        free(c->buf);
+        d->conns[i] = d->conns[--d->n_conns];
+}
+
+static bool admin_peer_ok(int fd)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return false;
+        return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static size_t conns_of(const struct secd *d, int app)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < d->n_conns; i++)
+                n += d->conns[i].app == app;
+        return n;
+}
+
+static void accept_conn(struct secd *d, int listen_fd, int app)
+{
+        _cleanup_close_ int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+                return;
+        const char *who = app < 0 ? "admin" : d->apps[app].name;
+        if (d->n_conns == SECD_MAX_CONNS || (app >= 0 && conns_of(d, app) >= SECD_MAX_CONNS_PER_APP)) {
+                alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("APP", who), "too many connections, refusing one");
+                return;
+        }
+        if (app < 0 && !admin_peer_ok(fd)) {
+                alder_log(ALDER_LOG_WARNING, NULL, "admin socket: refusing a peer that is not root");
+                return;
+        }
+        uint8_t *buf = malloc(SECD_WIRE_MAX_FRAME);
+        if (!buf)
+                return;
+        d->conns[d->n_conns++] = (struct secd_conn){
+                .fd = steal_fd(&fd),
+                .app = app,
+                .buf = buf,
+                .session = {.app = app < 0 ? NULL : d->apps[app].name},
+        };
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds until the first started frame times out, -1 when none has started. */
+static int poll_timeout(const struct secd *d)
+{
+        int64_t first = INT64_MAX;
+        for (size_t i = 0; i < d->n_conns; i++)
+                if (d->conns[i].have && d->conns[i].frame_deadline_ms < first)
+                        first = d->conns[i].frame_deadline_ms;
+        if (first == INT64_MAX)
+                return -1;
+        int64_t left = first - now_ms();
+        return left < 0 ? 0 : (int) ALDER_MIN(left, SECD_FRAME_TIMEOUT_MS);
+}
+
+/* Sends all of the reply within SECD_SEND_TIMEOUT_MS; false when the client does not take it. */
+static bool send_reply(int fd, const uint8_t *p, size_t len)
+{
+        while (len) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EAGAIN) {
+                        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                        if (poll(&pfd, 1, SECD_SEND_TIMEOUT_MS) <= 0)
+                                return false;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return false;
+                p += n;
+                len -= (size_t) n;
+        }
+        return true;
+}
+
+/* The frame size once its header is in; 0 before. A bad header still yields the header alone. */
+static size_t frame_size(const struct secd_conn *c, bool *bad)
+{
+        struct secd_header h;
+        if (c->have < SECD_WIRE_HEADER_SIZE)
+                return 0;
+        *bad = secd_header_decode(c->buf, SECD_WIRE_HEADER_SIZE, &h) != PSA_SUCCESS;
+        return *bad ? SECD_WIRE_HEADER_SIZE : SECD_WIRE_HEADER_SIZE + h.body_len;
+}
+
+/* Reads what is there; answers a complete frame. False when the connection is to be dropped. */
+static bool serve_conn(struct secd *d, struct secd_conn *c)
+{
+        bool bad = false;
+        size_t want = frame_size(c, &bad);
+        size_t room = want ? want - c->have : SECD_WIRE_HEADER_SIZE - c->have;
+        ssize_t n = recv(c->fd, c->buf + c->have, room, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0)
+                return false;
+        if (c->have == 0)
+                c->frame_deadline_ms = now_ms() + SECD_FRAME_TIMEOUT_MS;
+        c->have += (size_t) n;
+        want = frame_size(c, &bad);
+        if (want == 0 || c->have < want)
+                return true;
+        size_t len = secd_handle(d, &c->session, c->buf, want);
+        explicit_bzero(c->buf, c->have);
+        c->have = 0;
+        uint8_t *reply = d->reply; /* set by secd_init(); the check keeps GCC's -Wnonnull quiet under ASan */
+        bool sent = reply && send_reply(c->fd, reply, len);
+        if (reply)
+                explicit_bzero(reply, len);
+        /* After a bad header the stream cannot be resynchronized: answer, then close. */
+        return sent && !bad;
+}
+
+int secd_run(struct secd *d, volatile sig_atomic_t *stop, alder_error **err)
+{
+        struct pollfd pfds[1 + SECD_MAX_APPS + SECD_MAX_CONNS];
+        while (!*stop) {
+                size_t n = 0;
+                pfds[n++] = (struct pollfd){.fd = d->admin_fd, .events = POLLIN};
+                for (size_t i = 0; i < d->n_apps; i++)
+                        pfds[n++] = (struct pollfd){.fd = d->apps[i].listen_fd, .events = POLLIN};
+                size_t n_listen = n, n_apps = d->n_apps, n_conns = d->n_conns;
+                for (size_t i = 0; i < n_conns; i++)
+                        pfds[n++] = (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
+                if (poll(pfds, n, poll_timeout(d)) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return alder_error_sys(err, errno, "poll");
+                }
+                /* Connections first, backwards: dropping one moves the last into its place. */
+                int64_t now = now_ms();
+                for (size_t i = n_conns; i-- > 0;) {
+                        struct secd_conn *c = &d->conns[i];
+                        bool stalled = !pfds[n_listen + i].revents && c->have && now >= c->frame_deadline_ms;
+                        if (stalled || (pfds[n_listen + i].revents && !serve_conn(d, c)))
+                                drop_conn(d, i);
+                }
+                if (pfds[0].revents & POLLIN)
+                        accept_conn(d, d->admin_fd, -1);
+                for (size_t i = 0; i < n_apps; i++)
+                        if (pfds[1 + i].revents & POLLIN)
+                                accept_conn(d, d->apps[i].listen_fd, (int) i);
+        }
+        return 0;
+}
+
+void secd_done(struct secd *d)
+{
+        while (d->n_conns)
+                drop_conn(d, d->n_conns - 1);
+        for (size_t i = 0; i < d->n_apps; i++) {
+                if (d->apps[i].listen_fd >= 0) {
+                        close(d->apps[i].listen_fd);
+                        unlink(d->apps[i].socket_path);
+                }
+                free(d->apps[i].name);
+                free(d->apps[i].socket_path);
+        }
+        d->n_apps = 0;
+        if (d->admin_fd >= 0) {
+                close(d->admin_fd);
+                unlink(d->admin_path);
+        }
+        secd_store_close(&d->store);
+        free(d->admin_path);
+        free(d->run_dir);
+        free(d->root);
+        free(d->reply);
+        free(d->scratch);
+        if (d->key)
+                explicit_bzero(d->key, sizeof(*d->key));
+        free(d->key);
+        if (d->cached)
+                explicit_bzero(d->cached, sizeof(*d->cached));
+        free(d->cached);
+        *d = (struct secd){.admin_fd = -1};
+}

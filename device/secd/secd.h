@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * alder-secd: the device's key keeper (docs/api/secd.md).
+ *
+ * One poll loop serves the admin socket (ROOT/run/alder/secd/admin.sock, mode
+ * 0600, peers with secd's own uid only) and one socket per app
+ * (ROOT/run/alder/secd/apps/APP/secd.sock). The socket a request came in on is
+ * the caller's identity: an app's requests always act on that app's keys and
+ * secrets; only the admin socket names an app in the request.
+ */
+#pragma once
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alder/error.h"
+#include "backend.h"
+#include "secd-wire.h"
+#include "store.h"
+
+#define SECD_MAX_APPS          256u
+#define SECD_MAX_CONNS         128u
+#define SECD_MAX_CONNS_PER_APP 8u
+#define SECD_MAX_VOLATILE      32u /* volatile keys per connection */
+#define SECD_SEND_TIMEOUT_MS   2000
+#define SECD_FRAME_TIMEOUT_MS  5000 /* a frame begun must be complete by then, or the connection goes */
+
+struct secd_config {
+        const char *root;    /* prefix of every path ("" = /) */
+        const char *config;  /* default ROOT/config/secd.json */
+        const char *backend; /* default: the config's, else "software" */
+        char **apps;         /* apps named on the command line (NULL-terminated, may be NULL) */
+        bool no_sockets;     /* unit tests: store and dispatch only */
+};
+
+/* What a connection may act on: one app (app socket) or any named app (admin). */
+struct secd_session {
+        const char *app; /* NULL on the admin socket */
+        struct secd_key *volatile_keys[SECD_MAX_VOLATILE];
+};
+
+struct secd_app {
+        char *name;
+        char *socket_path;
+        int listen_fd;
+};
+
+struct secd_conn {
+        int fd;
+        int app; /* index in apps, -1 for the admin socket */
+        size_t have;
+        int64_t frame_deadline_ms; /* when the frame begun in buf must be complete */
+        uint8_t *buf;              /* SECD_WIRE_MAX_FRAME */
+        struct secd_session session;
+};
+
+struct secd {
+        char *root;
+        char *run_dir; /* ROOT/run/alder/secd */
+        struct secd_store store;
+        const struct secd_backend *backend;
+        int admin_fd;
+        char *admin_path;
+        struct secd_app apps[SECD_MAX_APPS];
+        size_t n_apps;
+        struct secd_conn conns[SECD_MAX_CONNS];
+        size_t n_conns;
+        uint8_t *reply;   /* SECD_WIRE_MAX_FRAME */
+        uint8_t *scratch; /* SECD_WIRE_MAX_DATA: output of an operation */
+        struct secd_key *key;
+        /* The last persistent key loaded and its app: the next request usually uses it again. */
+        struct secd_key *cached;
+        char cached_app[SECD_APP_NAME_MAX + 1];
+        bool listening; /* false in unit tests that only dispatch */
+};
+
+int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err) ALDER_WUR;
+/* Serves until *stop is set (by a signal handler). */
+int secd_run(struct secd *d, volatile sig_atomic_t *stop, alder_error **err) ALDER_WUR;
+void secd_done(struct secd *d);
+
+/*
+ * Handles one request frame (header + body, already length-checked by the
+ * caller) of a session; writes the reply frame into d->reply and returns its
+ * length. Never fails: errors become the reply's status.
+ */
+size_t secd_handle(struct secd *d, struct secd_session *sess, const uint8_t *frame, size_t len);
+
+/* Opens the app's socket (and its store folder); idempotent. */
+int secd_app_add(struct secd *d, const char *name, alder_error **err) ALDER_WUR;
+
+/* Frees the volatile keys of a session. */
+void secd_session_clear(struct secd_session *sess);
