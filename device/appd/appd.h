@@ -175,6 +175,8 @@ const char *unit_state_name(enum unit_state s);
 struct unit *unit_find(struct appd *d, const char *name);
 int unit_get(struct appd *d, const char *name, struct unit **ret, alder_error **err);
 void unit_free(struct appd *d, struct unit *u);
+/* Replaces the unit's last_error (NULL: none). */
+void unit_set_error(struct unit *u, const char *message);
 /* Starts the current version. -EALREADY when it runs. */
 int unit_start(struct appd *d, struct unit *u, alder_error **err);
 /* Starts version_dir (a staged or current version) as a new instance. */

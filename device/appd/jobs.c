@@ -297,8 +297,7 @@ static void reject(struct appd *d, struct appd_job *job, const char *why)
                 u->candidate = NULL;
                 (void) instance_stop(d, job->candidate, NULL); /* neither current nor candidate: it just goes */
         }
-        free(u->last_error);
-        u->last_error = strdup(alder_error_message(e));
+        unit_set_error(u, alder_error_message(e));
         job_fail(d, job, e);
 }
 

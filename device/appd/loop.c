@@ -77,9 +77,9 @@ static void reap_children(struct appd *d)
                         reap_instance(d, inst);
                 else if (si.si_pid == jobs_worker_pid(d))
                         jobs_reap_worker(d);
-                else if (!deletes_reap(d, si.si_pid))
-                        (void) waitpid(si.si_pid, NULL, WNOHANG);
-                /* whatever happened above, this zombie must not come back */
+                else
+                        (void) deletes_reap(d, si.si_pid);
+                /* whatever happened above (an orphan: nothing), this zombie must not come back */
                 (void) waitpid(si.si_pid, NULL, WNOHANG);
         }
 }

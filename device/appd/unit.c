@@ -67,10 +67,10 @@ int unit_get(struct appd *d, const char *name, struct unit **ret, alder_error **
         return 0;
 }
 
-static void set_last_error(struct unit *u, alder_error *e)
+void unit_set_error(struct unit *u, const char *message)
 {
         free(u->last_error);
-        u->last_error = e ? strdup(alder_error_message(e)) : NULL;
+        u->last_error = message ? strdup(message) : NULL;
 }
 
 void unit_free(struct appd *d, struct unit *u)
@@ -377,26 +377,27 @@ struct instance *instance_by_pid(struct appd *d, pid_t pid)
 }
 
 /* The memory cgroup counted an OOM kill (cgroup v2 memory.events, v1 memory.oom_control). */
+/* The oom_kill counter of a memory-cgroup file into *ret; false when the file is not there. */
+static bool read_oom_kills(const char *path, unsigned long long *ret)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        char line[128];
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "oom_kill %llu", ret) == 1)
+                        break;
+        fclose(f);
+        return true;
+}
+
 static bool oom_killed(struct instance *inst)
 {
-        for (size_t i = 0; i < 2; i++) {
-                char path[PATH_MAX];
-                if (i == 0)
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup/alder/%s/memory.events", inst->id);
-                else
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup/memory/alder/%s/memory.oom_control", inst->id);
-                FILE *f = fopen(path, "re");
-                if (!f)
-                        continue;
-                char line[128];
-                unsigned long long n = 0;
-                while (fgets(line, sizeof(line), f))
-                        if (sscanf(line, "oom_kill %llu", &n) == 1)
-                                break;
-                fclose(f);
-                return n > 0;
-        }
-        return false;
+        char v2[PATH_MAX], v1[PATH_MAX];
+        unsigned long long n = 0;
+        snprintf(v2, sizeof(v2), "/sys/fs/cgroup/alder/%s/memory.events", inst->id);
+        snprintf(v1, sizeof(v1), "/sys/fs/cgroup/memory/alder/%s/memory.oom_control", inst->id);
+        return (read_oom_kills(v2, &n) || read_oom_kills(v1, &n)) && n > 0;
 }
 
 static void describe_exit(const struct instance *inst, char *buf, size_t size)
@@ -462,9 +463,9 @@ static void current_exited(struct appd *d, struct unit *u, struct instance *inst
         } else {
                 u->state = ok ? UNIT_STOPPED : UNIT_FAILED;
                 if (!ok) {
-                        free(u->last_error);
-                        if (asprintf(&u->last_error, "%s %s", inst->version, what) < 0)
-                                u->last_error = NULL;
+                        char error[sizeof(inst->version) + sizeof(what) + 1];
+                        snprintf(error, sizeof(error), "%s %s", inst->version, what);
+                        unit_set_error(u, error);
                 }
                 apply_restart_policy(d, u, inst, ok);
         }
@@ -514,7 +515,7 @@ int unit_start(struct appd *d, struct unit *u, alder_error **err)
         if (r < 0) {
                 u->current = NULL;
                 u->state = UNIT_FAILED;
-                set_last_error(u, *err);
+                unit_set_error(u, alder_error_message(*err));
                 return r;
         }
         u->state = UNIT_RUNNING;
@@ -717,8 +718,7 @@ static void recover_container(struct appd *d, const alder_ocirt_container *c)
                 /* it ended while appd was away: the restart policy decides, exit unknown = failure */
                 u->state = UNIT_FAILED;
                 u->want_running = true;
-                set_last_error(u, NULL);
-                u->last_error = strdup("exited while alder-appd was not running");
+                unit_set_error(u, "exited while alder-appd was not running");
                 u->restart_at_ms = appd_now_ms();
         }
 }

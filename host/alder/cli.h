@@ -64,13 +64,6 @@ int cmd_app(struct cli *cli, int argc, char **argv);
 int cmd_update(struct cli *cli, int argc, char **argv);
 int cmd_secure(struct cli *cli, int argc, char **argv);
 int cmd_app_pack(struct cli *cli, int argc, char **argv);
-int cmd_app_install(struct cli *cli, int argc, char **argv);
-int cmd_app_list(struct cli *cli, int argc, char **argv);
-int cmd_app_status(struct cli *cli, int argc, char **argv);
-int cmd_app_remove(struct cli *cli, int argc, char **argv);
-int cmd_app_start(struct cli *cli, int argc, char **argv);
-int cmd_app_stop(struct cli *cli, int argc, char **argv);
-int cmd_app_update(struct cli *cli, int argc, char **argv);
-int cmd_app_restart(struct cli *cli, int argc, char **argv);
-int cmd_app_wait(struct cli *cli, int argc, char **argv);
+/* app install|update|list|status|remove|start|stop|restart|wait: argv[0] names which */
+int cmd_app_local(struct cli *cli, int argc, char **argv);
 int cmd_app_logs(struct cli *cli, int argc, char **argv);

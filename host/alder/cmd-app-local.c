@@ -169,11 +169,6 @@ static const struct local_cmd install_cmd = {
         install_print,
 };
 
-int cmd_app_install(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &install_cmd, argc, argv);
-}
-
 static const struct local_cmd update_cmd = {
         "app update",
         "app.update",
@@ -189,11 +184,6 @@ static const struct local_cmd update_cmd = {
         install_params,
         install_print,
 };
-
-int cmd_app_update(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &update_cmd, argc, argv);
-}
 
 /* ---- list --------------------------------------------------------------------- */
 
@@ -223,11 +213,6 @@ static const struct local_cmd list_cmd = {
         NULL,
         list_print,
 };
-
-int cmd_app_list(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &list_cmd, argc, argv);
-}
 
 /* ---- status ------------------------------------------------------------------- */
 
@@ -285,11 +270,6 @@ static const struct local_cmd status_cmd = {
         status_print,
 };
 
-int cmd_app_status(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &status_cmd, argc, argv);
-}
-
 /* ---- remove ------------------------------------------------------------------- */
 
 static int remove_params(const struct local_args *a, json_t **ret)
@@ -318,11 +298,6 @@ static const struct local_cmd remove_cmd = {
         remove_print,
 };
 
-int cmd_app_remove(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &remove_cmd, argc, argv);
-}
-
 /* ---- start / stop --------------------------------------------------------------- */
 
 static void start_print(const struct local_args *a, json_t *res)
@@ -346,11 +321,6 @@ static const struct local_cmd start_cmd = {
         start_print,
 };
 
-int cmd_app_start(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &start_cmd, argc, argv);
-}
-
 static void stop_print(const struct local_args *a, json_t *res)
 {
         printf("stopped %s%s\n", a->arg,
@@ -373,11 +343,6 @@ static const struct local_cmd stop_cmd = {
         stop_print,
 };
 
-int cmd_app_stop(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &stop_cmd, argc, argv);
-}
-
 static void restart_print(const struct local_args *a, json_t *res)
 {
         printf("restarted %s (pid %" JSON_INTEGER_FORMAT ")\n", a->arg,
@@ -397,11 +362,6 @@ static const struct local_cmd restart_cmd = {
         name_params,
         restart_print,
 };
-
-int cmd_app_restart(struct cli *cli, int argc, char **argv)
-{
-        return run_local(cli, &restart_cmd, argc, argv);
-}
 
 static void wait_print(const struct local_args *a, json_t *res)
 {
@@ -427,9 +387,18 @@ static const struct local_cmd wait_cmd = {
         wait_print,
 };
 
-int cmd_app_wait(struct cli *cli, int argc, char **argv)
+/* ---- dispatch ------------------------------------------------------------------- */
+
+static const struct local_cmd *const local_cmds[] = {
+        &install_cmd, &update_cmd, &list_cmd, &status_cmd, &remove_cmd, &start_cmd, &stop_cmd, &restart_cmd, &wait_cmd,
+};
+
+int cmd_app_local(struct cli *cli, int argc, char **argv)
 {
-        return run_local(cli, &wait_cmd, argc, argv);
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(local_cmds); i++)
+                if (strcmp(local_cmds[i]->name + strlen("app "), argv[0]) == 0)
+                        return run_local(cli, local_cmds[i], argc, argv);
+        return cli_usage_error("app", "unknown command '%s'", argv[0]);
 }
 
 /* ---- logs ------------------------------------------------------------------------ */

@@ -306,11 +306,11 @@ static int cmd_app_sign(struct cli *cli, int argc, char **argv)
 int cmd_app(struct cli *cli, int argc, char **argv)
 {
         static const struct cli_command subcommands[] = {
-                {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},       {"verify", "", cmd_app_verify},
-                {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_install}, {"list", "", cmd_app_list},
-                {"status", "", cmd_app_status},   {"remove", "", cmd_app_remove},   {"start", "", cmd_app_start},
-                {"stop", "", cmd_app_stop},       {"logs", "", cmd_app_logs},       {"update", "", cmd_app_update},
-                {"restart", "", cmd_app_restart}, {"wait", "", cmd_app_wait},
+                {"pack", "", cmd_app_pack},       {"sign", "", cmd_app_sign},     {"verify", "", cmd_app_verify},
+                {"inspect", "", cmd_app_inspect}, {"install", "", cmd_app_local}, {"update", "", cmd_app_local},
+                {"list", "", cmd_app_local},      {"status", "", cmd_app_local},  {"remove", "", cmd_app_local},
+                {"start", "", cmd_app_local},     {"stop", "", cmd_app_local},    {"restart", "", cmd_app_local},
+                {"wait", "", cmd_app_local},      {"logs", "", cmd_app_logs},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(app_usage, argc < 2 ? stderr : stdout);
