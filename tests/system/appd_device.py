@@ -129,6 +129,23 @@ def process_gone(pid):
         return True
 
 
+def runtime_containers(runtime_root):
+    """[(id, status)] of the runc containers under runtime_root.
+
+    `runc list` reads the state directory and then stats each entry, so a
+    container deleted in between makes it fail with "no such file or
+    directory": that is a snapshot taken at the wrong moment, not an error of
+    ours, so take it again."""
+    for _ in range(20):
+        r = subprocess.run(["runc", "--root", str(runtime_root), "list", "--format", "json"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return sorted((c["id"], c["status"]) for c in (json.loads(r.stdout) or []))
+        assert "no such file or directory" in r.stderr, r.stderr
+        time.sleep(0.05)
+    raise AssertionError(f"runc list kept failing: {r.stderr}")
+
+
 def wait_for(predicate, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

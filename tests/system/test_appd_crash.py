@@ -67,7 +67,7 @@ from pathlib import Path
 
 import pytest
 
-from appd_device import BUSYBOX, delete_all_containers, device, needs_runtime, pack_busybox_app, wait_for  # noqa: F401
+from appd_device import BUSYBOX, delete_all_containers, device, needs_runtime, pack_busybox_app, runtime_containers, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not shutil.which("strace") or os.geteuid() != 0,
                                 reason="needs strace and root (ptrace of alder-appd)")
@@ -275,9 +275,7 @@ class Crash:
     def containers(self):
         if not shutil.which("runc") or not self.runtime_root.is_dir():
             return []
-        out = subprocess.run(["runc", "--root", str(self.runtime_root), "list", "--format", "json"],
-                             capture_output=True, text=True, check=True).stdout
-        return sorted((c["id"], c["status"]) for c in (json.loads(out) or []))
+        return runtime_containers(self.runtime_root)
 
     def install(self, version, command="install", expect_ok=True):
         r = self.d.app(command, "--json", str(self.pkgs[version]))

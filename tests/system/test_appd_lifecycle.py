@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appd_device import device, needs_runtime, pack_busybox_app, process_gone, wait_for  # noqa: F401
+from appd_device import device, needs_runtime, pack_busybox_app, process_gone, runtime_containers, wait_for  # noqa: F401
 
 pytestmark = needs_runtime
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-world"
@@ -27,9 +27,7 @@ def status(device, name):
 
 def containers(device):
     """[(NAME.SEQUENCE, status)] of the runtime's containers (ids are NAME.SEQUENCE.RUN)."""
-    out = subprocess.run(["runc", "--root", str(device.root / "run/alder/runtime"), "list", "--format", "json"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted((c["id"].rsplit(".", 1)[0], c["status"]) for c in (json.loads(out) or []))
+    return sorted((cid.rsplit(".", 1)[0], st) for cid, st in runtime_containers(device.root / "run/alder/runtime"))
 
 
 def log_text(device, name):
