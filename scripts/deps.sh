@@ -11,9 +11,10 @@ build_pkgs=(
         meson ninja-build pkg-config gcc libc6-dev
         libjansson-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
+        libcoap3-dev libsqlite3-dev libmicrohttpd-dev  # LwM2M client (alder-dmc) and service (alder-dm)
         gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
         # the demo's device image: aarch64 cross build, image/build, image/run
-        libjansson-dev:arm64 libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64
+        libjansson-dev:arm64 libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64 libcoap3-dev:arm64
         qemu-system-arm qemu-utils u-boot-qemu u-boot-tools device-tree-compiler busybox-static
         mtools dosfstools erofs-utils e2fsprogs gdisk kmod cpio cryptsetup-bin openssh-client openssl
 )
@@ -27,6 +28,7 @@ test_pkgs=(
         busybox-static                      # a static userland for container tests (test_ocispec.py)
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
         libubootenv-tool                    # fw_setenv/fw_printenv: alder-updated arms the try-boot (test_update.py)
+        libcoap3-bin                        # third-party CoAP peers: coap-client, coap-rd-openssl (LwM2M interop)
 )
 
 case "$profile" in
