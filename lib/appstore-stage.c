@@ -159,7 +159,7 @@ int alder_appstore_stage(alder_appstore *store, const char *package, const alder
         _cleanup_alpkg_ alder_alpkg *pkg = NULL;
         int r = alder_alpkg_open(package, trust, expect, &pkg, err);
         if (r < 0)
-                return r;
+                return alder_error_wrap(err, "install"); /* the package's errors name its path */
         const alder_app_meta *m = alder_alpkg_meta(pkg);
         const alder_alpkg_info *i = alder_alpkg_get_info(pkg);
         r = check_sequence(store, m, i->sequence, err);

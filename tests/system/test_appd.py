@@ -48,6 +48,7 @@ def test_refusals_leave_the_store_unchanged(device):
     for pkg, message in cases:
         r = device.app("install", str(pkg))
         assert r.rc == 1 and message in r.err, (pkg, r.err)
+        assert r.err.count(str(pkg)) == 1, r.err  # the package is named, once
     assert versions_on_disk(device) == ["20-2.0.0"]
     staging = device.root / "var/lib/alder/apps/.staging"
     assert list(staging.iterdir()) == []
