@@ -12,6 +12,7 @@ build_pkgs=(
         libjansson-dev libcmocka-dev
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         libcoap3-dev libsqlite3-dev libmicrohttpd-dev  # LwM2M client (alder-dmc) and service (alder-dm)
+        libcurl4-openssl-dev                # HTTP(S): alder dm (REST client), package/bundle downloads
         gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
         # the demo's device image: aarch64 cross build, image/build, image/run
         libjansson-dev:arm64 libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64 libcoap3-dev:arm64
