@@ -775,11 +775,38 @@ static void test_senml_encode_errors(void **state)
         check_bad_encode(&raw, raw_cases, ALDER_ARRAY_SIZE(raw_cases));
 }
 
+static void test_apply_types(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_lw_buf_ struct lw_buf spec = lw_hex(device_tlv);
+        _cleanup_lwm2m_records_ struct alder_lwm2m_records exp = {0}, got = {0}, bad = {0}, text = {0};
+        device_records(&exp);
+        lw_decode(ALDER_LWM2M_FMT_TLV, "/3/0", spec.data, spec.len, &got);
+        /* an unknown object and an executable stay untyped */
+        lw_add_bytes(&got, "/3311/0/5850", ALDER_LWM2M_TYPE_NONE, "\x01", 1);
+        lw_add_bytes(&got, "/3/0/4", ALDER_LWM2M_TYPE_NONE, "", 0);
+        assert_int_equal(alder_lwm2m_records_apply_types(&got, ALDER_LWM2M_FMT_TLV, &err), 0);
+        assert_int_equal(got.v[16].value.type, ALDER_LWM2M_TYPE_NONE);
+        assert_int_equal(got.v[17].value.type, ALDER_LWM2M_TYPE_NONE);
+        got.n -= 2;
+        alder_lwm2m_value_clear(&got.v[16].value);
+        alder_lwm2m_value_clear(&got.v[17].value);
+        lw_check_records("apply_types", &got, &exp);
+
+        lw_decode(ALDER_LWM2M_FMT_TLV, "/3/0", "\xc3\x09\x01\x02\x03", 5, &bad);
+        assert_alder_error(alder_lwm2m_records_apply_types(&bad, ALDER_LWM2M_FMT_TLV, &err), EBADMSG,
+                           "/3/0/9 (Battery Level): TLV value of 3 bytes is not an Integer (1, 2, 4 or 8 bytes)");
+        lw_decode(ALDER_LWM2M_FMT_TEXT, "/33900/1/4", "x", 1, &text);
+        assert_alder_error(alder_lwm2m_records_apply_types(&text, ALDER_LWM2M_FMT_TEXT, &err), EBADMSG,
+                           "/33900/1/4 (Restart Count): text value 'x' is not an Integer");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tlv_device_known_answer),
                 cmocka_unit_test(test_tlv_levels),
+                cmocka_unit_test(test_apply_types),
                 cmocka_unit_test(test_tlv_create_without_instance),
                 cmocka_unit_test(test_tlv_round_trip_every_type),
                 cmocka_unit_test(test_text_and_opaque),
