@@ -16,7 +16,6 @@
  * n 0, u 1, v 2, vs 3, vb 4, s 5, t 6, ut 7, vd 8.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -530,32 +529,11 @@ static void put_json_string(struct alder_cbor_writer *w, const uint8_t *s, size_
 static int put_json_value(struct alder_cbor_writer *w, const struct alder_lwm2m_record *rec, alder_error **err)
 {
         const struct alder_lwm2m_value *v = &rec->value;
-        char buf[LWM2M_FLOAT_STRLEN + 8], p[ALDER_LWM2M_PATH_STRLEN];
+        char text[LWM2M_FLOAT_STRLEN], p[ALDER_LWM2M_PATH_STRLEN];
         switch (v->type) {
-        case ALDER_LWM2M_TYPE_INTEGER:
-        case ALDER_LWM2M_TYPE_TIME:
-                snprintf(buf, sizeof(buf), "\"v\":%" PRId64, v->i);
-                break;
-        case ALDER_LWM2M_TYPE_UNSIGNED:
-                snprintf(buf, sizeof(buf), "\"v\":%" PRIu64, v->u);
-                break;
-        case ALDER_LWM2M_TYPE_FLOAT: {
-                char f[LWM2M_FLOAT_STRLEN];
-                if (!isfinite(v->f))
-                        return alder_error_set(err, EINVAL, "encode " SENML_JSON ": record %s: %s has no JSON form",
-                                               alder_lwm2m_path_format(&rec->path, p), isnan(v->f) ? "nan" : "inf");
-                lwm2m_format_float(v->f, f);
-                /* keep it a float for the reader: 3.0 as "3.0", not "3" */
-                snprintf(buf, sizeof(buf), "\"v\":%s%s", f, strpbrk(f, ".e") ? "" : ".0");
-                break;
-        }
         case ALDER_LWM2M_TYPE_BOOLEAN:
-                snprintf(buf, sizeof(buf), "\"vb\":%s", v->b ? "true" : "false");
-                break;
-        case ALDER_LWM2M_TYPE_OBJLNK:
-                snprintf(buf, sizeof(buf), "\"vlo\":\"%u:%u\"", (unsigned) v->objlnk.object,
-                         (unsigned) v->objlnk.instance);
-                break;
+                put_str(w, v->b ? "\"vb\":true" : "\"vb\":false");
+                return 0;
         case ALDER_LWM2M_TYPE_STRING:
         case ALDER_LWM2M_TYPE_CORELNK:
                 put_str(w, "\"vs\":");
@@ -566,17 +544,32 @@ static int put_json_value(struct alder_cbor_writer *w, const struct alder_lwm2m_
                 _cleanup_free_ char *b64 = lwm2m_base64_encode(v->data, v->len, true, &n);
                 if (!b64)
                         return alder_error_set(err, ENOMEM, "encode " SENML_JSON ": out of memory");
-                put_str(w, "\"vd\":\"");
-                alder_cbor_put_raw(w, b64, n);
-                put_str(w, "\"");
+                put_str(w, "\"vd\":");
+                put_json_string(w, (const uint8_t *) b64, n);
                 return 0;
         }
+        case ALDER_LWM2M_TYPE_FLOAT:
+                if (!isfinite(v->f))
+                        return alder_error_set(err, EINVAL, "encode " SENML_JSON ": record %s: %s has no JSON form",
+                                               alder_lwm2m_path_format(&rec->path, p), isnan(v->f) ? "nan" : "inf");
+                break;
         default:
+                break;
+        }
+        if (!lwm2m_scalar_text(v, text))
                 return alder_error_set(err, EINVAL,
                                        "encode " SENML_JSON ": record %s has an untyped value (convert it first)",
                                        alder_lwm2m_path_format(&rec->path, p));
+        if (v->type == ALDER_LWM2M_TYPE_OBJLNK) {
+                put_str(w, "\"vlo\":");
+                put_json_string(w, (const uint8_t *) text, strlen(text));
+                return 0;
         }
-        put_str(w, buf);
+        put_str(w, "\"v\":");
+        put_str(w, text);
+        /* keep a float a float for the reader: 3.0 as "3.0", not "3" */
+        if (v->type == ALDER_LWM2M_TYPE_FLOAT && !strpbrk(text, ".e"))
+                put_str(w, ".0");
         return 0;
 }
 
