@@ -74,7 +74,7 @@ static void type_device_records(struct alder_lwm2m_records *r)
 
 static void test_tlv_device_known_answer(void **state)
 {
-        _cleanup_lw_buf_ struct lw_buf spec = lw_hex(device_tlv);
+        _cleanup_test_buf_ struct test_buf spec = lw_hex(device_tlv);
         _cleanup_lwm2m_records_ struct alder_lwm2m_records exp = {0}, got = {0}, wrapped = {0}, inside = {0};
         device_records(&exp);
 
@@ -87,11 +87,11 @@ static void test_tlv_device_known_answer(void **state)
         lw_check_records("TLV /3/0", &got, &exp);
 
         /* encode: exactly the specification's bytes */
-        _cleanup_lw_buf_ struct lw_buf enc = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0", &exp);
+        _cleanup_test_buf_ struct test_buf enc = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0", &exp);
         lw_check_bytes("encode /3/0", enc.data, enc.len, spec.data, spec.len);
 
         /* Read of /3: one Object Instance TLV around the same (§7.4.3, 08 00 79 ...) */
-        _cleanup_lw_buf_ struct lw_buf obj = lw_encode(ALDER_LWM2M_FMT_TLV, "/3", &exp);
+        _cleanup_test_buf_ struct test_buf obj = lw_encode(ALDER_LWM2M_FMT_TLV, "/3", &exp);
         assert_int_equal(obj.len, spec.len + 3);
         lw_check_bytes("encode /3 header", obj.data, 3, (const uint8_t *) "\x08\x00\x79", 3);
         lw_check_bytes("encode /3 body", obj.data + 3, obj.len - 3, spec.data, spec.len);
@@ -110,18 +110,18 @@ static void test_tlv_levels(void **state)
         lw_add_int(&voltages, "/3/0/7/0", 3800);
         lw_add_int(&voltages, "/3/0/7/1", 5000);
         /* a multiple resource read: one Multiple Resource TLV (§7.4.3 example) */
-        _cleanup_lw_buf_ struct lw_buf mr = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0/7", &voltages);
-        _cleanup_lw_buf_ struct lw_buf mr_exp = lw_hex("88 07 08 42 00 0e d8 42 01 13 88");
+        _cleanup_test_buf_ struct test_buf mr = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0/7", &voltages);
+        _cleanup_test_buf_ struct test_buf mr_exp = lw_hex("88 07 08 42 00 0e d8 42 01 13 88");
         lw_check_bytes("/3/0/7", mr.data, mr.len, mr_exp.data, mr_exp.len);
 
         /* a resource instance: a Resource Instance TLV */
         lw_add_int(&one, "/3/0/7/1", 5000);
-        _cleanup_lw_buf_ struct lw_buf ri = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0/7/1", &one);
+        _cleanup_test_buf_ struct test_buf ri = lw_encode(ALDER_LWM2M_FMT_TLV, "/3/0/7/1", &one);
         lw_check_bytes("/3/0/7/1", ri.data, ri.len, (const uint8_t *) "\x42\x01\x13\x88", 4);
 
         /* 16-bit ids: Switch 5850 = true (IPSO example) */
         alder_lwm2m_value_set_bool(lw_add(&sw, "/3311/0/5850"), true);
-        _cleanup_lw_buf_ struct lw_buf s = lw_encode(ALDER_LWM2M_FMT_TLV, "/3311/0", &sw);
+        _cleanup_test_buf_ struct test_buf s = lw_encode(ALDER_LWM2M_FMT_TLV, "/3311/0", &sw);
         lw_check_bytes("/3311/0", s.data, s.len, (const uint8_t *) "\xe1\x16\xda\x01", 4);
 
         /* 16- and 24-bit lengths */
@@ -129,7 +129,7 @@ static void test_tlv_levels(void **state)
         memset(blob, 0xab, sizeof(blob));
         lw_add_bytes(&big, "/5/0/0", ALDER_LWM2M_TYPE_OPAQUE, blob, 300);
         lw_add_bytes(&big, "/5/0/1", ALDER_LWM2M_TYPE_OPAQUE, blob, sizeof(blob));
-        _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_TLV, "/5/0", &big);
+        _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_TLV, "/5/0", &big);
         assert_int_equal(b.len, 4 + 300 + 5 + sizeof(blob));
         lw_check_bytes("16-bit length", b.data, 4, (const uint8_t *) "\xd0\x00\x01\x2c", 4);
         lw_check_bytes("24-bit length", b.data + 304, 5, (const uint8_t *) "\xd8\x01\x01\x11\x70", 5);
@@ -145,7 +145,7 @@ static void test_tlv_levels(void **state)
 static void test_tlv_create_without_instance(void **state)
 {
         /* a Create on /3 whose resources are not in an Object Instance TLV: the client picks the id */
-        _cleanup_lw_buf_ struct lw_buf in = lw_hex("c1 09 64 86 06 41 00 01 41 01 05");
+        _cleanup_test_buf_ struct test_buf in = lw_hex("c1 09 64 86 06 41 00 01 41 01 05");
         _cleanup_lwm2m_records_ struct alder_lwm2m_records r = {0};
         lw_decode(ALDER_LWM2M_FMT_TLV, "/3", in.data, in.len, &r);
         assert_int_equal(r.n, 3);
@@ -154,8 +154,8 @@ static void test_tlv_create_without_instance(void **state)
         assert_string_equal(alder_lwm2m_path_format(&r.v[2].path, p), "/3/65535/9");
         assert_int_equal(r.v[0].path.id[1], ALDER_LWM2M_ID_NONE);
         /* and back: resources without the wrapper, in path order */
-        _cleanup_lw_buf_ struct lw_buf out = lw_encode(ALDER_LWM2M_FMT_TLV, "/3", &r);
-        _cleanup_lw_buf_ struct lw_buf exp = lw_hex("86 06 41 00 01 41 01 05 c1 09 64");
+        _cleanup_test_buf_ struct test_buf out = lw_encode(ALDER_LWM2M_FMT_TLV, "/3", &r);
+        _cleanup_test_buf_ struct test_buf exp = lw_hex("86 06 41 00 01 41 01 05 c1 09 64");
         lw_check_bytes("create", out.data, out.len, exp.data, exp.len);
 }
 
@@ -183,7 +183,7 @@ static void test_tlv_round_trip_every_type(void **state)
 {
         _cleanup_lwm2m_records_ struct alder_lwm2m_records exp = {0}, got = {0};
         every_type(&exp);
-        _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_TLV, "/9", &exp);
+        _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_TLV, "/9", &exp);
         lw_decode(ALDER_LWM2M_FMT_TLV, "/9", b.data, b.len, &got);
         assert_int_equal(got.n, exp.n);
         for (size_t i = 0; i < got.n; i++) {
@@ -195,7 +195,7 @@ static void test_tlv_round_trip_every_type(void **state)
         /* floats take 4 bytes when exact, integers the fewest bytes */
         _cleanup_lwm2m_records_ struct alder_lwm2m_records one = {0};
         alder_lwm2m_value_set_float(lw_add(&one, "/9/0/6"), -2.5);
-        _cleanup_lw_buf_ struct lw_buf f = lw_encode(ALDER_LWM2M_FMT_TLV, "/9/0/6", &one);
+        _cleanup_test_buf_ struct test_buf f = lw_encode(ALDER_LWM2M_FMT_TLV, "/9/0/6", &one);
         lw_check_bytes("float", f.data, f.len, (const uint8_t *) "\xc4\x06\xc0\x20\x00\x00", 6);
 }
 
@@ -224,7 +224,7 @@ static void test_text_and_opaque(void **state)
                 assert_int_equal(r.v[0].value.type, ALDER_LWM2M_TYPE_NONE);
                 assert_int_equal(alder_lwm2m_value_convert(&r.v[0].value, cases[i].type, ALDER_LWM2M_FMT_TEXT, NULL),
                                  0);
-                _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_TEXT, "/3/0/9", &r);
+                _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_TEXT, "/3/0/9", &r);
                 lw_check_bytes(cases[i].text, b.data, b.len, (const uint8_t *) cases[i].text, strlen(cases[i].text));
         }
         /* opaque: the bytes as they are, typed */
@@ -232,7 +232,7 @@ static void test_text_and_opaque(void **state)
         lw_decode(ALDER_LWM2M_FMT_OPAQUE, "/5/0/0", "\x00\x01\x02", 3, &o);
         lw_add_bytes(&exp, "/5/0/0", ALDER_LWM2M_TYPE_OPAQUE, "\x00\x01\x02", 3);
         lw_check_records("opaque", &o, &exp);
-        _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_OPAQUE, "/5/0/0", &o);
+        _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_OPAQUE, "/5/0/0", &o);
         lw_check_bytes("opaque", b.data, b.len, (const uint8_t *) "\x00\x01\x02", 3);
 }
 
@@ -257,20 +257,20 @@ static void test_cbor_known_answers(void **state)
                 {"63 33 3a 30", ALDER_LWM2M_TYPE_STRING, "3:0"},
         };
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
-                _cleanup_lw_buf_ struct lw_buf in = lw_hex(cases[i].hex);
+                _cleanup_test_buf_ struct test_buf in = lw_hex(cases[i].hex);
                 _cleanup_lwm2m_records_ struct alder_lwm2m_records r = {0};
                 lw_decode(ALDER_LWM2M_FMT_CBOR, "/3/0/13", in.data, in.len, &r);
                 assert_int_equal(r.n, 1);
                 assert_int_equal(r.v[0].value.type, cases[i].type);
                 _cleanup_free_ char *t = alder_lwm2m_value_to_text(&r.v[0].value, 8);
                 assert_string_equal(t, cases[i].text);
-                _cleanup_lw_buf_ struct lw_buf out = lw_encode(ALDER_LWM2M_FMT_CBOR, "/3/0/13", &r);
+                _cleanup_test_buf_ struct test_buf out = lw_encode(ALDER_LWM2M_FMT_CBOR, "/3/0/13", &r);
                 lw_check_bytes(cases[i].hex, out.data, out.len, in.data, in.len);
         }
         /* what has no CBOR type of its own: objlnk as "O:I" text, half floats and indefinite strings read */
         _cleanup_lwm2m_records_ struct alder_lwm2m_records l = {0}, h = {0}, s = {0};
         alder_lwm2m_value_set_objlnk(lw_add(&l, "/1/0/1"), 3, 0);
-        _cleanup_lw_buf_ struct lw_buf lb = lw_encode(ALDER_LWM2M_FMT_CBOR, "/1/0/1", &l);
+        _cleanup_test_buf_ struct test_buf lb = lw_encode(ALDER_LWM2M_FMT_CBOR, "/1/0/1", &l);
         lw_check_bytes("objlnk", lb.data, lb.len, (const uint8_t *) "\x63\x33\x3a\x30", 4);
         lw_decode(ALDER_LWM2M_FMT_CBOR, "/3/0/1", "\xf9\x3c\x00", 3, &h);
         assert_int_equal(h.v[0].value.type, ALDER_LWM2M_TYPE_FLOAT);
@@ -518,7 +518,7 @@ static void test_senml_json_device_known_answer(void **state)
         type_device_records(&got);
         lw_check_records("SenML-JSON /3/0", &got, &exp);
 
-        _cleanup_lw_buf_ struct lw_buf enc = lw_encode(ALDER_LWM2M_FMT_SENML_JSON, "/3/0", &exp);
+        _cleanup_test_buf_ struct test_buf enc = lw_encode(ALDER_LWM2M_FMT_SENML_JSON, "/3/0", &exp);
         _cleanup_free_ char *compact = without_blanks(device_senml_json);
         lw_check_bytes("encode SenML-JSON /3/0", enc.data, enc.len, (const uint8_t *) compact, strlen(compact));
 
@@ -555,10 +555,10 @@ static void test_senml_names(void **state)
                 _cleanup_lwm2m_records_ struct alder_lwm2m_records r = {0}, c = {0};
                 lw_decode(ALDER_LWM2M_FMT_SENML_JSON, cases[i].base, cases[i].json, strlen(cases[i].json), &r);
                 assert_int_equal(r.n, cases[i].n);
-                _cleanup_lw_buf_ struct lw_buf j = lw_encode(ALDER_LWM2M_FMT_SENML_JSON, cases[i].base, &r);
+                _cleanup_test_buf_ struct test_buf j = lw_encode(ALDER_LWM2M_FMT_SENML_JSON, cases[i].base, &r);
                 lw_check_bytes(cases[i].json, j.data, j.len, (const uint8_t *) cases[i].json, strlen(cases[i].json));
                 /* SenML-CBOR carries the same */
-                _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, cases[i].base, &r);
+                _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, cases[i].base, &r);
                 lw_decode(ALDER_LWM2M_FMT_SENML_CBOR, cases[i].base, b.data, b.len, &c);
                 lw_check_records(cases[i].json, &c, &r);
         }
@@ -585,20 +585,20 @@ static void test_senml_json_input_forms(void **state)
 static void test_senml_cbor_known_answer(void **state)
 {
         /* [{-2: "/3/0/0", 3: "Open Mobile Alliance"}] */
-        _cleanup_lw_buf_ struct lw_buf single = lw_hex(
+        _cleanup_test_buf_ struct test_buf single = lw_hex(
                 "81 a2 21 66 2f 33 2f 30 2f 30 03 74 4f 70 65 6e 20 4d 6f 62 69 6c 65 20 41 6c 6c 69 61 6e 63 65");
         /* [{-2: "/3/0/", 0: "9", 2: 100}, {0: "13", 2: 1367491215}, {0: "6/0", 2: 1}] in any order, indefinite
          * lengths, a float and a text label that is not ours */
-        _cleanup_lw_buf_ struct lw_buf multi = lw_hex("9f"
-                                                      "bf 21 65 2f 33 2f 30 2f 00 61 39 02 18 64 ff"
-                                                      "a3 02 1a 51 82 42 8f 00 62 31 33 63 66 6f 6f f6"
-                                                      "a2 00 7f 61 36 62 2f 30 ff 02 f9 3c 00"
-                                                      "ff");
+        _cleanup_test_buf_ struct test_buf multi = lw_hex("9f"
+                                                          "bf 21 65 2f 33 2f 30 2f 00 61 39 02 18 64 ff"
+                                                          "a3 02 1a 51 82 42 8f 00 62 31 33 63 66 6f 6f f6"
+                                                          "a2 00 7f 61 36 62 2f 30 ff 02 f9 3c 00"
+                                                          "ff");
         _cleanup_lwm2m_records_ struct alder_lwm2m_records r = {0}, m = {0}, exp = {0};
         lw_decode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0/0", single.data, single.len, &r);
         lw_add_str(&exp, "/3/0/0", "Open Mobile Alliance");
         lw_check_records("SenML-CBOR /3/0/0", &r, &exp);
-        _cleanup_lw_buf_ struct lw_buf enc = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0/0", &exp);
+        _cleanup_test_buf_ struct test_buf enc = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0/0", &exp);
         lw_check_bytes("encode SenML-CBOR", enc.data, enc.len, single.data, single.len);
 
         lw_decode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0", multi.data, multi.len, &m);
@@ -613,10 +613,10 @@ static void test_senml_cbor_known_answer(void **state)
         alder_lwm2m_value_set_objlnk(lw_add(&l, "/1/0/1"), 3, 0);
         alder_lwm2m_value_set_bool(lw_add(&l, "/1/0/2"), true);
         lw_add_bytes(&l, "/1/0/3", ALDER_LWM2M_TYPE_OPAQUE, "\x01", 1);
-        _cleanup_lw_buf_ struct lw_buf lb = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/1/0", &l);
-        _cleanup_lw_buf_ struct lw_buf lexp = lw_hex("83 a3 21 65 2f 31 2f 30 2f 00 61 31 63 76 6c 6f 63 33 3a 30"
-                                                     "a2 00 61 32 04 f5"
-                                                     "a2 00 61 33 08 41 01");
+        _cleanup_test_buf_ struct test_buf lb = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/1/0", &l);
+        _cleanup_test_buf_ struct test_buf lexp = lw_hex("83 a3 21 65 2f 31 2f 30 2f 00 61 31 63 76 6c 6f 63 33 3a 30"
+                                                         "a2 00 61 32 04 f5"
+                                                         "a2 00 61 33 08 41 01");
         lw_check_bytes("encode vlo", lb.data, lb.len, lexp.data, lexp.len);
 }
 
@@ -628,7 +628,7 @@ static void test_senml_round_trip_every_type(void **state)
                 every_type(&exp);
                 if (formats[f] == ALDER_LWM2M_FMT_SENML_JSON)
                         exp.v[4].value.u = INT64_MAX; /* jansson reads no integer above it */
-                _cleanup_lw_buf_ struct lw_buf b = lw_encode(formats[f], "/9", &exp);
+                _cleanup_test_buf_ struct test_buf b = lw_encode(formats[f], "/9", &exp);
                 lw_decode(formats[f], "/9", b.data, b.len, &got);
                 assert_int_equal(got.n, exp.n);
                 for (size_t i = 0; i < got.n; i++) {
@@ -759,7 +759,7 @@ static void test_senml_encode_errors(void **state)
         check_bad_encode(&nan, nan_cases, ALDER_ARRAY_SIZE(nan_cases));
         /* CBOR has NaN */
         _cleanup_lwm2m_records_ struct alder_lwm2m_records back = {0};
-        _cleanup_lw_buf_ struct lw_buf b = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0", &nan);
+        _cleanup_test_buf_ struct test_buf b = lw_encode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0", &nan);
         lw_decode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0", b.data, b.len, &back);
         lw_check_records("NaN", &back, &nan);
 
@@ -778,7 +778,7 @@ static void test_senml_encode_errors(void **state)
 static void test_apply_types(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
-        _cleanup_lw_buf_ struct lw_buf spec = lw_hex(device_tlv);
+        _cleanup_test_buf_ struct test_buf spec = lw_hex(device_tlv);
         _cleanup_lwm2m_records_ struct alder_lwm2m_records exp = {0}, got = {0}, bad = {0}, text = {0};
         device_records(&exp);
         lw_decode(ALDER_LWM2M_FMT_TLV, "/3/0", spec.data, spec.len, &got);
