@@ -468,8 +468,8 @@ void appd_done(struct appd *d)
         alder_appstore_close(d->store);
         alder_closep(&d->signal_fd);
         alder_strv_free(d->set.core_apps);
-        char *strings[] = {d->runtime_error, d->set.runtime, d->root,         d->config_path,   d->store_path,
-                           d->trust_path,    d->socket_path, d->stage_helper, d->bundles_path,  d->fifos_path,
+        char *strings[] = {d->runtime_error, d->set.runtime, d->root,          d->config_path,    d->store_path,
+                           d->trust_path,    d->socket_path, d->stage_helper,  d->bundles_path,   d->fifos_path,
                            d->logs_path,     d->secd_socket, d->secd_apps_dir, d->set.secd_socket};
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(strings); i++)
                 free(strings[i]);

@@ -156,9 +156,9 @@ struct appd {
         struct appd_config cfg;
         struct appd_settings set;
         char *root, *store_path, *trust_path, *socket_path, *config_path, *stage_helper;
-        char *bundles_path; /* ROOT/run/alder/bundles: config.json per container */
-        char *fifos_path;   /* ROOT/run/alder/output: the output FIFOs per container */
-        char *logs_path;    /* ROOT/var/log/alder/apps: NAME.log per app */
+        char *bundles_path;  /* ROOT/run/alder/bundles: config.json per container */
+        char *fifos_path;    /* ROOT/run/alder/output: the output FIFOs per container */
+        char *logs_path;     /* ROOT/var/log/alder/apps: NAME.log per app */
         char *secd_socket;   /* alder-secd's admin socket */
         char *secd_apps_dir; /* beside it, apps/NAME: the folder of each app's socket */
         alder_appstore *store;

@@ -41,6 +41,8 @@ struct call {
 
 static void call_start(struct call *c, uint16_t opcode)
 {
+        /* A failed exchange decodes no reply: what is wiped after it must then be nothing. */
+        c->reply = (struct secd_msg){0};
         pthread_mutex_lock(&lock);
         secd_writer_start(&c->w, req_buf, sizeof(req_buf), opcode, 0);
 }
