@@ -113,6 +113,9 @@ static const char *const restart_names[] = {
         [ALDER_APP_RESTART_ALWAYS] = "always",
 };
 
+#define RESTART_LIST         "no, on-failure, always"
+#define SECURE_SERVICES_LIST "none, optional, required"
+
 static const char *const secure_services_names[] = {
         [ALDER_APP_SECURE_SERVICES_OPTIONAL] = "optional",
         [ALDER_APP_SECURE_SERVICES_REQUIRED] = "required",
@@ -138,7 +141,7 @@ const char *alder_app_restart_name(alder_app_restart restart)
 int alder_app_restart_parse(const char *s, alder_app_restart *ret, alder_error **err)
 {
         int v = 0;
-        int r = enum_parse(restart_names, ALDER_ARRAY_SIZE(restart_names), "no, on-failure, always", s, &v, err);
+        int r = enum_parse(restart_names, ALDER_ARRAY_SIZE(restart_names), RESTART_LIST, s, &v, err);
         if (r == 0)
                 *ret = (alder_app_restart) v;
         return r;
@@ -376,14 +379,25 @@ static int parse_volumes(const json_t *doc, const char *source, alder_app_meta *
         return 0;
 }
 
-static int parse_secure_services(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
+/* An optional enum field: *ret untouched when absent. */
+static int get_enum(const json_t *doc, const char *source, const char *field, const char *const *names, size_t n,
+                    const char *list, int *ret, alder_error **err)
 {
         const char *s = NULL;
-        int r = alder_json_get_string(doc, source, "permissions.secure_services", ALDER_JSON_OPTIONAL, &s, err);
+        int r = alder_json_get_string(doc, source, field, ALDER_JSON_OPTIONAL, &s, err);
         if (r < 0 || !s)
                 return r;
-        r = alder_app_secure_services_parse(s, &m->secure_services, err);
-        return r < 0 ? alder_error_wrap(err, "%s: field 'permissions.secure_services'", source) : 0;
+        r = enum_parse(names, n, list, s, ret, err);
+        return r < 0 ? alder_error_wrap(err, "%s: field '%s'", source, field) : 0;
+}
+
+static int parse_secure_services(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
+{
+        int v = (int) m->secure_services;
+        int r = get_enum(doc, source, "permissions.secure_services", secure_services_names,
+                         ALDER_ARRAY_SIZE(secure_services_names), SECURE_SERVICES_LIST, &v, err);
+        m->secure_services = (alder_app_secure_services) v;
+        return r;
 }
 
 static int parse_permissions(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
@@ -444,12 +458,10 @@ static int parse_health(const json_t *doc, const char *source, alder_app_meta *m
 
 static int parse_restart(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
 {
-        const char *s = NULL;
-        int r = alder_json_get_string(doc, source, "restart", ALDER_JSON_OPTIONAL, &s, err);
-        if (r < 0 || !s)
-                return r;
-        r = alder_app_restart_parse(s, &m->restart, err);
-        return r < 0 ? alder_error_wrap(err, "%s: field 'restart'", source) : 0;
+        int v = (int) m->restart;
+        int r = get_enum(doc, source, "restart", restart_names, ALDER_ARRAY_SIZE(restart_names), RESTART_LIST, &v, err);
+        m->restart = (alder_app_restart) v;
+        return r;
 }
 
 int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_meta **ret, alder_error **err)

@@ -6,6 +6,10 @@
            init, records the exit and deletes the container)
     raw    `RUNTIME run --bundle B ID` of a bundle with the same hardened config.json
            (ocispec, as appd generates it) and the same root filesystem
+    secd   the appd cycle again with alder-secd running on the same root: before each
+           start appd asks secd to serve the app (app_add on its admin socket) and the
+           container gets the app's socket folder bind-mounted; against the appd cycle
+           without secd (appd's connect fails at once and the app starts without it)
 
 and alder-appd's memory: RSS (and its private part, RssAnon) idle, and with 10
 apps running, against `sleep` (the smallest dynamically linked program) as the
@@ -148,6 +152,7 @@ def main():
     daemon = subprocess.Popen([f"{build}/device/appd/alder-appd", "--root", root], stderr=subprocess.DEVNULL,
                               env={**os.environ, "ALDER_LOG_LEVEL": "warning"})
     floor = subprocess.Popen(["sleep", "1000"])
+    secd = None
     try:
         deadline = time.monotonic() + 10
         while not os.path.exists(sock):
@@ -160,6 +165,15 @@ def main():
         idle = memory(daemon.pid)
         appd_times = bench_appd(appd, a.cycles)
         raw_times = bench_raw(build, runtime, f"{root}/var/lib/alder/apps", f"{base}/bundle", a.cycles)
+        secd = subprocess.Popen([f"{build}/device/secd/alder-secd", "--root", root], stderr=subprocess.DEVNULL,
+                                env={**os.environ, "ALDER_LOG_LEVEL": "warning"})
+        deadline = time.monotonic() + 10
+        while not os.path.exists(f"{root}/run/alder/secd/admin.sock"):
+            assert time.monotonic() < deadline and secd.poll() is None, "alder-secd did not start"
+            time.sleep(0.02)
+        bench_appd(appd, 3)  # warm-up: secd makes the app's store folder and socket once
+        assert appd.call("app.status", name="hello")["state"] == "stopped"
+        secd_times = bench_appd(appd, a.cycles)
         for i in range(10):
             appd.call("app.install", package=f"{base}/idle{i}.alpkg")
             appd.call("app.start", name=f"idle{i}")
@@ -169,6 +183,9 @@ def main():
         for i in range(10):
             appd.call("app.stop", name=f"idle{i}", timeout_ms=2000)
     finally:
+        if secd:
+            secd.terminate()
+            secd.wait(timeout=10)
         floor.kill()
         daemon.terminate()
         daemon.wait(timeout=10)
@@ -176,12 +193,15 @@ def main():
         shutil.rmtree(base, ignore_errors=True)
 
     med_appd, med_raw = statistics.median(appd_times), statistics.median(raw_times)
+    med_secd = statistics.median(secd_times)
     result = {
         "runtime": a.runtime,
         "cycles": a.cycles,
         "appd_start_exit_ms": round(med_appd * 1000, 1),
         "raw_run_ms": round(med_raw * 1000, 1),
         "ratio": round(med_appd / med_raw, 2),
+        "appd_secd_start_exit_ms": round(med_secd * 1000, 1),
+        "secd_ratio": round(med_secd / med_appd, 3),
         "appd_rss_kb_idle": idle["VmRSS"],
         "appd_rss_anon_kb_idle": idle["RssAnon"],
         "appd_rss_kb_10_apps": busy["VmRSS"],
@@ -193,6 +213,8 @@ def main():
         return
     print(f"start→exit, median of {a.cycles}: alder-appd {result['appd_start_exit_ms']} ms, "
           f"raw {a.runtime} run {result['raw_run_ms']} ms → {result['ratio']}×")
+    print(f"with alder-secd (socket mounted): {result['appd_secd_start_exit_ms']} ms → "
+          f"{result['secd_ratio']}× the cycle without it")
     print(f"alder-appd RSS: idle {idle['VmRSS']} KiB (private {idle['RssAnon']} KiB), "
           f"10 apps {busy['VmRSS']} KiB (private {busy['RssAnon']} KiB); "
           f"`sleep` {floor_mem['VmRSS']} KiB (private {floor_mem['RssAnon']} KiB)")
