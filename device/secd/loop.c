@@ -66,9 +66,6 @@ static bool cgroup_valid(const char *cgroup)
 
 static int set_cgroup(struct secd *d, struct secd_app *a, const char *cgroup, alder_error **err)
 {
-        if (*cgroup && !cgroup_valid(cgroup))
-                return alder_error_set(err, EINVAL, "app %s: cgroup '%s' is not an absolute cgroup path", a->name,
-                                       cgroup);
         if (a->cgroup ? strcmp(a->cgroup, cgroup) == 0 : !*cgroup)
                 return 0;
         _cleanup_free_ char *path = NULL, *copy = *cgroup ? strdup(cgroup) : NULL;
@@ -116,6 +113,8 @@ static int open_app(struct secd *d, const char *name, alder_error **err)
 
 int secd_app_add(struct secd *d, const char *name, const char *cgroup, alder_error **err)
 {
+        if (cgroup && *cgroup && !cgroup_valid(cgroup))
+                return alder_error_set(err, EINVAL, "app %s: cgroup '%s' is not an absolute cgroup path", name, cgroup);
         int i = app_index(d, name);
         if (i < 0) {
                 int r = secd_store_add_app(&d->store, name, err);
