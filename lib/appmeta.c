@@ -113,6 +113,26 @@ static const char *const restart_names[] = {
         [ALDER_APP_RESTART_ALWAYS] = "always",
 };
 
+#define RESTART_LIST         "no, on-failure, always"
+#define SECURE_SERVICES_LIST "none, optional, required"
+
+static const char *const secure_services_names[] = {
+        [ALDER_APP_SECURE_SERVICES_OPTIONAL] = "optional",
+        [ALDER_APP_SECURE_SERVICES_REQUIRED] = "required",
+        [ALDER_APP_SECURE_SERVICES_NONE] = "none",
+};
+
+/* The index of s in names; EINVAL with the allowed values (`list`) otherwise. */
+static int enum_parse(const char *const *names, size_t n, const char *list, const char *s, int *ret, alder_error **err)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        return alder_error_set(err, EINVAL, "'%s' is not one of %s", s, list);
+}
+
 const char *alder_app_restart_name(alder_app_restart restart)
 {
         return (unsigned) restart < ALDER_ARRAY_SIZE(restart_names) ? restart_names[restart] : NULL;
@@ -120,12 +140,26 @@ const char *alder_app_restart_name(alder_app_restart restart)
 
 int alder_app_restart_parse(const char *s, alder_app_restart *ret, alder_error **err)
 {
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(restart_names); i++)
-                if (strcmp(s, restart_names[i]) == 0) {
-                        *ret = (alder_app_restart) i;
-                        return 0;
-                }
-        return alder_error_set(err, EINVAL, "'%s' is not one of no, on-failure, always", s);
+        int v = 0;
+        int r = enum_parse(restart_names, ALDER_ARRAY_SIZE(restart_names), RESTART_LIST, s, &v, err);
+        if (r == 0)
+                *ret = (alder_app_restart) v;
+        return r;
+}
+
+const char *alder_app_secure_services_name(alder_app_secure_services v)
+{
+        return (unsigned) v < ALDER_ARRAY_SIZE(secure_services_names) ? secure_services_names[v] : NULL;
+}
+
+int alder_app_secure_services_parse(const char *s, alder_app_secure_services *ret, alder_error **err)
+{
+        int v = 0;
+        int r = enum_parse(secure_services_names, ALDER_ARRAY_SIZE(secure_services_names), "none, optional, required",
+                           s, &v, err);
+        if (r == 0)
+                *ret = (alder_app_secure_services) v;
+        return r;
 }
 
 const char *alder_arch_normalize(const char *arch, const char *variant)
@@ -244,8 +278,8 @@ static int get_list(const json_t *doc, const char *source, const char *field, ch
 static const char *const top_keys[] = {"format",      "name",   "version", "arch",   "runtime",
                                        "permissions", "health", "restart", "source", NULL};
 static const char *const runtime_keys[] = {"entrypoint", "cmd", "env", "workdir", "user", NULL};
-static const char *const permission_keys[] = {"host_network", "devices", "capabilities", "limits", "volumes",
-                                              "setuid_files", NULL};
+static const char *const permission_keys[] = {"host_network", "devices",      "capabilities",    "limits",
+                                              "volumes",      "setuid_files", "secure_services", NULL};
 static const char *const limit_keys[] = {"memory_bytes", "cpu_millis", "pids", NULL};
 static const char *const health_keys[] = {"command", "grace_seconds", NULL};
 static const char *const volume_keys[] = {"name", "path", NULL};
@@ -345,6 +379,27 @@ static int parse_volumes(const json_t *doc, const char *source, alder_app_meta *
         return 0;
 }
 
+/* An optional enum field: *ret untouched when absent. */
+static int get_enum(const json_t *doc, const char *source, const char *field, const char *const *names, size_t n,
+                    const char *list, int *ret, alder_error **err)
+{
+        const char *s = NULL;
+        int r = alder_json_get_string(doc, source, field, ALDER_JSON_OPTIONAL, &s, err);
+        if (r < 0 || !s)
+                return r;
+        r = enum_parse(names, n, list, s, ret, err);
+        return r < 0 ? alder_error_wrap(err, "%s: field '%s'", source, field) : 0;
+}
+
+static int parse_secure_services(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
+{
+        int v = (int) m->secure_services;
+        int r = get_enum(doc, source, "permissions.secure_services", secure_services_names,
+                         ALDER_ARRAY_SIZE(secure_services_names), SECURE_SERVICES_LIST, &v, err);
+        m->secure_services = (alder_app_secure_services) v;
+        return r;
+}
+
 static int parse_permissions(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
 {
         int r = check_optional_keys(doc, source, "permissions", permission_keys, err);
@@ -356,6 +411,8 @@ static int parse_permissions(const json_t *doc, const char *source, alder_app_me
         if (r == 0)
                 r = alder_json_get_bool(doc, source, "permissions.setuid_files", ALDER_JSON_OPTIONAL, &m->setuid_files,
                                         err);
+        if (r == 0)
+                r = parse_secure_services(doc, source, m, err);
         if (r == 0)
                 r = get_list(doc, source, "permissions.devices", &m->devices, err);
         if (r == 0)
@@ -401,12 +458,10 @@ static int parse_health(const json_t *doc, const char *source, alder_app_meta *m
 
 static int parse_restart(const json_t *doc, const char *source, alder_app_meta *m, alder_error **err)
 {
-        const char *s = NULL;
-        int r = alder_json_get_string(doc, source, "restart", ALDER_JSON_OPTIONAL, &s, err);
-        if (r < 0 || !s)
-                return r;
-        r = alder_app_restart_parse(s, &m->restart, err);
-        return r < 0 ? alder_error_wrap(err, "%s: field 'restart'", source) : 0;
+        int v = (int) m->restart;
+        int r = get_enum(doc, source, "restart", restart_names, ALDER_ARRAY_SIZE(restart_names), RESTART_LIST, &v, err);
+        m->restart = (alder_app_restart) v;
+        return r;
 }
 
 int alder_app_meta_from_json(const json_t *doc, const char *source, alder_app_meta **ret, alder_error **err)
@@ -460,14 +515,15 @@ int alder_app_meta_to_json(const alder_app_meta *m, json_t **ret, alder_error **
         json_t *doc = json_pack(
                 "{s:i,s:s,s:s,s:s,"
                 "s:{s:o,s:o,s:o,s:s,s:s*},"
-                "s:{s:b,s:o,s:o,s:{s:I,s:I,s:I},s:o,s:b},"
+                "s:{s:b,s:o,s:o,s:{s:I,s:I,s:I},s:o,s:b,s:s},"
                 "s:{s:o,s:I},s:s}",
                 "format", ALDER_APP_META_FORMAT, "name", m->name, "version", m->version, "arch", m->arch, "runtime",
                 "entrypoint", strv_to_json(m->entrypoint), "cmd", strv_to_json(m->cmd), "env", strv_to_json(m->env),
                 "workdir", m->workdir ? m->workdir : "/", "user", m->user, "permissions", "host_network",
                 m->host_network, "devices", strv_to_json(m->devices), "capabilities", strv_to_json(m->capabilities),
                 "limits", "memory_bytes", (json_int_t) m->memory_bytes, "cpu_millis", (json_int_t) m->cpu_millis,
-                "pids", (json_int_t) m->pids, "volumes", volumes, "setuid_files", m->setuid_files, "health", "command",
+                "pids", (json_int_t) m->pids, "volumes", volumes, "setuid_files", m->setuid_files, "secure_services",
+                alder_app_secure_services_name(m->secure_services), "health", "command",
                 strv_to_json(m->health_command), "grace_seconds", (json_int_t) m->health_grace_seconds, "restart",
                 alder_app_restart_name(m->restart));
         if (!doc)

@@ -116,13 +116,19 @@ static size_t strv_len(char *const *v)
         return n;
 }
 
-/* Appends a NULL-terminated vector (may be NULL) to array a. */
-static int append_strv(json_t *a, char *const *v)
+/* Appends a NULL-terminated vector (may be NULL) to array a, less the entries that begin with `skip`. */
+static int append_strv_but(json_t *a, char *const *v, const char *skip)
 {
         for (size_t i = 0; v && v[i]; i++)
-                if (json_array_append_new(a, json_string(v[i])) < 0)
+                if ((!skip || strncmp(v[i], skip, strlen(skip)) != 0) &&
+                    json_array_append_new(a, json_string(v[i])) < 0)
                         return -ENOMEM;
         return 0;
+}
+
+static int append_strv(json_t *a, char *const *v)
+{
+        return append_strv_but(a, v, NULL);
 }
 
 static int oom(alder_error **err)
@@ -226,9 +232,14 @@ static int process_json(const alder_app_meta *m, const alder_ocispec_settings *s
         if (r < 0)
                 return r;
 
+        /* The device says where the secd socket is: a value the app's image brings is dropped. */
+        const char *secd_env = ALDER_OCISPEC_SECD_ENV "=";
         _cleanup_json_ json_t *args = json_array(), *env = json_array();
         if (!args || !env || append_strv(args, m->entrypoint) < 0 || append_strv(args, m->cmd) < 0 ||
-            append_strv(env, m->env) < 0)
+            append_strv_but(env, m->env, s->secd_dir ? secd_env : NULL) < 0)
+                return oom(err);
+        if (s->secd_dir &&
+            json_array_append_new(env, json_string(ALDER_OCISPEC_SECD_ENV "=" ALDER_OCISPEC_SECD_SOCKET)) < 0)
                 return oom(err);
         if (!env_has_path(m->env) && json_array_append_new(env, json_string(DEFAULT_PATH)) < 0)
                 return oom(err);
@@ -349,6 +360,9 @@ static int mounts_json(const alder_app_meta *m, const alder_ocispec_settings *s,
                 if (json_array_append_new(a, mount_json(m->devices[i], "bind", m->devices[i], "bind,nosuid,noexec")) <
                     0)
                         return oom(err);
+        if (s->secd_dir && json_array_append_new(a, mount_json(ALDER_OCISPEC_SECD_DIR, "bind", s->secd_dir,
+                                                               "bind,ro,nosuid,nodev,noexec")) < 0)
+                return oom(err);
         *ret = steal_pointer(&a);
         return 0;
 }

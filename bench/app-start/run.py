@@ -6,6 +6,10 @@
            init, records the exit and deletes the container)
     raw    `RUNTIME run --bundle B ID` of a bundle with the same hardened config.json
            (ocispec, as appd generates it) and the same root filesystem
+    secd   the appd cycle of two apps, alternately, with alder-secd running on the same
+           root: one with its secd socket (before each start appd asks secd to serve the
+           app, app_add on its admin socket, and the container gets the app's socket
+           folder bind-mounted), one without (permissions.secure_services "none")
 
 and alder-appd's memory: RSS (and its private part, RssAnon) idle, and with 10
 apps running, against `sleep` (the smallest dynamically linked program) as the
@@ -76,10 +80,10 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def pack(build, keys, rootfs, name, cmd, out):
+def pack(build, keys, rootfs, name, cmd, out, *extra):
     run([f"{build}/host/alder", "app", "pack", "--key", f"{keys}/dev.key", "--cert", f"{keys}/dev.pem",
          "--name", name, "--version", "1.0.0", "--arch", native_arch(), "--sequence", "1", "--user", "0:0",
-         "--restart", "no", "--cmd", json.dumps(cmd), "-o", out, rootfs])
+         "--restart", "no", "--cmd", json.dumps(cmd), *extra, "-o", out, rootfs])
 
 
 def wait_exited(appd, name):
@@ -88,15 +92,17 @@ def wait_exited(appd, name):
     return st
 
 
-def bench_appd(appd, cycles):
-    times = []
+def bench_appd(appd, cycles, names=("hello",)):
+    """Start→exit cycles of each app in turn: {name: [seconds]}."""
+    times = {name: [] for name in names}
     for _ in range(cycles):
-        t0 = time.perf_counter()
-        appd.call("app.start", name="hello")
-        st = wait_exited(appd, "hello")
-        times.append(time.perf_counter() - t0)
-        assert st["last_exit"]["code"] == 0, st
-    return times
+        for name in names:
+            t0 = time.perf_counter()
+            appd.call("app.start", name=name)
+            st = wait_exited(appd, name)
+            times[name].append(time.perf_counter() - t0)
+            assert st["last_exit"]["code"] == 0, st
+    return times[names[0]] if len(names) == 1 else times
 
 
 def bench_raw(build, runtime, store, bundle, cycles):
@@ -141,6 +147,7 @@ def main():
     rootfs = f"{base}/rootfs"
     busybox_rootfs(Path(rootfs))
     pack(build, keys, rootfs, "hello", ["/bin/echo", "hello"], f"{base}/hello.alpkg")
+    pack(build, keys, rootfs, "plain", ["/bin/echo", "hello"], f"{base}/plain.alpkg", "--secure-services", "none")
     for i in range(10):
         pack(build, keys, rootfs, f"idle{i}", ["/bin/sleep", "1000"], f"{base}/idle{i}.alpkg")
 
@@ -148,6 +155,7 @@ def main():
     daemon = subprocess.Popen([f"{build}/device/appd/alder-appd", "--root", root], stderr=subprocess.DEVNULL,
                               env={**os.environ, "ALDER_LOG_LEVEL": "warning"})
     floor = subprocess.Popen(["sleep", "1000"])
+    secd = None
     try:
         deadline = time.monotonic() + 10
         while not os.path.exists(sock):
@@ -160,6 +168,16 @@ def main():
         idle = memory(daemon.pid)
         appd_times = bench_appd(appd, a.cycles)
         raw_times = bench_raw(build, runtime, f"{root}/var/lib/alder/apps", f"{base}/bundle", a.cycles)
+        secd = subprocess.Popen([f"{build}/device/secd/alder-secd", "--root", root], stderr=subprocess.DEVNULL,
+                                env={**os.environ, "ALDER_LOG_LEVEL": "warning"})
+        deadline = time.monotonic() + 10
+        while not os.path.exists(f"{root}/run/alder/secd/admin.sock"):
+            assert time.monotonic() < deadline and secd.poll() is None, "alder-secd did not start"
+            time.sleep(0.02)
+        appd.call("app.install", package=f"{base}/plain.alpkg")
+        pair = ("hello", "plain")
+        bench_appd(appd, 3, pair)  # warm-up: secd makes the app's store folder and socket once
+        secd_times = bench_appd(appd, a.cycles, pair)
         for i in range(10):
             appd.call("app.install", package=f"{base}/idle{i}.alpkg")
             appd.call("app.start", name=f"idle{i}")
@@ -169,6 +187,9 @@ def main():
         for i in range(10):
             appd.call("app.stop", name=f"idle{i}", timeout_ms=2000)
     finally:
+        if secd:
+            secd.terminate()
+            secd.wait(timeout=10)
         floor.kill()
         daemon.terminate()
         daemon.wait(timeout=10)
@@ -176,12 +197,16 @@ def main():
         shutil.rmtree(base, ignore_errors=True)
 
     med_appd, med_raw = statistics.median(appd_times), statistics.median(raw_times)
+    med_secd, med_plain = statistics.median(secd_times["hello"]), statistics.median(secd_times["plain"])
     result = {
         "runtime": a.runtime,
         "cycles": a.cycles,
         "appd_start_exit_ms": round(med_appd * 1000, 1),
         "raw_run_ms": round(med_raw * 1000, 1),
         "ratio": round(med_appd / med_raw, 2),
+        "appd_secd_start_exit_ms": round(med_secd * 1000, 1),
+        "appd_no_secd_socket_start_exit_ms": round(med_plain * 1000, 1),
+        "secd_ratio": round(med_secd / med_plain, 3),
         "appd_rss_kb_idle": idle["VmRSS"],
         "appd_rss_anon_kb_idle": idle["RssAnon"],
         "appd_rss_kb_10_apps": busy["VmRSS"],
@@ -193,6 +218,8 @@ def main():
         return
     print(f"start→exit, median of {a.cycles}: alder-appd {result['appd_start_exit_ms']} ms, "
           f"raw {a.runtime} run {result['raw_run_ms']} ms → {result['ratio']}×")
+    print(f"with alder-secd running: app with its socket {result['appd_secd_start_exit_ms']} ms, without "
+          f"{result['appd_no_secd_socket_start_exit_ms']} ms → {result['secd_ratio']}×")
     print(f"alder-appd RSS: idle {idle['VmRSS']} KiB (private {idle['RssAnon']} KiB), "
           f"10 apps {busy['VmRSS']} KiB (private {busy['RssAnon']} KiB); "
           f"`sleep` {floor_mem['VmRSS']} KiB (private {floor_mem['RssAnon']} KiB)")

@@ -111,6 +111,12 @@ int unit_stopped_result(struct appd *d, struct unit *u, enum unit_then then, boo
         int r = alder_appstore_remove(d->store, name, keep_data, err);
         if (r < 0)
                 return r;
+        /* Keys and secrets are the app's data: they go with it unless kept (docs/api/appd.md#appremove). */
+        _cleanup_error_ alder_error *secd_err = NULL;
+        if (appd_secd_remove(d, name, !keep_data, &secd_err) < 0)
+                alder_log_error(ALDER_LOG_WARNING, secd_err, ALDER_LOG_FIELDS("APP", name),
+                                "removed %s, but alder-secd still has its %s", name,
+                                keep_data ? "socket" : "keys and secrets");
         _cleanup_free_ char *log = NULL;
         if (asprintf(&log, "%s/%s.log", d->logs_path, name) >= 0)
                 (void) unlink(log);
@@ -119,6 +125,8 @@ int unit_stopped_result(struct appd *d, struct unit *u, enum unit_then then, boo
         alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("APP", name), "removed %s%s", name,
                   keep_data ? " (data kept)" : "");
         *ret = json_pack("{s:s,s:b}", "name", name, "data_kept", keep_data);
+        if (*ret && secd_err)
+                json_object_set_new(*ret, "secure_services_error", json_string(alder_error_message(secd_err)));
         return 0;
 }
 
@@ -291,6 +299,7 @@ static const char *const settings_keys[] = {"runtime",
                                             "restart_delay_ms",
                                             "restart_delay_max_ms",
                                             "restart_reset_ms",
+                                            "secd_socket",
                                             NULL};
 
 static int get_ms(const json_t *doc, const char *source, const char *field, unsigned *ret, alder_error **err)
@@ -346,6 +355,23 @@ static int load_settings(struct appd *d, alder_error **err)
                 r = get_ms(doc, src, "restart_delay_max_ms", &d->set.restart_delay_max_ms, err);
         if (r == 0)
                 r = get_ms(doc, src, "restart_reset_ms", &d->set.restart_reset_ms, err);
+        const char *secd = NULL;
+        if (r == 0)
+                r = alder_json_get_string(doc, src, "secd_socket", ALDER_JSON_OPTIONAL, &secd, err);
+        if (r == 0 && secd && secd[0] != '/')
+                r = alder_error_set(err, EINVAL, "%s: field 'secd_socket': '%s' is not an absolute path", src, secd);
+        if (r == 0 && secd && !(d->set.secd_socket = strdup(secd)))
+                r = alder_error_set(err, ENOMEM, "out of memory");
+        return r;
+}
+
+/* secd keeps the folder of each app's socket in apps/ beside its admin socket. */
+static int secd_apps_dir(struct appd *d, alder_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        int r = alder_path_parent(d->secd_socket, &dir, err);
+        if (r == 0 && asprintf(&d->secd_apps_dir, "%s/apps", dir) < 0)
+                r = alder_error_set(err, ENOMEM, "out of memory");
         return r;
 }
 
@@ -397,6 +423,10 @@ int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
         if (r == 0 && cfg->limits >= 0)
                 d->set.limits = cfg->limits;
         if (r == 0)
+                r = default_path(d->set.secd_socket, d->root, "/run/alder/secd/admin.sock", &d->secd_socket, err);
+        if (r == 0)
+                r = secd_apps_dir(d, err);
+        if (r == 0)
                 r = find_stage_helper(d, err);
         if (r == 0)
                 r = alder_mkdir_p(d->store_path, 0755, err);
@@ -438,9 +468,9 @@ void appd_done(struct appd *d)
         alder_appstore_close(d->store);
         alder_closep(&d->signal_fd);
         alder_strv_free(d->set.core_apps);
-        char *strings[] = {d->runtime_error, d->set.runtime, d->root,        d->config_path,
-                           d->store_path,    d->trust_path,  d->socket_path, d->stage_helper,
-                           d->bundles_path,  d->fifos_path,  d->logs_path};
+        char *strings[] = {d->runtime_error, d->set.runtime, d->root,          d->config_path,    d->store_path,
+                           d->trust_path,    d->socket_path, d->stage_helper,  d->bundles_path,   d->fifos_path,
+                           d->logs_path,     d->secd_socket, d->secd_apps_dir, d->set.secd_socket};
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(strings); i++)
                 free(strings[i]);
         *d = (struct appd){.signal_fd = -1};

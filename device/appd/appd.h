@@ -49,6 +49,7 @@ struct appd_settings {
         unsigned restart_delay_ms;     /* first back-off delay */
         unsigned restart_delay_max_ms; /* back-off cap */
         unsigned restart_reset_ms;     /* a run this long resets the back-off */
+        char *secd_socket;             /* alder-secd's admin socket (NULL: ROOT/run/alder/secd/admin.sock) */
 };
 
 /* Where a stream of a container's output goes (applog.c). */
@@ -60,6 +61,15 @@ struct applog_stream {
 };
 
 struct unit;
+
+/* An instance's alder-secd socket (secd.c), as app.status shows it. */
+enum appd_secd_state {
+        APPD_SECD_NONE,        /* the app asked for none (permissions.secure_services) */
+        APPD_SECD_AVAILABLE,   /* mounted */
+        APPD_SECD_UNAVAILABLE, /* started without: secd_error says why */
+        APPD_SECD_UNKNOWN,     /* adopted from a previous alder-appd, bundle gone */
+};
+extern const char *const appd_secd_state_names[];
 
 /*
  * One container: id NAME.SEQUENCE.RUN — a candidate can run beside the current
@@ -83,6 +93,8 @@ struct instance {
         unsigned stop_timeout_ms; /* 0: the configured one */
         uint64_t kill_at_ms;      /* stop in progress: when SIGKILL follows SIGTERM (0: none) */
         bool killed;              /* SIGKILL was needed */
+        enum appd_secd_state secd;
+        char *secd_error; /* why it runs without its alder-secd socket */
         struct applog_stream out, err;
 };
 
@@ -144,9 +156,11 @@ struct appd {
         struct appd_config cfg;
         struct appd_settings set;
         char *root, *store_path, *trust_path, *socket_path, *config_path, *stage_helper;
-        char *bundles_path; /* ROOT/run/alder/bundles: config.json per container */
-        char *fifos_path;   /* ROOT/run/alder/output: the output FIFOs per container */
-        char *logs_path;    /* ROOT/var/log/alder/apps: NAME.log per app */
+        char *bundles_path;  /* ROOT/run/alder/bundles: config.json per container */
+        char *fifos_path;    /* ROOT/run/alder/output: the output FIFOs per container */
+        char *logs_path;     /* ROOT/var/log/alder/apps: NAME.log per app */
+        char *secd_socket;   /* alder-secd's admin socket */
+        char *secd_apps_dir; /* beside it, apps/NAME: the folder of each app's socket */
         alder_appstore *store;
         alder_ocirt *runtime; /* NULL when none could be opened (store functions still work) */
         char *runtime_error;  /* why, then */
@@ -206,6 +220,21 @@ struct instance *instance_by_pid(struct appd *d, pid_t pid);
 bool deletes_reap(struct appd *d, pid_t pid);
 /* Waits for the background deletes (at exit). */
 void deletes_finish(struct appd *d);
+
+/* secd.c */
+/* The cgroup of an instance ("/alder/ID"), or with instance_id NULL the prefix of all the app's ("/alder/NAME."). */
+int appd_cgroup_path(const char *name, const char *instance_id, char **ret, alder_error **err);
+/*
+ * Before inst starts: asks alder-secd to serve its app and makes the mount
+ * point in rootfs; *ret_dir is the host folder to mount (NULL: none), and
+ * inst->secd says which. Fails only when the app requires secure services.
+ */
+int appd_secd_prepare(struct appd *d, struct instance *inst, alder_app_secure_services want, const char *rootfs,
+                      uint32_t id_start, char **ret_dir, alder_error **err);
+/* What the bundle of a container adopted from a previous alder-appd mounts. */
+enum appd_secd_state appd_secd_state_of_bundle(struct appd *d, const char *id);
+/* Asks alder-secd to drop the app's socket; purge: also its keys and secrets. */
+int appd_secd_remove(struct appd *d, const char *name, bool purge, alder_error **err);
 
 /* applog.c */
 int applog_open_fifos(struct appd *d, struct instance *inst, bool create, int *ret_out_w, int *ret_err_w,

@@ -188,8 +188,14 @@ static int write_bundle(struct appd *d, struct instance *inst, const char *versi
                 r = bundle_path(d, inst->id, &bundle, err);
         if (r < 0)
                 return r;
-        if (asprintf(&rootfs, "%s/rootfs", version_dir) < 0 || asprintf(&cgroup, "/alder/%s", inst->id) < 0)
+        if (asprintf(&rootfs, "%s/rootfs", version_dir) < 0)
                 return alder_error_set(err, ENOMEM, "out of memory");
+        _cleanup_free_ char *secd_dir = NULL;
+        r = appd_cgroup_path(inst->unit->name, inst->id, &cgroup, err);
+        if (r == 0)
+                r = appd_secd_prepare(d, inst, m->secure_services, rootfs, id_start, &secd_dir, err);
+        if (r < 0)
+                return r;
         alder_ocispec_settings settings = {
                 .rootfs = rootfs,
                 .hostname = inst->unit->name,
@@ -197,6 +203,7 @@ static int write_bundle(struct appd *d, struct instance *inst, const char *versi
                 .id_count = ALDER_APPSTORE_ID_COUNT,
                 .volume_dirs = (const char *const *) volume_dirs,
                 .cgroups_path = cgroup,
+                .secd_dir = secd_dir,
                 .limits = d->set.limits,
         };
         _cleanup_json_ json_t *config = NULL;
@@ -307,6 +314,7 @@ void instance_free(struct appd *d, struct instance *inst)
                 return;
         ALDER_LIST_REMOVE(d->instances, inst);
         alder_app_meta_free(inst->meta);
+        free(inst->secd_error);
         free(inst);
 }
 
@@ -675,6 +683,7 @@ static int adopt(struct appd *d, const alder_ocirt_container *c, const char *nam
                 return alder_error_set(err, ENOMEM, "out of memory");
         snprintf(inst->id, sizeof(inst->id), "%s", c->id); /* keeps its own RUN */
         inst->pid = c->pid;
+        inst->secd = appd_secd_state_of_bundle(d, c->id);
         inst->pidfd = pidfd_open_(c->pid);
         inst->meta = steal_pointer(&meta);
         inst->started_ms = appd_now_ms();
@@ -809,6 +818,9 @@ void unit_describe(struct unit *u, json_t *app)
         if (u->current) {
                 json_object_set_new(app, "pid", json_integer(u->current->pid));
                 json_object_set_new(app, "running_version", json_string(u->current->version));
+                json_object_set_new(app, "secure_services", json_string(appd_secd_state_names[u->current->secd]));
+                if (u->current->secd_error)
+                        json_object_set_new(app, "secure_services_error", json_string(u->current->secd_error));
         }
         json_object_set_new(app, "restarts", json_integer(u->restarts));
         if (u->restart_at_ms) {

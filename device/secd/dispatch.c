@@ -395,11 +395,33 @@ static psa_status_t op_ps_list(const struct req *r)
 
 static psa_status_t op_app_add(const struct req *r)
 {
+        char cgroup[SECD_CGROUP_MAX + 1];
+        const struct secd_bytes *cg = &r->m->cgroup;
+        bool has_cgroup = r->m->present & SECD_BIT(SECD_TAG_CGROUP);
+        if (has_cgroup) {
+                memcpy(cgroup, cg->p, cg->len);
+                cgroup[cg->len] = '\0';
+                if (strlen(cgroup) != cg->len)
+                        return PSA_ERROR_INVALID_ARGUMENT;
+        }
         _cleanup_error_ alder_error *err = NULL;
-        int rc = secd_app_add(r->d, r->app, &err);
+        int rc = secd_app_add(r->d, r->app, has_cgroup ? cgroup : NULL, &err);
         if (rc < 0)
                 alder_log_error(ALDER_LOG_WARNING, err, ALDER_LOG_FIELDS("APP", r->app), "add app");
-        return rc == -E2BIG ? PSA_ERROR_INSUFFICIENT_MEMORY : secd_status_from_errno(rc);
+        return rc == -E2BIG    ? PSA_ERROR_INSUFFICIENT_MEMORY
+               : rc == -EINVAL ? PSA_ERROR_INVALID_ARGUMENT
+                               : secd_status_from_errno(rc);
+}
+
+static psa_status_t op_app_remove(const struct req *r)
+{
+        if (r->m->flags & ~SECD_APP_REMOVE_PURGE)
+                return PSA_ERROR_NOT_SUPPORTED;
+        _cleanup_error_ alder_error *err = NULL;
+        int rc = secd_app_remove(r->d, r->app, r->m->flags & SECD_APP_REMOVE_PURGE, &err);
+        if (rc < 0)
+                alder_log_error(ALDER_LOG_WARNING, err, ALDER_LOG_FIELDS("APP", r->app), "remove app");
+        return secd_status_from_errno(rc);
 }
 
 typedef psa_status_t (*op_fn)(const struct req *r);
@@ -424,6 +446,7 @@ static const op_fn handlers[SECD_OP_MAX] = {
         [SECD_OP_KEY_LIST] = op_key_list,
         [SECD_OP_PS_LIST] = op_ps_list,
         [SECD_OP_APP_ADD] = op_app_add,
+        [SECD_OP_APP_REMOVE] = op_app_remove,
 };
 
 /* The app a request acts on: the session's, or on the admin socket the one it names. */

@@ -4,8 +4,10 @@
  * slow or silent client never stalls the others); a reply is sent with a
  * send timeout and the connection dropped if the client does not take it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,16 +45,51 @@ static int listen_unix(const char *path, mode_t mode, alder_error **err)
         return steal_fd(&fd);
 }
 
-int secd_app_add(struct secd *d, const char *name, alder_error **err)
+static int app_index(const struct secd *d, const char *name)
 {
         for (size_t i = 0; i < d->n_apps; i++)
-                if (strcmp(d->apps[i].name, name) == 0)
-                        return 0;
+                if (!d->apps[i].removed && strcmp(d->apps[i].name, name) == 0)
+                        return (int) i;
+        return -1;
+}
+
+static int cgroup_file(const struct secd *d, const char *name, char **ret, alder_error **err)
+{
+        return asprintf(ret, "%s/%s", d->cgroups_dir, name) < 0 ? alder_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+/* A cgroup path as /proc/PID/cgroup shows one: absolute, one line. */
+static bool cgroup_valid(const char *cgroup)
+{
+        return cgroup[0] == '/' && strlen(cgroup) <= SECD_CGROUP_MAX && !strchr(cgroup, '\n');
+}
+
+static int set_cgroup(struct secd *d, struct secd_app *a, const char *cgroup, alder_error **err)
+{
+        if (a->cgroup ? strcmp(a->cgroup, cgroup) == 0 : !*cgroup)
+                return 0;
+        _cleanup_free_ char *path = NULL, *copy = *cgroup ? strdup(cgroup) : NULL;
+        int r = cgroup_file(d, a->name, &path, err);
+        if (r < 0)
+                return r;
+        if (*cgroup && !copy)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        if (!*cgroup && unlink(path) < 0 && errno != ENOENT)
+                return alder_error_sys(err, errno, "remove '%s'", path);
+        if (*cgroup && (r = alder_write_file_atomic(path, cgroup, strlen(cgroup), 0600, err)) < 0)
+                return r;
+        free(a->cgroup);
+        a->cgroup = steal_pointer(&copy);
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", a->name), "app %s: peers must be in cgroup %s*", a->name,
+                  a->cgroup ? a->cgroup : "(any: not checked)");
+        return 0;
+}
+
+/* Opens the socket of an app secd does not serve yet. */
+static int open_app(struct secd *d, const char *name, alder_error **err)
+{
         if (d->n_apps == SECD_MAX_APPS)
                 return alder_error_set(err, E2BIG, "app %s: secd serves at most %u apps", name, SECD_MAX_APPS);
-        int r = secd_store_add_app(&d->store, name, err);
-        if (r < 0 || !d->listening)
-                return r;
         struct secd_app a = {.listen_fd = -1};
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/apps/%s", d->run_dir, name) < 0 || asprintf(&a.socket_path, "%s/secd.sock", dir) < 0 ||
@@ -61,7 +98,7 @@ int secd_app_add(struct secd *d, const char *name, alder_error **err)
                 return alder_error_set(err, ENOMEM, "out of memory");
         }
         /* The folder is what alder-appd bind-mounts into the app's container: it holds this socket only. */
-        r = alder_mkdir_p(dir, 0755, err);
+        int r = alder_mkdir_p(dir, 0755, err);
         if (r >= 0)
                 r = a.listen_fd = listen_unix(a.socket_path, 0666, err);
         if (r < 0) {
@@ -71,6 +108,53 @@ int secd_app_add(struct secd *d, const char *name, alder_error **err)
         }
         d->apps[d->n_apps++] = a;
         alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "serving app %s on %s", name, a.socket_path);
+        return 0;
+}
+
+int secd_app_add(struct secd *d, const char *name, const char *cgroup, alder_error **err)
+{
+        if (cgroup && *cgroup && !cgroup_valid(cgroup))
+                return alder_error_set(err, EINVAL, "app %s: cgroup '%s' is not an absolute cgroup path", name, cgroup);
+        int i = app_index(d, name);
+        if (i < 0) {
+                int r = secd_store_add_app(&d->store, name, err);
+                if (r < 0 || !d->listening)
+                        return r;
+                if ((r = open_app(d, name, err)) < 0)
+                        return r;
+                i = (int) d->n_apps - 1;
+        }
+        return cgroup ? set_cgroup(d, &d->apps[i], cgroup, err) : 0;
+}
+
+int secd_app_remove(struct secd *d, const char *name, bool purge, alder_error **err)
+{
+        int i = app_index(d, name);
+        if (i >= 0) {
+                struct secd_app *a = &d->apps[i];
+                /* No new connections from now; the slot and the open ones go at the end of the round. */
+                a->removed = true;
+                alder_closep(&a->listen_fd);
+                (void) unlink(a->socket_path);
+                _cleanup_free_ char *dir = NULL;
+                if (alder_path_parent(a->socket_path, &dir, NULL) == 0)
+                        (void) rmdir(dir);
+                for (size_t k = 0; k < d->n_conns; k++)
+                        if (d->conns[k].app == i)
+                                d->conns[k].closing = true;
+        }
+        _cleanup_free_ char *path = NULL;
+        int r = d->listening ? cgroup_file(d, name, &path, err) : 0;
+        if (r < 0)
+                return r;
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                return alder_error_sys(err, errno, "remove '%s'", path);
+        if (strcmp(d->cached_app, name) == 0)
+                explicit_bzero(d->cached, sizeof(*d->cached));
+        if (purge && (r = secd_store_remove_app(&d->store, name, err)) < 0)
+                return alder_error_wrap(err, "delete the keys and secrets of app %s", name);
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "app %s removed, its keys and secrets %s", name,
+                  purge ? "deleted" : "kept");
         return 0;
 }
 
@@ -100,7 +184,7 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
         if (r >= 0 && name && !*backend && !(*backend = secd_backend_find(name) ? secd_backend_find(name)->name : NULL))
                 r = alder_error_set(err, EINVAL, "%s: field 'backend': unknown backend '%s'", path, name);
         for (char **a = apps; r >= 0 && a && *a; a++)
-                r = secd_app_add(d, *a, err);
+                r = secd_app_add(d, *a, NULL, err);
         return r < 0 ? alder_error_wrap(err, "config") : 0;
 }
 
@@ -109,8 +193,31 @@ static int add_stored_apps(struct secd *d, alder_error **err)
         _cleanup_strv_ char **apps = NULL;
         int r = secd_store_list_apps(&d->store, SECD_MAX_APPS, &apps, err);
         for (char **a = apps; r >= 0 && *a; a++)
-                r = secd_app_add(d, *a, err);
+                r = secd_app_add(d, *a, NULL, err);
         return r;
+}
+
+/* The cgroup prefixes alder-appd registered before secd restarted. */
+static int load_cgroups(struct secd *d, alder_error **err)
+{
+        _cleanup_closedir_ DIR *dir = opendir(d->cgroups_dir);
+        if (!dir)
+                return alder_error_sys(err, errno, "open '%s'", d->cgroups_dir);
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+                _cleanup_free_ char *path = NULL, *cgroup = NULL;
+                size_t len;
+                if (!secd_app_name_valid(e->d_name))
+                        continue; /* ".", "..", temp files of a write cut short */
+                int r = cgroup_file(d, e->d_name, &path, err);
+                if (r == 0)
+                        r = alder_read_file(path, SECD_CGROUP_MAX, &cgroup, &len, err);
+                if (r == 0)
+                        r = secd_app_add(d, e->d_name, cgroup, err);
+                if (r < 0)
+                        return alder_error_wrap(err, "cgroup of app %s", e->d_name);
+        }
+        return 0;
 }
 
 static int open_sockets(struct secd *d, alder_error **err)
@@ -124,6 +231,8 @@ static int open_sockets(struct secd *d, alder_error **err)
         if (asprintf(&apps, "%s/apps", d->run_dir) < 0)
                 return alder_error_set(err, ENOMEM, "out of memory");
         r = alder_mkdir_p(apps, 0755, err);
+        if (r >= 0)
+                r = alder_mkdir_p(d->cgroups_dir, 0700, err);
         if (r >= 0)
                 r = d->admin_fd = listen_unix(d->admin_path, 0600, err);
         return r < 0 ? r : 0;
@@ -141,6 +250,8 @@ int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
         if (!d->reply || !d->scratch || !d->key || !d->cached || !d->root)
                 return alder_error_set(err, ENOMEM, "out of memory");
         int r = alder_path_join(root, "run/alder/secd", &d->run_dir, err);
+        if (r >= 0)
+                r = alder_path_join(d->run_dir, "cgroups", &d->cgroups_dir, err);
         if (r < 0)
                 return r;
         r = secd_store_open(&d->store, root, err);
@@ -155,9 +266,10 @@ int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
         if (!d->backend)
                 return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software)", backend);
         for (char **a = cfg->apps; a && *a; a++)
-                if ((r = secd_app_add(d, *a, err)) < 0)
+                if ((r = secd_app_add(d, *a, NULL, err)) < 0)
                         return r;
-        return add_stored_apps(d, err);
+        r = add_stored_apps(d, err);
+        return r >= 0 && d->listening ? load_cgroups(d, err) : r;
 }
 
 static void drop_conn(struct secd *d, size_t i)
@@ -170,13 +282,42 @@ static void drop_conn(struct secd *d, size_t i)
         d->conns[i] = d->conns[--d->n_conns];
 }
 
+static bool peer_cred(int fd, struct ucred *cred)
+{
+        socklen_t len = sizeof(*cred);
+        return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == 0;
+}
+
 static bool admin_peer_ok(int fd)
 {
         struct ucred cred;
-        socklen_t len = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                return false;
-        return cred.uid == 0 || cred.uid == geteuid();
+        return peer_cred(fd, &cred) && (cred.uid == 0 || cred.uid == geteuid());
+}
+
+/*
+ * The cgroup cross-check: a peer of an app socket must be in the app's
+ * cgroup, when alder-appd told which (defence in depth: the mount of the
+ * socket into the app's container alone is the isolation).
+ */
+static bool app_peer_ok(const struct secd_app *a, int fd)
+{
+        if (!a->cgroup)
+                return true;
+        struct ucred cred = {0};
+        char cgroup[SECD_CGROUP_MAX + 1];
+        int r = peer_cred(fd, &cred) ? secd_peer_cgroup(cred.pid, cgroup, sizeof(cgroup)) : -errno;
+        if (r == 0 && secd_cgroup_matches(cgroup, a->cgroup))
+                return true;
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", (int) cred.pid);
+        if (r == 0)
+                alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("APP", a->name, "PID", pid),
+                          "app %s: refusing pid %s: its cgroup %s is not the app's (%s*)", a->name, pid, cgroup,
+                          a->cgroup);
+        else
+                alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("APP", a->name, "PID", pid),
+                          "app %s: refusing pid %s: cannot tell its cgroup: %s", a->name, pid, strerror(-r));
+        return false;
 }
 
 static size_t conns_of(const struct secd *d, int app)
@@ -201,12 +342,15 @@ static void accept_conn(struct secd *d, int listen_fd, int app)
                 alder_log(ALDER_LOG_WARNING, NULL, "admin socket: refusing a peer that is not root");
                 return;
         }
+        /* A peer refused by the cross-check still gets a reply that says so, to its first request. */
+        bool denied = app >= 0 && !app_peer_ok(&d->apps[app], fd);
         uint8_t *buf = malloc(SECD_WIRE_MAX_FRAME);
         if (!buf)
                 return;
         d->conns[d->n_conns++] = (struct secd_conn){
                 .fd = steal_fd(&fd),
                 .app = app,
+                .denied = denied,
                 .buf = buf,
                 .session = {.app = app < 0 ? NULL : d->apps[app].name},
         };
@@ -263,6 +407,15 @@ static size_t frame_size(const struct secd_conn *c, bool *bad)
         return *bad ? SECD_WIRE_HEADER_SIZE : SECD_WIRE_HEADER_SIZE + h.body_len;
 }
 
+/* The reply to a peer the cross-check refused: PSA_ERROR_NOT_PERMITTED, whatever it asked. */
+static size_t secd_refuse(struct secd *d, const uint8_t *frame)
+{
+        struct secd_writer w;
+        secd_writer_start(&w, d->reply, SECD_WIRE_MAX_FRAME, (uint16_t) (frame[6] | frame[7] << 8),
+                          PSA_ERROR_NOT_PERMITTED);
+        return secd_writer_finish(&w);
+}
+
 /* Reads what is there; answers a complete frame. False when the connection is to be dropped. */
 static bool serve_conn(struct secd *d, struct secd_conn *c)
 {
@@ -280,7 +433,7 @@ static bool serve_conn(struct secd *d, struct secd_conn *c)
         want = frame_size(c, &bad);
         if (want == 0 || c->have < want)
                 return true;
-        size_t len = secd_handle(d, &c->session, c->buf, want);
+        size_t len = c->denied ? secd_refuse(d, c->buf) : secd_handle(d, &c->session, c->buf, want);
         explicit_bzero(c->buf, c->have);
         c->have = 0;
         uint8_t *reply = d->reply; /* set by secd_init(); the check keeps GCC's -Wnonnull quiet under ASan */
@@ -288,7 +441,35 @@ static bool serve_conn(struct secd *d, struct secd_conn *c)
         if (reply)
                 explicit_bzero(reply, len);
         /* After a bad header the stream cannot be resynchronized: answer, then close. */
-        return sent && !bad;
+        return sent && !bad && !c->denied;
+}
+
+static void free_app(struct secd_app *a)
+{
+        if (a->listen_fd >= 0) {
+                close(a->listen_fd);
+                unlink(a->socket_path);
+        }
+        free(a->name);
+        free(a->socket_path);
+        free(a->cgroup);
+}
+
+/* Drops what app_remove marked, once the round no longer refers to it by index. */
+static void compact(struct secd *d)
+{
+        for (size_t i = d->n_conns; i-- > 0;)
+                if (d->conns[i].closing)
+                        drop_conn(d, i);
+        for (size_t i = d->n_apps; i-- > 0;) {
+                if (!d->apps[i].removed)
+                        continue;
+                free_app(&d->apps[i]);
+                d->apps[i] = d->apps[--d->n_apps];
+                for (size_t k = 0; k < d->n_conns; k++)
+                        if (d->conns[k].app == (int) d->n_apps)
+                                d->conns[k].app = (int) i;
+        }
 }
 
 int secd_run(struct secd *d, volatile sig_atomic_t *stop, alder_error **err)
@@ -318,8 +499,9 @@ int secd_run(struct secd *d, volatile sig_atomic_t *stop, alder_error **err)
                 if (pfds[0].revents & POLLIN)
                         accept_conn(d, d->admin_fd, -1);
                 for (size_t i = 0; i < n_apps; i++)
-                        if (pfds[1 + i].revents & POLLIN)
+                        if ((pfds[1 + i].revents & POLLIN) && !d->apps[i].removed)
                                 accept_conn(d, d->apps[i].listen_fd, (int) i);
+                compact(d);
         }
         return 0;
 }
@@ -328,14 +510,8 @@ void secd_done(struct secd *d)
 {
         while (d->n_conns)
                 drop_conn(d, d->n_conns - 1);
-        for (size_t i = 0; i < d->n_apps; i++) {
-                if (d->apps[i].listen_fd >= 0) {
-                        close(d->apps[i].listen_fd);
-                        unlink(d->apps[i].socket_path);
-                }
-                free(d->apps[i].name);
-                free(d->apps[i].socket_path);
-        }
+        for (size_t i = 0; i < d->n_apps; i++)
+                free_app(&d->apps[i]);
         d->n_apps = 0;
         if (d->admin_fd >= 0) {
                 close(d->admin_fd);
@@ -344,6 +520,7 @@ void secd_done(struct secd *d)
         secd_store_close(&d->store);
         free(d->admin_path);
         free(d->run_dir);
+        free(d->cgroups_dir);
         free(d->root);
         free(d->reply);
         free(d->scratch);

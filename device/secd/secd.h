@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "alder/error.h"
 #include "backend.h"
@@ -43,12 +44,16 @@ struct secd_session {
 struct secd_app {
         char *name;
         char *socket_path;
+        char *cgroup; /* the cgroup prefix of the app's processes (from alder-appd); NULL: not checked */
         int listen_fd;
+        bool removed; /* by app_remove: its slot goes at the end of the loop's round */
 };
 
 struct secd_conn {
         int fd;
-        int app; /* index in apps, -1 for the admin socket */
+        int app;      /* index in apps, -1 for the admin socket */
+        bool denied;  /* the peer failed the cgroup cross-check: its first request is refused, then it goes */
+        bool closing; /* its app was removed: dropped at the end of the loop's round */
         size_t have;
         int64_t frame_deadline_ms; /* when the frame begun in buf must be complete */
         uint8_t *buf;              /* SECD_WIRE_MAX_FRAME */
@@ -57,7 +62,8 @@ struct secd_conn {
 
 struct secd {
         char *root;
-        char *run_dir; /* ROOT/run/alder/secd */
+        char *run_dir;     /* ROOT/run/alder/secd */
+        char *cgroups_dir; /* ROOT/run/alder/secd/cgroups: the prefix of each app, kept across restarts */
         struct secd_store store;
         const struct secd_backend *backend;
         int admin_fd;
@@ -87,8 +93,31 @@ void secd_done(struct secd *d);
  */
 size_t secd_handle(struct secd *d, struct secd_session *sess, const uint8_t *frame, size_t len);
 
-/* Opens the app's socket (and its store folder); idempotent. */
-int secd_app_add(struct secd *d, const char *name, alder_error **err) ALDER_WUR;
+/*
+ * Opens the app's socket (and its store folder); idempotent. A non-NULL
+ * cgroup sets the prefix the cgroup of every peer of the app's socket must
+ * begin with ("" clears it), and keeps it in cgroups_dir for a restart.
+ */
+int secd_app_add(struct secd *d, const char *name, const char *cgroup, alder_error **err) ALDER_WUR;
+
+/*
+ * Stops serving the app: closes its connections and socket, removes its
+ * socket folder and cgroup prefix; `purge` also deletes its keys and secrets.
+ * An app secd does not serve is no error (purge still deletes what is stored).
+ */
+int secd_app_remove(struct secd *d, const char *name, bool purge, alder_error **err) ALDER_WUR;
+
+/* cgroup.c: the cgroup cross-check of app sockets. */
+/*
+ * The cgroup path that identifies a process from the text of its
+ * /proc/PID/cgroup: on cgroup v1 (hybrid too) the line of the first of the
+ * pids, memory, devices, freezer, cpu controllers that is there, on a pure
+ * cgroup v2 system the "0::" line. -ENOENT when there is neither.
+ */
+int secd_cgroup_pick(const char *text, char *out, size_t size);
+/* secd_cgroup_pick() of /proc/PID/cgroup; -ESRCH for pid 0 (a peer in a pid namespace secd cannot see). */
+int secd_peer_cgroup(pid_t pid, char *out, size_t size);
+bool secd_cgroup_matches(const char *cgroup, const char *prefix);
 
 /* Frees the volatile keys of a session. */
 void secd_session_clear(struct secd_session *sess);

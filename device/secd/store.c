@@ -74,6 +74,8 @@ static int make_device_key(struct secd_store *s, const char *dir, const char *pa
         return alder_write_file_atomic(path, s->device_key, sizeof(s->device_key), 0600, err);
 }
 
+static void sweep_removed(struct secd_store *s);
+
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
 {
         *s = (struct secd_store){0};
@@ -96,6 +98,7 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
         if (r < 0)
                 return r;
         s->dir = steal_pointer(&dir);
+        sweep_removed(s);
         return 0;
 }
 
@@ -130,6 +133,47 @@ int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err)
                         return r;
         }
         return 0;
+}
+
+#define REMOVED_PREFIX ".removed-"
+
+/* What a removal cut short by a power cut left; what fails now is tried again at the next start. */
+static void remove_leftover(const char *path)
+{
+        _cleanup_error_ alder_error *e = NULL;
+        if (alder_remove_tree(path, &e) < 0)
+                alder_error_clear(&e);
+}
+
+/*
+ * Renames the app's folder out of the way (atomic, made durable), then
+ * deletes it: after a power cut the app has all its keys or none, and what is
+ * left of a removal is swept at the next start.
+ */
+int secd_store_remove_app(struct secd_store *s, const char *app, alder_error **err)
+{
+        if (!secd_app_name_valid(app))
+                return alder_error_set(err, EINVAL, "'%s' is not a valid app name", app);
+        _cleanup_free_ char *dir = store_path(s, app, NULL, NULL), *gone = NULL;
+        if (!dir || asprintf(&gone, "%s/" REMOVED_PREFIX "%s", s->dir, app) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        remove_leftover(gone); /* of a removal cut short, not swept yet */
+        if (rename(dir, gone) < 0)
+                return errno == ENOENT ? 0 : alder_error_sys(err, errno, "rename '%s'", dir);
+        int r = alder_fsync_parent_dir(gone, err);
+        return r < 0 ? r : alder_remove_tree(gone, err);
+}
+
+static void sweep_removed(struct secd_store *s)
+{
+        _cleanup_closedir_ DIR *d = opendir(s->dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+                if (strncmp(e->d_name, REMOVED_PREFIX, strlen(REMOVED_PREFIX)) == 0 &&
+                    asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0)
+                        remove_leftover(p);
+        }
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -38,6 +38,9 @@ bool secd_app_name_valid(const char *name);
 /* Creates the app's folders (idempotent). */
 int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err) ALDER_WUR;
 
+/* Deletes the app's keys and secrets with its folder (nothing there is no error). */
+int secd_store_remove_app(struct secd_store *s, const char *app, alder_error **err) ALDER_WUR;
+
 /*
  * Lists the apps that have a folder in the store into a NULL-terminated
  * vector (at most max names; more is E2BIG).

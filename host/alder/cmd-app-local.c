@@ -241,6 +241,10 @@ static void status_print(const struct local_args *a, json_t *res)
         if (pid)
                 printf("%-14s %" JSON_INTEGER_FORMAT "\n", "pid", json_integer_value(pid));
         printf("%-14s %" JSON_INTEGER_FORMAT "\n", "restarts", json_integer_value(json_object_get(res, "restarts")));
+        if (json_object_get(res, "secure_services"))
+                printf("%-14s %s%s%s\n", "secure svcs", str(res, "secure_services"),
+                       json_object_get(res, "secure_services_error") ? ": " : "",
+                       json_object_get(res, "secure_services_error") ? str(res, "secure_services_error") : "");
         if (last) {
                 printf("%-14s ", "last exit");
                 print_exit(last);
@@ -281,6 +285,8 @@ static int remove_params(const struct local_args *a, json_t **ret)
 static void remove_print(const struct local_args *a, json_t *res)
 {
         printf("removed %s%s\n", a->arg, a->keep_data ? " (data kept)" : "");
+        if (json_object_get(res, "secure_services_error"))
+                fprintf(stderr, "alder: warning: %s\n", str(res, "secure_services_error"));
 }
 
 static const struct local_cmd remove_cmd = {
@@ -288,10 +294,12 @@ static const struct local_cmd remove_cmd = {
         "app.remove",
         "Usage: alder app remove [--keep-data] [--socket PATH] [--json] NAME\n"
         "\n"
-        "Remove an app from this device, with its data volumes unless --keep-data.\n"
+        "Remove an app from this device, with its data volumes and its keys and\n"
+        "secrets in alder-secd unless --keep-data.\n"
         "\n"
         "Options:\n"
-        "  --keep-data        keep the app's data volumes for a later reinstall\n",
+        "  --keep-data        keep the app's data volumes, keys and secrets for a\n"
+        "                     later reinstall\n",
         true,
         90 * 1000, /* it stops the app first */
         remove_params,

@@ -67,6 +67,9 @@ static const char pack_usage[] =
         "  --restart POLICY     when the device restarts the app after it ends: no,\n"
         "                       on-failure (non-zero exit or killed by a signal; the\n"
         "                       default) or always (also after exit 0); with back-off\n"
+        "  --secure-services MODE  the app's alder-secd socket: optional (mounted when\n"
+        "                       alder-secd runs; the default), required (the app does\n"
+        "                       not start without it) or none\n"
         "\n"
         "Package:\n"
         "  --key KEY            signing key (alder keys generate)\n"
@@ -98,6 +101,7 @@ struct pack_args {
         bool host_network, allow_setuid;
         int64_t memory, cpu, pids, health_grace;
         alder_app_restart restart;
+        alder_app_secure_services secure_services;
         uint64_t sequence;
         bool have_sequence;
         const char *vendor, *key, *cert, *chain, *output;
@@ -125,6 +129,7 @@ enum {
         O_HEALTH_CMD,
         O_HEALTH_GRACE,
         O_RESTART,
+        O_SECURE_SERVICES,
         O_KEY,
         O_CERT,
         O_CHAIN,
@@ -154,6 +159,7 @@ static const struct option pack_options[] = {
         {"health-cmd", required_argument, NULL, O_HEALTH_CMD},
         {"health-grace", required_argument, NULL, O_HEALTH_GRACE},
         {"restart", required_argument, NULL, O_RESTART},
+        {"secure-services", required_argument, NULL, O_SECURE_SERVICES},
         {"key", required_argument, NULL, O_KEY},
         {"cert", required_argument, NULL, O_CERT},
         {"chain", required_argument, NULL, O_CHAIN},
@@ -275,6 +281,11 @@ static int parse_pack_option(int c, struct pack_args *a, struct cli *cli, char *
                 if (alder_app_restart_parse(optarg, &a->restart, NULL) < 0)
                         return cli_usage_error("app pack", "--restart: '%s' is not one of no, on-failure, always",
                                                optarg);
+                return -1;
+        case O_SECURE_SERVICES:
+                if (alder_app_secure_services_parse(optarg, &a->secure_services, NULL) < 0)
+                        return cli_usage_error(
+                                "app pack", "--secure-services: '%s' is not one of none, optional, required", optarg);
                 return -1;
         case O_HEALTH_CMD:
                 a->health_cmd = optarg;
@@ -559,6 +570,7 @@ static int meta_permissions(const struct pack_args *a, const alder_oci_config *c
         if (a->health_grace >= 0)
                 m->health_grace_seconds = a->health_grace;
         m->restart = a->restart;
+        m->secure_services = a->secure_services;
         int r = strv_dup((char **) a->devices, &m->devices, err);
         if (r == 0)
                 r = strv_dup((char **) a->caps, &m->capabilities, err);

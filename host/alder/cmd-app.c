@@ -110,6 +110,7 @@ static void print_info(const char *path, const alder_app_meta *m, const alder_al
         for (size_t v = 0; v < m->n_volumes; v++)
                 printf(" %s:%s", m->volumes[v].name, m->volumes[v].path);
         printf("%s\n  setuid files %s\n", m->n_volumes ? "" : " (none)", m->setuid_files ? "allowed" : "no");
+        printf("  secure services %s\n", alder_app_secure_services_name(m->secure_services));
 }
 
 static int report(struct cli *cli, alder_alpkg *pkg, const char *path)

@@ -122,7 +122,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct secure_args
 /* Sends the call to the admin socket; a PSA error becomes an alder_error naming the app. */
 static int admin_run(const struct secure_args *a, struct admin_call *call, alder_error **err)
 {
-        _cleanup_close_ int fd = secd_connect(a->socket);
+        _cleanup_close_ int fd = secd_connect(a->socket, 30);
         if (fd < 0)
                 return alder_error_sys(err, -fd, "connect to alder-secd at '%s'", a->socket);
         psa_status_t s = secd_transact(fd, call->req, secd_writer_finish(&call->w), call->reply, &call->m);

@@ -35,6 +35,17 @@ typedef enum alder_app_restart {
         ALDER_APP_RESTART_ALWAYS,
 } alder_app_restart;
 
+/*
+ * Whether the app gets its alder-secd socket (docs/api/secd.md): optional
+ * (the default) mounts it when alder-secd runs and starts the app without it
+ * otherwise; required refuses to start without it; none never mounts it.
+ */
+typedef enum alder_app_secure_services {
+        ALDER_APP_SECURE_SERVICES_OPTIONAL = 0,
+        ALDER_APP_SECURE_SERVICES_REQUIRED,
+        ALDER_APP_SECURE_SERVICES_NONE,
+} alder_app_secure_services;
+
 typedef struct alder_app_meta {
         char *name;
         char *version;
@@ -55,6 +66,7 @@ typedef struct alder_app_meta {
         alder_app_volume *volumes;
         size_t n_volumes;
         bool setuid_files;
+        alder_app_secure_services secure_services;
 
         char **health_command;
         int64_t health_grace_seconds;
@@ -89,6 +101,11 @@ const char *alder_app_restart_name(alder_app_restart restart);
 
 /* The policy named s; EINVAL naming s and the allowed values otherwise (callers add the field). */
 int alder_app_restart_parse(const char *s, alder_app_restart *ret, alder_error **err) ALDER_WUR;
+
+/* "optional", "required", "none"; NULL for a value outside the enum. */
+const char *alder_app_secure_services_name(alder_app_secure_services v);
+/* As alder_app_restart_parse, for permissions.secure_services. */
+int alder_app_secure_services_parse(const char *s, alder_app_secure_services *ret, alder_error **err) ALDER_WUR;
 
 /*
  * Maps architecture spellings of OCI/Go, Debian and the kernel to Alder's

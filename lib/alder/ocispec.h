@@ -27,6 +27,15 @@
 /* Source name used in errors about metadata fields. */
 #define ALDER_OCISPEC_SOURCE "app.json"
 
+/*
+ * Where an app finds its alder-secd socket (docs/api/secd.md): the host
+ * folder of its socket is bind-mounted read-only at ALDER_OCISPEC_SECD_DIR and
+ * ALDER_SECD_SOCKET names the socket in it.
+ */
+#define ALDER_OCISPEC_SECD_DIR    "/run/alder/secd.d"
+#define ALDER_OCISPEC_SECD_SOCKET ALDER_OCISPEC_SECD_DIR "/secd.sock"
+#define ALDER_OCISPEC_SECD_ENV    "ALDER_SECD_SOCKET"
+
 /* Bounds on device-side settings (the meta's lists are bounded by appmeta). */
 #define ALDER_OCISPEC_MIN_IDS 1024u /* user namespace must hold at least this many ids */
 
@@ -39,6 +48,12 @@ typedef struct alder_ocispec_settings {
         /* Host directory of each data volume, same order and count as meta->volumes. */
         const char *const *volume_dirs;
         const char *cgroups_path; /* NULL: the runtime's default */
+        /*
+         * Host folder holding only the app's alder-secd socket, mounted at
+         * ALDER_OCISPEC_SECD_DIR (its mount point must exist in the rootfs),
+         * with ALDER_SECD_SOCKET set; NULL: none.
+         */
+        const char *secd_dir;
         /*
          * Emit memory/cpu/pids limits. Off where the runtime cannot apply them
          * (e.g. some cgroup v1 hierarchies); the devices cgroup rules are

@@ -4,13 +4,9 @@
  * psa/protected_storage.h, each one request/reply over the app's alder-secd
  * socket. Links nothing but libc.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "psa-client.h"
@@ -23,62 +19,13 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int secd_fd = -1;
 static uint8_t req_buf[SECD_WIRE_MAX_FRAME], reply_buf[SECD_WIRE_MAX_FRAME];
 
-int secd_connect(const char *path)
-{
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        struct timeval tv = {.tv_sec = CALL_TIMEOUT_S};
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int e = errno;
-                close(fd);
-                return -e;
-        }
-        return fd;
-}
-
-static int io_all(int fd, uint8_t *buf, size_t len, bool out)
-{
-        while (len) {
-                ssize_t n = out ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -1;
-                buf += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
-psa_status_t secd_transact(int fd, uint8_t *req, size_t req_len, uint8_t *reply, struct secd_msg *ret)
-{
-        struct secd_header h;
-        if (req_len == 0)
-                return PSA_ERROR_INVALID_ARGUMENT; /* the request did not fit in a frame */
-        if (io_all(fd, req, req_len, true) < 0 || io_all(fd, reply, SECD_WIRE_HEADER_SIZE, false) < 0)
-                return PSA_ERROR_COMMUNICATION_FAILURE;
-        if (secd_header_decode(reply, SECD_WIRE_HEADER_SIZE, &h) != PSA_SUCCESS || h.opcode != req[6] + (req[7] << 8))
-                return PSA_ERROR_COMMUNICATION_FAILURE;
-        if (io_all(fd, reply + SECD_WIRE_HEADER_SIZE, h.body_len, false) < 0 ||
-            secd_body_decode(reply + SECD_WIRE_HEADER_SIZE, h.body_len, ret) != PSA_SUCCESS)
-                return PSA_ERROR_COMMUNICATION_FAILURE;
-        return h.status;
-}
-
 psa_status_t psa_crypto_init(void)
 {
         pthread_mutex_lock(&lock);
         psa_status_t s = PSA_SUCCESS;
         if (secd_fd < 0) {
                 const char *path = getenv("ALDER_SECD_SOCKET");
-                secd_fd = secd_connect(path && *path ? path : DEFAULT_SOCKET);
+                secd_fd = secd_connect(path && *path ? path : DEFAULT_SOCKET, CALL_TIMEOUT_S);
                 if (secd_fd < 0)
                         s = PSA_ERROR_COMMUNICATION_FAILURE;
         }
@@ -94,6 +41,8 @@ struct call {
 
 static void call_start(struct call *c, uint16_t opcode)
 {
+        /* A failed exchange decodes no reply: what is wiped after it must then be nothing. */
+        c->reply = (struct secd_msg){0};
         pthread_mutex_lock(&lock);
         secd_writer_start(&c->w, req_buf, sizeof(req_buf), opcode, 0);
 }

@@ -6,8 +6,8 @@
 #pragma once
 #include "secd-wire.h"
 
-/* A connected socket to `path` with 30 s send/receive timeouts, or a negative errno. */
-int secd_connect(const char *path);
+/* A connected socket to `path` with send/receive timeouts of timeout_s, or a negative errno. */
+int secd_connect(const char *path, unsigned timeout_s);
 
 /*
  * Sends the req_len bytes of req (0: the request did not fit in a frame) and

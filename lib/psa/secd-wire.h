@@ -27,6 +27,9 @@
 /* Largest single data field (plaintext, secret, export...): leaves room for the others. */
 #define SECD_WIRE_MAX_DATA 32768u
 #define SECD_APP_NAME_MAX  64u
+#define SECD_CGROUP_MAX    1024u /* cgroup prefix of app_add */
+/* app_remove flags */
+#define SECD_APP_REMOVE_PURGE 1u /* also delete the app's keys and secrets */
 
 enum secd_op {
         SECD_OP_GENERATE_KEY = 1,
@@ -47,7 +50,8 @@ enum secd_op {
         SECD_OP_PS_REMOVE = 16,
         SECD_OP_KEY_LIST = 17,
         SECD_OP_PS_LIST = 18,
-        SECD_OP_APP_ADD = 19, /* admin socket only */
+        SECD_OP_APP_ADD = 19,    /* admin socket only */
+        SECD_OP_APP_REMOVE = 20, /* admin socket only */
         SECD_OP_MAX,
 };
 
@@ -66,6 +70,7 @@ enum secd_tag {
         SECD_TAG_APP = 12,      /* bytes: app name, admin socket only */
         SECD_TAG_OUTPUT = 13,   /* bytes: reply data */
         SECD_TAG_INFO = 14,     /* u32 capacity, u32 size, u32 flags */
+        SECD_TAG_CGROUP = 15,   /* bytes: cgroup path prefix of the app's processes (app_add) */
         SECD_TAG_MAX,
 };
 
@@ -97,7 +102,7 @@ struct secd_msg {
         uint32_t out_size, flags, offset;
         uint64_t uid;
         struct secd_info info;
-        struct secd_bytes input, nonce, aad, signature, app, output;
+        struct secd_bytes input, nonce, aad, signature, app, output, cgroup;
 };
 
 /* A frame being written into a caller's buffer of SECD_WIRE_MAX_FRAME bytes. */

@@ -177,6 +177,8 @@ static struct secd_bytes *bytes_field(struct secd_msg *m, uint16_t tag)
                 return &m->app;
         case SECD_TAG_OUTPUT:
                 return &m->output;
+        case SECD_TAG_CGROUP:
+                return &m->cgroup;
         default:
                 return NULL;
         }
@@ -266,7 +268,8 @@ static const struct {
         [SECD_OP_PS_REMOVE] = {"ps_remove", B(UID), 0},
         [SECD_OP_KEY_LIST] = {"key_list", 0, 0},
         [SECD_OP_PS_LIST] = {"ps_list", 0, 0},
-        [SECD_OP_APP_ADD] = {"app_add", B(APP), 0},
+        [SECD_OP_APP_ADD] = {"app_add", B(APP), B(CGROUP)},
+        [SECD_OP_APP_REMOVE] = {"app_remove", B(APP), B(FLAGS)},
 };
 
 const char *secd_op_name(uint16_t opcode)
@@ -278,7 +281,7 @@ psa_status_t secd_request_check(uint16_t opcode, const struct secd_msg *m, bool 
 {
         if (!secd_op_name(opcode))
                 return PSA_ERROR_NOT_SUPPORTED;
-        if (opcode == SECD_OP_APP_ADD && !admin)
+        if ((opcode == SECD_OP_APP_ADD || opcode == SECD_OP_APP_REMOVE) && !admin)
                 return PSA_ERROR_NOT_PERMITTED;
         uint32_t allowed = ops[opcode].required | ops[opcode].optional | (admin ? B(APP) : 0);
         if ((m->present & ops[opcode].required) != ops[opcode].required || (m->present & ~allowed))
@@ -286,7 +289,7 @@ psa_status_t secd_request_check(uint16_t opcode, const struct secd_msg *m, bool 
         /* The admin socket names the app of every request; the app socket never does. */
         if (admin && !(m->present & B(APP)))
                 return PSA_ERROR_INVALID_ARGUMENT;
-        if (m->app.len > SECD_APP_NAME_MAX)
+        if (m->app.len > SECD_APP_NAME_MAX || m->cgroup.len > SECD_CGROUP_MAX)
                 return PSA_ERROR_INVALID_ARGUMENT;
         return PSA_SUCCESS;
 }

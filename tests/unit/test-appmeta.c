@@ -126,6 +126,10 @@ static const struct bad_case bad_cases[] = {
          "app.json: field 'restart': 'On-Failure' is not one of no, on-failure, always"},
         {"restart", "\"\"", EINVAL, "app.json: field 'restart': '' is not one of no, on-failure, always"},
         {"restart", "false", EINVAL, "app.json: field 'restart': expected string, got boolean"},
+        {"permissions.secure_services", "\"yes\"", EINVAL,
+         "app.json: field 'permissions.secure_services': 'yes' is not one of none, optional, required"},
+        {"permissions.secure_services", "true", EINVAL,
+         "app.json: field 'permissions.secure_services': expected string, got boolean"},
 };
 
 /* Sets or deletes a dotted field in doc. */
@@ -242,6 +246,31 @@ static void test_restart_policy(void **state)
         alder_app_meta_free(fresh);
 }
 
+/* Each value parses from app.json and is written back by to_json; absent means optional. */
+static void test_secure_services(void **state)
+{
+        static const char *const names[] = {"optional", "required", "none"};
+        for (size_t i = 0; i <= ALDER_ARRAY_SIZE(names); i++) {
+                const char *name = i < ALDER_ARRAY_SIZE(names) ? names[i] : NULL;
+                _cleanup_json_ json_t *doc = parse(good), *out = NULL;
+                char value[32];
+                snprintf(value, sizeof(value), "\"%s\"", name ? name : "");
+                if (name)
+                        apply_change(doc, "permissions.secure_services", value);
+                _cleanup_app_meta_ alder_app_meta *m = NULL;
+                _cleanup_error_ alder_error *err = NULL;
+                if (alder_app_meta_from_json(doc, "app.json", &m, &err) < 0)
+                        fail_msg("%s: %s", value, alder_error_message(err));
+                assert_int_equal(m->secure_services,
+                                 name ? (alder_app_secure_services) i : ALDER_APP_SECURE_SERVICES_OPTIONAL);
+                assert_int_equal(alder_app_meta_to_json(m, &out, &err), 0);
+                json_t *perms = json_object_get(out, "permissions");
+                assert_string_equal(json_string_value(json_object_get(perms, "secure_services")),
+                                    name ? name : "optional");
+        }
+        assert_null(alder_app_secure_services_name((alder_app_secure_services) 3));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -253,6 +282,7 @@ int main(void)
                 cmocka_unit_test(test_semver),
                 cmocka_unit_test(test_arch_normalize),
                 cmocka_unit_test(test_restart_policy),
+                cmocka_unit_test(test_secure_services),
         };
         return cmocka_run_group_tests_name("appmeta", tests, NULL, NULL);
 }

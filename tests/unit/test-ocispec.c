@@ -132,6 +132,27 @@ static void test_minimal_is_hardened(void **state)
         assert_non_null(mount_at(c, "/proc"));
         assert_non_null(mount_at(c, "/tmp"));
         assert_non_null(mount_at(c, "/dev/mqueue"));
+        assert_null(mount_at(c, "/run/alder/secd.d")); /* no alder-secd socket unless the device gives one */
+}
+
+/* The app's secd folder: read-only at a fixed path, named by the environment, whatever the image said. */
+static void test_secd_socket(void **state)
+{
+        _cleanup_app_meta_ alder_app_meta *m = meta(full);
+        char *env[] = {"PATH=/bin", "ALDER_SECD_SOCKET=/elsewhere", "A=b", NULL};
+        char **image_env = m->env;
+        m->env = env;
+        alder_ocispec_settings s = settings();
+        s.secd_dir = "/run/alder/secd/apps/hello";
+        json_t *c = generate(m, &s);
+        m->env = image_env;
+        check_at(mount_at(c, "/run/alder/secd.d"),
+                 "{\"destination\": \"/run/alder/secd.d\", \"type\": \"bind\", \"source\": "
+                 "\"/run/alder/secd/apps/hello\", \"options\": [\"bind\", \"ro\", \"nosuid\", \"nodev\", \"noexec\"]}",
+                 NULL);
+        check_at(c, "[\"PATH=/bin\", \"A=b\", \"ALDER_SECD_SOCKET=/run/alder/secd.d/secd.sock\"]", "process", "env",
+                 NULL);
+        json_decref(c);
 }
 
 static void test_full_meta_relaxes_only_what_it_asks(void **state)
@@ -350,6 +371,7 @@ int main(void)
                 cmocka_unit_test(test_minimal_is_hardened),
                 cmocka_unit_test(test_full_meta_relaxes_only_what_it_asks),
                 cmocka_unit_test(test_limits_off_keeps_device_rules),
+                cmocka_unit_test(test_secd_socket),
                 cmocka_unit_test(test_seccomp_profile),
                 cmocka_unit_test(test_meta_errors),
                 cmocka_unit_test(test_settings_errors),

@@ -413,6 +413,42 @@ static void test_sessions_are_isolated(void **state)
         assert_int_equal(send_in(&f->d, &f->a), PSA_ERROR_INVALID_ARGUMENT);
 }
 
+static psa_status_t admin_app(struct fixture *f, uint16_t op, const char *cgroup, size_t cgroup_len,
+                              const uint32_t *flags)
+{
+        start(op);
+        secd_put_bytes(&w, SECD_TAG_APP, "a", 1);
+        if (cgroup)
+                secd_put_bytes(&w, SECD_TAG_CGROUP, cgroup, cgroup_len);
+        if (flags)
+                secd_put_u32(&w, SECD_TAG_FLAGS, *flags);
+        return send_in(&f->d, &f->admin);
+}
+
+/* app_add checks its cgroup prefix; app_remove keeps the keys unless told to purge them. */
+static void test_app_add_and_remove(void **state)
+{
+        struct fixture *f = *state;
+        static const uint32_t keep = 0, purge = SECD_APP_REMOVE_PURGE, unknown = 2;
+        assert_int_equal(admin_app(f, SECD_OP_APP_ADD, "/alder/a.", 9, NULL), PSA_SUCCESS);
+        assert_int_equal(admin_app(f, SECD_OP_APP_ADD, "", 0, NULL), PSA_SUCCESS); /* clears it */
+        assert_int_equal(admin_app(f, SECD_OP_APP_ADD, "alder/a.", 8, NULL), PSA_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(admin_app(f, SECD_OP_APP_ADD, "/a\nb", 4, NULL), PSA_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(admin_app(f, SECD_OP_APP_ADD, "/a\0b", 4, NULL), PSA_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(generate(&f->d, &f->a, attrs(PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_EXPORT, 0, 1), NULL),
+                         PSA_SUCCESS);
+        assert_int_equal(admin_app(f, SECD_OP_APP_REMOVE, NULL, 0, &unknown), PSA_ERROR_NOT_SUPPORTED);
+        assert_int_equal(admin_app(f, SECD_OP_APP_REMOVE, NULL, 0, &keep), PSA_SUCCESS);
+        assert_int_equal(key_op(&f->d, &f->a, SECD_OP_GET_ATTRIBUTES, 1, 0, NULL, 0, 0, NULL, 0, 0), PSA_SUCCESS);
+        assert_int_equal(admin_app(f, SECD_OP_APP_REMOVE, NULL, 0, &purge), PSA_SUCCESS);
+        assert_int_equal(key_op(&f->d, &f->a, SECD_OP_GET_ATTRIBUTES, 1, 0, NULL, 0, 0, NULL, 0, 0),
+                         PSA_ERROR_INVALID_HANDLE);
+        assert_int_equal(admin_app(f, SECD_OP_APP_REMOVE, NULL, 0, &purge), PSA_SUCCESS); /* gone: no error */
+        /* app sockets may do neither */
+        start(SECD_OP_APP_REMOVE);
+        assert_int_equal(send_in(&f->d, &f->a), PSA_ERROR_NOT_PERMITTED);
+}
+
 static void test_volatile_keys(void **state)
 {
         struct fixture *f = *state;
@@ -483,6 +519,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_attributes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sessions_are_isolated, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_app_add_and_remove, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_volatile_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hash_random_and_storage, setup, teardown),
         };

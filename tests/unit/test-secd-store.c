@@ -293,6 +293,34 @@ static void test_app_names(void **state)
         alder_error_free(err);
 }
 
+/* An app's removal takes all its keys and secrets and nothing of another app; a cut-short one is swept. */
+static void test_remove_app(void **state)
+{
+        struct fixture *f = *state;
+        struct secd_key k, back;
+        make_key(&k, 1, 1);
+        assert_int_equal(secd_store_key_create(&f->s, "app1", &k, NULL), 0);
+        assert_int_equal(secd_store_key_create(&f->s, "app2", &k, NULL), 0);
+        assert_int_equal(secd_store_ps_set(&f->s, "app1", 7, (const uint8_t *) "x", 1, 0, NULL), 0);
+        assert_int_equal(secd_store_remove_app(&f->s, "app1", NULL), 0);
+        assert_int_equal(secd_store_key_load(&f->s, "app1", 1, &back, NULL), -ENOENT);
+        assert_int_equal(secd_store_key_load(&f->s, "app2", 1, &back, NULL), 0);
+        char dir[128];
+        snprintf(dir, sizeof(dir), "%s/var/lib/alder/secd", f->root);
+        assert_int_equal(count_files(dir), 1);                           /* app2 alone: no leftover of app1 */
+        assert_int_equal(secd_store_remove_app(&f->s, "app1", NULL), 0); /* gone already: no error */
+        alder_error *err = NULL;
+        assert_alder_error(secd_store_remove_app(&f->s, "../x", &err), EINVAL, "'../x' is not a valid app name");
+        /* a removal a power cut interrupted after the rename: swept at the next open */
+        char leftover[160];
+        snprintf(leftover, sizeof(leftover), "%s/.removed-app3/keys", dir);
+        assert_int_equal(alder_mkdir_p(leftover, 0700, NULL), 0);
+        secd_store_close(&f->s);
+        assert_int_equal(secd_store_open(&f->s, f->root, NULL), 0);
+        assert_int_equal(count_files(dir), 1);
+        alder_error_free(err);
+}
+
 static void test_status_from_errno(void **state)
 {
         static const struct {
@@ -323,6 +351,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_secrets_write_once_and_limits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_files_are_bound_to_app_and_name, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_app_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_app, setup, teardown),
                 cmocka_unit_test(test_status_from_errno),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,7 +107,7 @@ static void test_body_errors(void **state)
                 {"field header cut", "\x01\x00\x04\x00\x00", 5, PSA_ERROR_INVALID_ARGUMENT},
                 {"value cut", "\x01\x00\x04\x00\x00\x00\x07\x00", 8, PSA_ERROR_INVALID_ARGUMENT},
                 {"tag 0", "\x00\x00\x00\x00\x00\x00", 6, PSA_ERROR_INVALID_ARGUMENT},
-                {"unknown tag", "\x0f\x00\x00\x00\x00\x00", 6, PSA_ERROR_INVALID_ARGUMENT},
+                {"unknown tag", "\x10\x00\x00\x00\x00\x00", 6, PSA_ERROR_INVALID_ARGUMENT},
                 {"tag 0xffff", "\xff\xff\x00\x00\x00\x00", 6, PSA_ERROR_INVALID_ARGUMENT},
                 {"key id of 3 bytes", "\x01\x00\x03\x00\x00\x00\x01\x02\x03", 9, PSA_ERROR_INVALID_ARGUMENT},
                 {"uid of 4 bytes", "\x09\x00\x04\x00\x00\x00\x01\x02\x03\x04", 10, PSA_ERROR_INVALID_ARGUMENT},
@@ -190,6 +190,10 @@ static void test_request_check(void **state)
                 {PSA_ERROR_INVALID_ARGUMENT, "admin app name too long", SECD_OP_KEY_LIST, B(APP), SECD_APP_NAME_MAX + 1,
                  true},
                 {PSA_ERROR_NOT_PERMITTED, "app_add on app socket", SECD_OP_APP_ADD, B(APP), 1, false},
+                {PSA_SUCCESS, "app_add with a cgroup", SECD_OP_APP_ADD, B(APP) | B(CGROUP), 1, true},
+                {PSA_ERROR_INVALID_ARGUMENT, "cgroup on another op", SECD_OP_KEY_LIST, B(APP) | B(CGROUP), 1, true},
+                {PSA_ERROR_NOT_PERMITTED, "app_remove on app socket", SECD_OP_APP_REMOVE, B(APP), 1, false},
+                {PSA_SUCCESS, "app_remove with flags", SECD_OP_APP_REMOVE, B(APP) | B(FLAGS), 1, true},
                 {PSA_ERROR_INVALID_ARGUMENT, "reply field in request", SECD_OP_DESTROY_KEY, B(KEY_ID) | B(OUTPUT), 0,
                  false},
         };
@@ -199,6 +203,10 @@ static void test_request_check(void **state)
                 if (s != cases[i].want)
                         fail_msg("%s: got %d, want %d", cases[i].what, (int) s, (int) cases[i].want);
         }
+        struct secd_msg long_cgroup = {.present = B(APP) | B(CGROUP),
+                                       .app = {(const uint8_t *) "a", 1},
+                                       .cgroup = {(const uint8_t *) "/", SECD_CGROUP_MAX + 1}};
+        assert_int_equal(secd_request_check(SECD_OP_APP_ADD, &long_cgroup, true), PSA_ERROR_INVALID_ARGUMENT);
         for (uint16_t op = 1; op < SECD_OP_MAX; op++)
                 assert_non_null(secd_op_name(op));
 }
