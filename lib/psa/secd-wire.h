@@ -48,6 +48,12 @@ enum secd_op {
         SECD_OP_KEY_LIST = 17,
         SECD_OP_PS_LIST = 18,
         SECD_OP_APP_ADD = 19, /* admin socket only */
+        /* 20: app_remove (admin, alder-appd integration) */
+        SECD_OP_SIGN_MESSAGE = 21,
+        SECD_OP_VERIFY_MESSAGE = 22,
+        SECD_OP_MAC_COMPUTE = 23,
+        SECD_OP_MAC_VERIFY = 24,
+        SECD_OP_RAW_KEY_AGREEMENT = 25,
         SECD_OP_MAX,
 };
 
