@@ -22,6 +22,7 @@
  * TPM2B_PUBLIC and TPM2B_PRIVATE, or the software blob.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -113,11 +114,22 @@ static TSS2_RC connect_tpm(void)
         return rc;
 }
 
-/* Errors of the connection rather than of the TPM: worth a reconnection (the TPM restarted...). */
+/*
+ * Errors worth a reconnection: of the connection rather than of the TPM, or
+ * a TPM that lost our transient objects (it was reset or restarted: the
+ * swtpm TCTI connects for every command, so a restarted TPM answers the next
+ * one, without the SRK we loaded).
+ */
 static bool connection_error(TSS2_RC rc)
 {
         TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-        return layer == TSS2_TCTI_RC_LAYER || layer == TSS2_ESAPI_RC_LAYER || layer == TSS2_SYS_RC_LAYER;
+        if (layer == TSS2_TCTI_RC_LAYER || layer == TSS2_ESAPI_RC_LAYER || layer == TSS2_SYS_RC_LAYER)
+                return true;
+        if (layer != TSS2_TPM_RC_LAYER)
+                return false;
+        if (rc & TPM2_RC_FMT1)
+                return (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
+        return rc == TPM2_RC_INITIALIZE || (rc >= TPM2_RC_REFERENCE_H0 && rc <= TPM2_RC_REFERENCE_H6);
 }
 
 /* A TPM call that gets one reconnection when the connection failed. */
@@ -156,15 +168,20 @@ static int tpm_init(const json_t *settings, const char *config_path, alder_error
 {
         static const char *const keys[] = {"tcti", NULL};
         const char *conf = DEFAULT_TCTI;
-        int r = settings ? alder_json_check_keys(settings, config_path, "tpm", keys, err) : 0;
-        if (r >= 0 && settings)
-                r = alder_json_get_string(settings, config_path, "tcti", ALDER_JSON_OPTIONAL, &conf, err);
+        json_t *obj = NULL;
+        int r = settings ? alder_json_get_object(settings, config_path, "tpm", ALDER_JSON_OPTIONAL, &obj, err) : 0;
+        if (r >= 0 && obj)
+                r = alder_json_check_keys(settings, config_path, "tpm", keys, err);
+        if (r >= 0 && obj)
+                r = alder_json_get_string(settings, config_path, "tpm.tcti", ALDER_JSON_OPTIONAL, &conf, err);
         if (r < 0)
                 return r;
         if (strlen(conf) >= sizeof(tpm.tcti_conf))
                 return alder_error_set(err, EINVAL, "%s: field 'tpm.tcti': longer than %u bytes", config_path,
                                        TCTI_CONF_MAX - 1);
         strcpy(tpm.tcti_conf, conf);
+        /* tpm2-tss logs to stderr by default; secd reports TPM errors itself. */
+        setenv("TSS2_LOG", "all+none", 0);
         TSS2_RC rc = connect_tpm();
         if (rc != TSS2_RC_SUCCESS)
                 return alder_error_set(err, EIO, "TPM at '%s': %s", conf, Tss2_RC_Decode(rc));

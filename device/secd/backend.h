@@ -40,7 +40,8 @@ struct secd_backend {
         const char *name;
         /*
          * Opens what the backend works with (a TPM connection...); `settings`
-         * is the config's object named like the backend, or NULL. NULL: nothing to open.
+         * is secd's config (the backend reads its object, "tpm": {...}), or
+         * NULL without one. NULL: nothing to open.
          */
         int (*init)(const json_t *settings, const char *config_path, alder_error **err);
         void (*done)(void);

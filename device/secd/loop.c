@@ -76,7 +76,8 @@ int secd_app_add(struct secd *d, const char *name, alder_error **err)
 
 /*
  * ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"], "tpm": {"tcti": "..."}}, optional.
- * The backend's settings (the object named like it) stay in *settings, *config_path names the file.
+ * The whole config stays in *settings for the backend (it reads the object named like it), *config_path
+ * names the file.
  */
 static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, json_t **settings,
                        char **config_path, alder_error **err)
@@ -95,22 +96,19 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
         static const char *const keys[] = {"backend", "apps", "tpm", NULL};
         _cleanup_strv_ char **apps = NULL;
         const char *name = NULL;
-        json_t *tpm = NULL;
         if (r >= 0)
                 r = alder_json_check_keys(root, path, NULL, keys, err);
         if (r >= 0)
                 r = alder_json_get_string(root, path, "backend", ALDER_JSON_OPTIONAL, &name, err);
         if (r >= 0)
                 r = alder_json_get_strv(root, path, "apps", ALDER_JSON_OPTIONAL, SECD_MAX_APPS, &apps, err);
-        if (r >= 0)
-                r = alder_json_get_object(root, path, "tpm", ALDER_JSON_OPTIONAL, &tpm, err);
         if (r >= 0 && name && !*backend && !(*backend = secd_backend_find(name) ? secd_backend_find(name)->name : NULL))
                 r = alder_error_set(err, EINVAL, "%s: field 'backend': unknown backend '%s'", path, name);
         for (char **a = apps; r >= 0 && a && *a; a++)
                 r = secd_app_add(d, *a, err);
         if (r < 0)
                 return alder_error_wrap(err, "config");
-        *settings = *backend && strcmp(*backend, "tpm") == 0 && tpm ? json_incref(tpm) : NULL;
+        *settings = json_incref(root);
         *config_path = steal_pointer(&path);
         return 0;
 }
