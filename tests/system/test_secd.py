@@ -602,3 +602,19 @@ def test_admin_socket_is_private(secd):
 def test_cli_help(build_dir):
     p = subprocess.run([str(build_dir / "host" / "alder"), "secure", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "Usage: alder secure keys list" in p.stdout and "Exit status" in p.stdout
+
+
+def test_cli_provisions_the_new_key_types(secd, tmp_path):
+    for key_id, kind in ((30, "ed25519"), (31, "rsa-2048"), (32, "chacha20"), (33, "hmac-sha256"), (34, "x25519")):
+        rc, _, err = secd.secure("", "keys", "generate", "--app", "a", "--id", str(key_id), "--type", kind)
+        assert rc == 0, err
+    check_ed25519(secd, "a", 30, tmp_path)
+    check_rsa_pss(secd, "a", 31, 2048, tmp_path)
+    ct = secd.ok("a", "encrypt", 32, "00" * 12, "", "beef", "chacha20-poly1305")
+    assert secd.ok("a", "decrypt", 32, "00" * 12, "", ct, "chacha20-poly1305") == "beef"
+    mac = secd.ok("a", "mac", 33, "hmac-sha256", "00")
+    assert secd.status("a", "mac-verify", 33, "hmac-sha256", "00", mac) == 0
+    rc, out, _ = secd.secure("--json", "keys", "list", "--app", "a")
+    types = {k["id"]: k["type"] for k in json.loads(out)}
+    assert types == {30: "ecc-key-pair-twisted-edwards", 31: "rsa-key-pair", 32: "chacha20", 33: "hmac",
+                     34: "ecc-key-pair-montgomery"}
