@@ -18,7 +18,7 @@
  * which this backend seals to the TPM (`seal`/`unseal`): copied to another
  * device, neither keys nor secrets open. Random bytes come from the TPM.
  *
- * Blob: one kind byte (BLOB_TPM, BLOB_SOFT), then the TPM's marshalled
+ * Blob: one kind byte (SECD_BLOB_HW, BLOB_SOFT), then the TPM's marshalled
  * TPM2B_PUBLIC and TPM2B_PRIVATE, or the software blob.
  */
 #include <errno.h>
@@ -38,9 +38,8 @@
 #include "alder/log.h"
 #include "backend.h"
 #include "crypto.h"
+#include "hybrid.h"
 
-#define BLOB_TPM      1u
-#define BLOB_SOFT     2u
 #define DEFAULT_TCTI  "device:/dev/tpmrm0"
 #define TCTI_CONF_MAX 256u
 
@@ -200,7 +199,7 @@ static void tpm_done(void)
 static psa_status_t blob_put(struct secd_key *k, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv)
 {
         size_t off = 1;
-        k->blob[0] = BLOB_TPM;
+        k->blob[0] = SECD_BLOB_HW;
         if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, k->blob, sizeof(k->blob), &off) != TSS2_RC_SUCCESS ||
             Tss2_MU_TPM2B_PRIVATE_Marshal(priv, k->blob, sizeof(k->blob), &off) != TSS2_RC_SUCCESS)
                 return PSA_ERROR_GENERIC_ERROR;
@@ -213,37 +212,9 @@ static bool blob_get(const uint8_t *blob, size_t len, TPM2B_PUBLIC *pub, TPM2B_P
         size_t off = 1;
         *pub = (TPM2B_PUBLIC){0};
         *priv = (TPM2B_PRIVATE){0};
-        return len > 1 && blob[0] == BLOB_TPM &&
+        return len > 1 && blob[0] == SECD_BLOB_HW &&
                Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, pub) == TSS2_RC_SUCCESS &&
                Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, priv) == TSS2_RC_SUCCESS && off == len;
-}
-
-static bool is_soft(const struct secd_key *k)
-{
-        return k->blob_len > 0 && k->blob[0] == BLOB_SOFT;
-}
-
-/* The software key inside a BLOB_SOFT blob. */
-static void soft_key(const struct secd_key *k, struct secd_key *soft)
-{
-        soft->attrs = k->attrs;
-        soft->blob_len = k->blob_len - 1;
-        memcpy(soft->blob, k->blob + 1, soft->blob_len);
-}
-
-/* Makes k's blob a BLOB_SOFT one around the software backend's. */
-static psa_status_t wrap_soft(struct secd_key *k, struct secd_key *soft, psa_status_t s)
-{
-        if (s == PSA_SUCCESS && soft->blob_len + 1 > sizeof(k->blob))
-                s = PSA_ERROR_NOT_SUPPORTED;
-        if (s == PSA_SUCCESS) {
-                k->attrs = soft->attrs;
-                k->blob[0] = BLOB_SOFT;
-                memcpy(k->blob + 1, soft->blob, soft->blob_len);
-                k->blob_len = soft->blob_len + 1;
-        }
-        explicit_bzero(soft, sizeof(*soft));
-        return s;
 }
 
 /* --- keys ------------------------------------------------------------------ */
@@ -307,10 +278,8 @@ static TSS2_RC do_create(void *arg)
 
 static psa_status_t tpm_generate(struct secd_key *k)
 {
-        if (!tpm_resident(&k->attrs)) {
-                struct secd_key soft = {.attrs = k->attrs};
-                return wrap_soft(k, &soft, secd_backend_soft.generate(&soft));
-        }
+        if (!tpm_resident(&k->attrs))
+                return secd_hybrid_generate_soft(k);
         TPM2B_PUBLIC template, pub;
         TPM2B_PRIVATE priv;
         const TPM2B_SENSITIVE_CREATE sensitive = {0};
@@ -318,13 +287,6 @@ static psa_status_t tpm_generate(struct secd_key *k)
         struct create_args c = {.template = &template, .sensitive = &sensitive, .pub = &pub, .priv = &priv};
         psa_status_t s = psa_from_rc(with_tpm(do_create, &c), "create key");
         return s == PSA_SUCCESS ? blob_put(k, &pub, &priv) : s;
-}
-
-/* Imported keys are software keys: their material existed outside the TPM anyway. */
-static psa_status_t tpm_import(struct secd_key *k, const uint8_t *data, size_t len)
-{
-        struct secd_key soft = {.attrs = k->attrs};
-        return wrap_soft(k, &soft, secd_backend_soft.import(&soft, data, len));
 }
 
 /* The public key of a TPM blob as a software public key (PSA format), for export and verification. */
@@ -377,25 +339,9 @@ static psa_status_t public_of(const struct secd_key *k, struct secd_key *pubkey)
         return s;
 }
 
-static psa_status_t tpm_export_key(const struct secd_key *k, uint8_t *out, size_t size, size_t *len)
-{
-        if (!is_soft(k))
-                return PSA_ERROR_NOT_PERMITTED; /* never made with PSA_KEY_USAGE_EXPORT */
-        struct secd_key soft;
-        soft_key(k, &soft);
-        psa_status_t s = secd_backend_soft.export_key(&soft, out, size, len);
-        explicit_bzero(&soft, sizeof(soft));
-        return s;
-}
-
 static psa_status_t tpm_export_public(const struct secd_key *k, uint8_t *out, size_t size, size_t *len)
 {
-        struct secd_key pubkey;
-        psa_status_t s = is_soft(k) ? (soft_key(k, &pubkey), PSA_SUCCESS) : public_of(k, &pubkey);
-        if (s == PSA_SUCCESS)
-                s = secd_backend_soft.export_public(&pubkey, out, size, len);
-        explicit_bzero(&pubkey, sizeof(pubkey));
-        return s;
+        return secd_hybrid_export_public(k, public_of, out, size, len);
 }
 
 struct load_args {
@@ -489,13 +435,8 @@ static psa_status_t sig_out(const TPMT_SIGNATURE *sig, size_t n, uint8_t *out, s
 static psa_status_t tpm_sign_hash(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *hash, size_t hash_len,
                                   uint8_t *sig, size_t sig_size, size_t *sig_len)
 {
-        if (is_soft(k)) {
-                struct secd_key soft;
-                soft_key(k, &soft);
-                psa_status_t s = secd_backend_soft.sign_hash(&soft, alg, hash, hash_len, sig, sig_size, sig_len);
-                explicit_bzero(&soft, sizeof(soft));
-                return s;
-        }
+        if (secd_hybrid_is_soft(k))
+                return secd_hybrid_sign_hash_soft(k, alg, hash, hash_len, sig, sig_size, sig_len);
         TPMI_ALG_SIG_SCHEME scheme = tpm_scheme(k, alg);
         TPMI_ALG_HASH hash_alg = tpm_hash(hash_len);
         size_t want = alg == PSA_ALG_ECDSA_ANY ? hash_len : secd_hash_size(PSA_ALG_SIGN_GET_HASH(alg));
@@ -519,62 +460,10 @@ static psa_status_t tpm_sign_hash(const struct secd_key *k, psa_algorithm_t alg,
         return s;
 }
 
-/* Verification needs only the public key: OpenSSL does it. */
 static psa_status_t tpm_verify_hash(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *hash, size_t hash_len,
                                     const uint8_t *sig, size_t sig_len)
 {
-        struct secd_key pubkey;
-        psa_status_t s = is_soft(k) ? (soft_key(k, &pubkey), PSA_SUCCESS) : public_of(k, &pubkey);
-        if (s == PSA_SUCCESS)
-                s = secd_backend_soft.verify_hash(&pubkey, alg, hash, hash_len, sig, sig_len);
-        explicit_bzero(&pubkey, sizeof(pubkey));
-        return s;
-}
-
-/*
- * The operations only software keys have here: they go to the software
- * backend; a TPM key does not take them (its policy is a signature
- * algorithm, so secd's policy check already refused most).
- */
-#define SOFT_ONLY(call)                                    \
-        do {                                               \
-                if (!is_soft(k))                           \
-                        return PSA_ERROR_INVALID_ARGUMENT; \
-                struct secd_key soft;                      \
-                soft_key(k, &soft);                        \
-                psa_status_t s_ = (call);                  \
-                explicit_bzero(&soft, sizeof(soft));       \
-                return s_;                                 \
-        } while (0)
-
-static psa_status_t tpm_sign_message(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *msg, size_t len,
-                                     uint8_t *sig, size_t sig_size, size_t *sig_len)
-{
-        SOFT_ONLY(secd_backend_soft.sign_message(&soft, alg, msg, len, sig, sig_size, sig_len));
-}
-
-static psa_status_t tpm_verify_message(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *msg, size_t len,
-                                       const uint8_t *sig, size_t sig_len)
-{
-        SOFT_ONLY(secd_backend_soft.verify_message(&soft, alg, msg, len, sig, sig_len));
-}
-
-static psa_status_t tpm_mac(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *in, size_t in_len,
-                            uint8_t *out, size_t out_size, size_t *out_len)
-{
-        SOFT_ONLY(secd_backend_soft.mac(&soft, alg, in, in_len, out, out_size, out_len));
-}
-
-static psa_status_t tpm_key_agreement(const struct secd_key *k, psa_algorithm_t alg, const uint8_t *peer,
-                                      size_t peer_len, uint8_t *out, size_t out_size, size_t *out_len)
-{
-        SOFT_ONLY(secd_backend_soft.key_agreement(&soft, alg, peer, peer_len, out, out_size, out_len));
-}
-
-static psa_status_t tpm_aead(const struct secd_key *k, const struct secd_aead_args *a, uint8_t *out, size_t out_size,
-                             size_t *out_len)
-{
-        SOFT_ONLY(secd_backend_soft.aead(&soft, a, out, out_size, out_len));
+        return secd_hybrid_verify_hash(k, public_of, alg, hash, hash_len, sig, sig_len);
 }
 
 static psa_status_t tpm_destroy(const struct secd_key *k)
@@ -699,16 +588,16 @@ const struct secd_backend secd_backend_tpm = {
         .init = tpm_init,
         .done = tpm_done,
         .generate = tpm_generate,
-        .import = tpm_import,
-        .export_key = tpm_export_key,
+        .import = secd_hybrid_import,
+        .export_key = secd_hybrid_export_key,
         .export_public = tpm_export_public,
         .sign_hash = tpm_sign_hash,
         .verify_hash = tpm_verify_hash,
-        .sign_message = tpm_sign_message,
-        .verify_message = tpm_verify_message,
-        .mac = tpm_mac,
-        .key_agreement = tpm_key_agreement,
-        .aead = tpm_aead,
+        .sign_message = secd_hybrid_sign_message,
+        .verify_message = secd_hybrid_verify_message,
+        .mac = secd_hybrid_mac,
+        .key_agreement = secd_hybrid_key_agreement,
+        .aead = secd_hybrid_aead,
         .random = tpm_random,
         .seal = tpm_seal,
         .unseal = tpm_unseal,
