@@ -78,10 +78,10 @@ static int make_device_key(struct secd_store *s, const char *dir, const char *pa
 #define SEALED_SUFFIX  ".sealed"
 #define SEALED_KEY_MAX 4096u
 
-static char *sealed_path(const struct secd_store *s)
+static char *sealed_path(const char *key_path)
 {
         char *p = NULL;
-        return asprintf(&p, "%s" SEALED_SUFFIX, s->key_path) < 0 ? NULL : p;
+        return asprintf(&p, "%s" SEALED_SUFFIX, key_path) < 0 ? NULL : p;
 }
 
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
@@ -95,14 +95,13 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
                 r = alder_path_join(root, "var/lib/alder/secd", &dir, err);
         if (r < 0)
                 return r;
-        s->key_path = steal_pointer(&keypath);
-        if (!(sealed = sealed_path(s)))
+        if (!(sealed = sealed_path(keypath)))
                 return alder_error_set(err, ENOMEM, "out of memory");
         s->key_sealed = access(sealed, F_OK) == 0;
-        r = s->key_sealed ? 0 : load_device_key(s, s->key_path, err);
+        r = s->key_sealed ? 0 : load_device_key(s, keypath, err);
         if (r == -ENOENT) {
                 alder_error_clear(err);
-                r = make_device_key(s, keydir, s->key_path, err);
+                r = make_device_key(s, keydir, keypath, err);
         }
         if (r < 0)
                 return alder_error_wrap(err, "device key");
@@ -110,6 +109,7 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
         if (r < 0)
                 return r;
         s->dir = steal_pointer(&dir);
+        s->key_path = steal_pointer(&keypath);
         return 0;
 }
 
@@ -134,7 +134,7 @@ static int unseal_device_key(struct secd_store *s, const struct secd_backend *b,
 
 int secd_store_device_key(struct secd_store *s, const struct secd_backend *b, alder_error **err)
 {
-        _cleanup_free_ char *sealed = sealed_path(s);
+        _cleanup_free_ char *sealed = sealed_path(s->key_path);
         if (!sealed)
                 return alder_error_set(err, ENOMEM, "out of memory");
         if (!b->seal)
