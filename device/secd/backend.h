@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Key backends of alder-secd: one file each behind this interface
- * (backend-soft.c: OpenSSL; backend-tpm.c: TPM 2.0 through tpm2-tss ESAPI).
+ * (backend-soft.c: OpenSSL; backend-tpm.c: TPM 2.0 through tpm2-tss ESAPI;
+ * backend-pkcs11.c: any PKCS#11 module).
  *
  * A backend turns attributes into an opaque key blob and performs operations
  * with a blob. The daemon keeps the blob (sealed under the device key in the
@@ -25,6 +26,7 @@
 
 struct secd_key {
         psa_key_attributes_t attrs;
+        const char *app; /* while a key is created: its app (a backend may label its object with it) */
         size_t blob_len;
         uint8_t blob[SECD_KEY_BLOB_MAX];
 };
@@ -91,8 +93,9 @@ struct secd_backend {
 };
 
 extern const struct secd_backend secd_backend_soft;
-/* TPM 2.0; when secd is built without tpm2-tss its init says so. */
+/* TPM 2.0 and PKCS#11; when secd is built without tpm2-tss or the PKCS#11 header their init says so. */
 extern const struct secd_backend secd_backend_tpm;
+extern const struct secd_backend secd_backend_pkcs11;
 
 /* The backend of a name in config ("software", "tpm"), NULL if unknown. */
 const struct secd_backend *secd_backend_find(const char *name);

@@ -167,6 +167,7 @@ static psa_status_t op_new_key(const struct req *r, bool import)
 {
         struct secd_key *k = r->d->key;
         k->attrs = r->m->attrs;
+        k->app = r->app;
         k->blob_len = 0;
         psa_status_t s = check_new_attrs(r, &k->attrs);
         if (s != PSA_SUCCESS)
@@ -177,6 +178,7 @@ static psa_status_t op_new_key(const struct req *r, bool import)
         if (k->attrs.private_usage & PSA_KEY_USAGE_VERIFY_HASH)
                 k->attrs.private_usage |= PSA_KEY_USAGE_VERIFY_MESSAGE;
         s = import ? r->d->backend->import(k, r->m->input.p, r->m->input.len) : r->d->backend->generate(k);
+        k->app = NULL; /* points into this request */
         return s == PSA_SUCCESS ? keep_key(r, k) : s;
 }
 

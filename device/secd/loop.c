@@ -93,7 +93,7 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
                 alder_error_clear(err);
                 return 0;
         }
-        static const char *const keys[] = {"backend", "apps", "tpm", NULL};
+        static const char *const keys[] = {"backend", "apps", "tpm", "pkcs11", NULL};
         _cleanup_strv_ char **apps = NULL;
         const char *name = NULL;
         if (r >= 0)
@@ -119,7 +119,7 @@ static int open_backend(struct secd *d, const char *name, const json_t *settings
 {
         d->backend = secd_backend_find(name);
         if (!d->backend)
-                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software, tpm)", name);
+                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software, tpm, pkcs11)", name);
         int r = d->backend->init ? d->backend->init(settings, config_path ? config_path : "config", err) : 0;
         if (r < 0)
                 return alder_error_wrap(err, "backend %s", name);
