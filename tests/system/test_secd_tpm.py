@@ -130,6 +130,17 @@ def test_tpm_rsa_pss_key_signs_and_openssl_verifies(secd, tmp_path, bits):
     secd.ok("a", "generate", "rsa", bits, "sign,verify", "rsa-pss-sha256", 2)
     check_rsa_pss(secd, "a", 2, bits, tmp_path)
     assert secd.status("a", "export", 2) == ST["not_permitted"]
+    # PKCS#1 v1.5 (TPM2_ALG_RSASSA), verified by openssl too
+    secd.ok("a", "generate", "rsa", bits, "sign,verify", "rsa-pkcs1-sha256", 3)
+    msg = b"pkcs1 in the TPM"
+    (tmp_path / "msg").write_bytes(msg)
+    (tmp_path / "sig").write_bytes(bytes.fromhex(secd.ok("a", "sign-msg", 3, "rsa-pkcs1-sha256", msg.hex())))
+    (tmp_path / "rsa3.der").write_bytes(bytes.fromhex(secd.ok("a", "export-public", 3)))
+    assert openssl("rsa", "-RSAPublicKey_in", "-inform", "DER", "-in", tmp_path / "rsa3.der", "-pubout",
+                   "-out", tmp_path / "rsa3.pem")[0] == 0
+    rc, out, err = openssl("dgst", "-sha256", "-verify", tmp_path / "rsa3.pem", "-signature", tmp_path / "sig",
+                           tmp_path / "msg")
+    assert rc == 0 and b"Verified OK" in out, out + err.encode()
 
 
 def test_device_key_is_sealed_to_the_tpm(build_dir, secd, swtpm, tmp_path):
