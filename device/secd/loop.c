@@ -158,8 +158,13 @@ int secd_app_remove(struct secd *d, const char *name, bool purge, alder_error **
         return 0;
 }
 
-/* ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"]}, optional. */
-static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, alder_error **err)
+/*
+ * ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"], "tpm": {"tcti": "..."}}, optional.
+ * The whole config stays in *settings for the backend (it reads the object named like it), *config_path
+ * names the file.
+ */
+static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, json_t **settings,
+                       char **config_path, alder_error **err)
 {
         _cleanup_free_ char *path = NULL;
         int r = cfg->config ? ((path = strdup(cfg->config)) ? 0 : -ENOMEM)
@@ -172,7 +177,7 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
                 alder_error_clear(err);
                 return 0;
         }
-        static const char *const keys[] = {"backend", "apps", NULL};
+        static const char *const keys[] = {"backend", "apps", "tpm", "pkcs11", NULL};
         _cleanup_strv_ char **apps = NULL;
         const char *name = NULL;
         if (r >= 0)
@@ -185,7 +190,26 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
                 r = alder_error_set(err, EINVAL, "%s: field 'backend': unknown backend '%s'", path, name);
         for (char **a = apps; r >= 0 && a && *a; a++)
                 r = secd_app_add(d, *a, NULL, err);
-        return r < 0 ? alder_error_wrap(err, "config") : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "config");
+        *settings = json_incref(root);
+        *config_path = steal_pointer(&path);
+        return 0;
+}
+
+/* Opens the backend, then the device key (which a TPM backend seals). */
+static int open_backend(struct secd *d, const char *name, const json_t *settings, const char *config_path,
+                        alder_error **err)
+{
+        d->backend = secd_backend_find(name);
+        if (!d->backend)
+                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software, tpm, pkcs11)", name);
+        int r = d->backend->init ? d->backend->init(settings, config_path ? config_path : "config", err) : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "backend %s", name);
+        d->backend_open = true;
+        r = secd_store_device_key(&d->store, d->backend, err);
+        return r < 0 ? alder_error_wrap(err, "open store") : 0;
 }
 
 static int add_stored_apps(struct secd *d, alder_error **err)
@@ -260,11 +284,12 @@ int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
         if (d->listening && (r = open_sockets(d, err)) < 0)
                 return r;
         const char *backend = cfg->backend;
-        if ((r = load_config(d, cfg, &backend, err)) < 0)
+        _cleanup_json_ json_t *settings = NULL;
+        _cleanup_free_ char *config_path = NULL;
+        if ((r = load_config(d, cfg, &backend, &settings, &config_path, err)) < 0)
                 return r;
-        d->backend = secd_backend_find(backend ? backend : "software");
-        if (!d->backend)
-                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software)", backend);
+        if ((r = open_backend(d, backend ? backend : "software", settings, config_path, err)) < 0)
+                return r;
         for (char **a = cfg->apps; a && *a; a++)
                 if ((r = secd_app_add(d, *a, NULL, err)) < 0)
                         return r;
@@ -518,6 +543,8 @@ void secd_done(struct secd *d)
                 unlink(d->admin_path);
         }
         secd_store_close(&d->store);
+        if (d->backend_open && d->backend->done)
+                d->backend->done();
         free(d->admin_path);
         free(d->run_dir);
         free(d->cgroups_dir);

@@ -30,7 +30,7 @@
 struct secd_config {
         const char *root;    /* prefix of every path ("" = /) */
         const char *config;  /* default ROOT/config/secd.json */
-        const char *backend; /* default: the config's, else "software" */
+        const char *backend; /* default: the config's, else "software" ("tpm": settings in the config's "tpm") */
         char **apps;         /* apps named on the command line (NULL-terminated, may be NULL) */
         bool no_sockets;     /* unit tests: store and dispatch only */
 };
@@ -66,6 +66,7 @@ struct secd {
         char *cgroups_dir; /* ROOT/run/alder/secd/cgroups: the prefix of each app, kept across restarts */
         struct secd_store store;
         const struct secd_backend *backend;
+        bool backend_open; /* init() done: done() is due */
         int admin_fd;
         char *admin_path;
         struct secd_app apps[SECD_MAX_APPS];

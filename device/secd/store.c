@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alder/fileio.h"
 #include "crypto.h"
@@ -75,11 +76,19 @@ static int make_device_key(struct secd_store *s, const char *dir, const char *pa
 }
 
 static void sweep_removed(struct secd_store *s);
+#define SEALED_SUFFIX  ".sealed"
+#define SEALED_KEY_MAX 4096u
+
+static char *sealed_path(const char *key_path)
+{
+        char *p = NULL;
+        return asprintf(&p, "%s" SEALED_SUFFIX, key_path) < 0 ? NULL : p;
+}
 
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
 {
         *s = (struct secd_store){0};
-        _cleanup_free_ char *keydir = NULL, *keypath = NULL, *dir = NULL;
+        _cleanup_free_ char *keydir = NULL, *keypath = NULL, *dir = NULL, *sealed = NULL;
         int r = alder_path_join(root, "config/secd", &keydir, err);
         if (r >= 0)
                 r = alder_path_join(keydir, "device.key", &keypath, err);
@@ -87,7 +96,10 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
                 r = alder_path_join(root, "var/lib/alder/secd", &dir, err);
         if (r < 0)
                 return r;
-        r = load_device_key(s, keypath, err);
+        if (!(sealed = sealed_path(keypath)))
+                return alder_error_set(err, ENOMEM, "out of memory");
+        s->key_sealed = access(sealed, F_OK) == 0;
+        r = s->key_sealed ? 0 : load_device_key(s, keypath, err);
         if (r == -ENOENT) {
                 alder_error_clear(err);
                 r = make_device_key(s, keydir, keypath, err);
@@ -99,14 +111,60 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
                 return r;
         s->dir = steal_pointer(&dir);
         sweep_removed(s);
+        s->key_path = steal_pointer(&keypath);
         return 0;
+}
+
+static int unseal_device_key(struct secd_store *s, const struct secd_backend *b, const char *sealed, alder_error **err)
+{
+        _cleanup_free_ char *blob = NULL;
+        size_t len, key_len = 0;
+        int r = alder_read_file(sealed, SEALED_KEY_MAX, &blob, &len, err);
+        if (r >= 0)
+                r = b->unseal((const uint8_t *) blob, len, s->device_key, sizeof(s->device_key), &key_len, err);
+        if (r >= 0 && key_len != SECD_DEVICE_KEY_SIZE)
+                r = alder_error_set(err, EBADMSG, "%s: unsealed %zu bytes, expected %u", sealed, key_len,
+                                    SECD_DEVICE_KEY_SIZE);
+        if (r < 0)
+                return alder_error_wrap(err, "unseal device key '%s'", sealed);
+        s->key_sealed = false;
+        /* A plain key left by a power cut between sealing and its removal. */
+        if (unlink(s->key_path) == 0)
+                return alder_fsync_parent_dir(s->key_path, err);
+        return 0;
+}
+
+int secd_store_device_key(struct secd_store *s, const struct secd_backend *b, alder_error **err)
+{
+        _cleanup_free_ char *sealed = sealed_path(s->key_path);
+        if (!sealed)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        if (!b->seal)
+                return s->key_sealed ? alder_error_set(err, EPERM,
+                                                       "%s: the device key is sealed to a TPM, which backend '%s' "
+                                                       "cannot unseal (configure backend 'tpm')",
+                                                       sealed, b->name)
+                                     : 0;
+        if (s->key_sealed)
+                return unseal_device_key(s, b, sealed, err);
+        uint8_t blob[SEALED_KEY_MAX];
+        size_t len = 0;
+        int r = b->seal(s->device_key, sizeof(s->device_key), blob, sizeof(blob), &len, err);
+        if (r >= 0)
+                r = alder_write_file_atomic(sealed, blob, len, 0600, err);
+        if (r < 0)
+                return alder_error_wrap(err, "seal device key into '%s'", sealed);
+        if (unlink(s->key_path) < 0)
+                return alder_error_sys(err, errno, "remove plain device key '%s'", s->key_path);
+        return alder_fsync_parent_dir(s->key_path, err);
 }
 
 void secd_store_close(struct secd_store *s)
 {
         explicit_bzero(s->device_key, sizeof(s->device_key));
         free(s->dir);
-        s->dir = NULL;
+        free(s->key_path);
+        s->dir = s->key_path = NULL;
 }
 
 /* dir/APP[/sub[/name]] */

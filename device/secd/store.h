@@ -24,12 +24,26 @@
 #define SECD_MAX_SECRETS_PER_APP 1024u
 
 struct secd_store {
-        char *dir; /* ROOT/var/lib/alder/secd */
+        char *dir;       /* ROOT/var/lib/alder/secd */
+        char *key_path;  /* ROOT/config/secd/device.key */
+        bool key_sealed; /* the device key is ROOT/config/secd/device.key.sealed, not opened yet */
         uint8_t device_key[SECD_DEVICE_KEY_SIZE];
 };
 
-/* Opens the store below root ("" or "/" for the device), making the device key on first start. */
+/*
+ * Opens the store below root ("" or "/" for the device), making the device key
+ * on first start. When the device key is sealed (device.key.sealed, see
+ * secd_store_device_key()), it is not loaded here.
+ */
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err) ALDER_WUR;
+
+/*
+ * Puts the device key under the backend's sealing (a TPM): a sealed key is
+ * unsealed; a plain one is sealed into device.key.sealed (atomically), then
+ * the plain file removed, so a power cut leaves one of the two usable. A
+ * backend that cannot seal keeps the plain file, and refuses a sealed one.
+ */
+int secd_store_device_key(struct secd_store *s, const struct secd_backend *b, alder_error **err) ALDER_WUR;
 void secd_store_close(struct secd_store *s);
 
 /* True for a name usable as an app id: [a-z0-9][a-z0-9._-]{0,63}, without "..". */
