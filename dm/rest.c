@@ -791,6 +791,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         }
 }
 
+static void log_mhd(void *cls, const char *fmt, va_list ap) ALDER_PRINTF(2, 0);
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
         char msg[512];

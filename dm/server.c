@@ -69,8 +69,9 @@ struct pending {
         int64_t deadline; /* monotonic ms; 0 = none (an accepted observation) */
 };
 
-/* What we keep about a CoAP session (its app data). */
+/* What we keep about a CoAP session (its app data); listed so that none outlives the server. */
 struct peer {
+        struct peer *prev, *next;
         struct reg *reg;
         char *cn; /* CN of the client certificate */
 };
@@ -97,6 +98,7 @@ struct dm_server {
         json_t *subs;              /* {"<endpoint>": {"<path>": "active"|"pending"}} */
         json_t *presubs;           /* pre-subscriptions */
 
+        struct peer *peers;
         struct reg **presub_queue; /* registrations whose pre-subscriptions are applied after the 2.01 went out */
         size_t n_presub_queue, cap_presub_queue;
 };
@@ -157,10 +159,19 @@ static struct peer *peer_of(coap_session_t *session)
         struct peer *p = coap_session_get_app_data(session);
         if (!p) {
                 p = calloc(1, sizeof(*p));
-                if (p)
+                if (p) {
                         coap_session_set_app_data(session, p);
+                        ALDER_LIST_PREPEND(the_server->peers, p);
+                }
         }
         return p;
+}
+
+static void peer_free(dm_server *s, struct peer *p)
+{
+        ALDER_LIST_REMOVE(s->peers, p);
+        free(p->cn);
+        free(p);
 }
 
 /* Sets a response code with a diagnostic payload (RFC 7252 §5.5.2); returns 0 for `return set_diagnostic(...)`. */
@@ -1088,12 +1099,12 @@ static int on_cn(const char *cn, const uint8_t *asn1_public_cert, size_t asn1_le
 
 static int on_event(coap_session_t *session, const coap_event_t event)
 {
+        alder_log(ALDER_LOG_DEBUG, NULL, "libcoap event 0x%04x", (unsigned) event);
         struct peer *p = session ? coap_session_get_app_data(session) : NULL;
         if (event == COAP_EVENT_SERVER_SESSION_DEL && p) {
                 if (p->reg && p->reg->session == session)
                         p->reg->session = NULL;
-                free(p->cn);
-                free(p);
+                peer_free(the_server, p);
                 coap_session_set_app_data(session, NULL);
         } else if ((event == COAP_EVENT_DTLS_CLOSED || event == COAP_EVENT_DTLS_ERROR) && p && p->reg &&
                    p->reg->session == session) {
@@ -1291,6 +1302,9 @@ void dm_server_free(dm_server *s)
         if (s->ctx)
                 coap_free_context(s->ctx);
         coap_cleanup();
+        /* Sessions freed with the context do not all report SERVER_SESSION_DEL. */
+        while (s->peers)
+                peer_free(s, s->peers);
         for (struct dm_job *j = s->jobs, *next; j; j = next) {
                 next = j->next;
                 dm_job_free(j);

@@ -72,7 +72,7 @@ static void unlockp(pthread_mutex_t **m)
         if (*m)
                 pthread_mutex_unlock(*m);
 }
-#define LOCKED(s) _cleanup_(unlockp) pthread_mutex_t *_lock_ = (pthread_mutex_lock(&(s)->lock), &(s)->lock)
+#define LOCKED(s) _cleanup_(unlockp) ALDER_UNUSED pthread_mutex_t *_lock_ = (pthread_mutex_lock(&(s)->lock), &(s)->lock)
 
 static void finalizep(sqlite3_stmt **st)
 {
