@@ -579,7 +579,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
                 }
         } else if (observing) {
                 char *b64 = dm_base64_encode(data ? data : (const uint8_t *) "", len);
-                json_t *n = json_pack("{sssss?}", "ep", r->endpoint, "path", p->path, "payload", b64);
+                json_t *n = json_pack("{ssssss?}", "ep", r->endpoint, "path", p->path, "payload", b64);
                 free(b64);
                 const char *mime = ct >= 0 ? dm_content_format_mime((unsigned) ct) : NULL;
                 if (n && mime)
@@ -1220,7 +1220,7 @@ static int setup(dm_server *s, alder_error **err)
 {
         coap_startup();
         coap_set_log_handler(log_coap);
-        coap_set_log_level(alder_log_get_level() >= ALDER_LOG_DEBUG ? LOG_INFO : LOG_WARNING);
+        coap_set_log_level(alder_log_get_level() >= ALDER_LOG_DEBUG ? LOG_DEBUG : LOG_WARNING);
         coap_dtls_set_log_level(LOG_WARNING);
         s->ctx = coap_new_context(NULL);
         if (!s->ctx || !s->subs)

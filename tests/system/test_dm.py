@@ -524,3 +524,149 @@ def test_registrations_survive_a_restart(dm, coap):
     a = c.request(POST, "/" + reg, ["lt=200"])
     assert a.code_str == "2.04", a
     assert dm.device("durable")["lifetime"] == 200
+
+
+# ---- observe -------------------------------------------------------------
+
+
+def test_subscription_notifications_from_coap_server(dm, peer):
+    peer("obs-1")
+    status, body = dm.http("PUT", "/v2/endpoints/obs-1/3/0/1", "a", headers={"Content-Type": "text/plain"})
+    assert dm.async_result(body["async-response-id"])["status"] == 201
+    with pytest.raises(HttpError) as e:
+        dm.get("/v2/subscriptions/obs-1/3/0/1")
+    assert e.value.status == 404
+    status, body = dm.http("PUT", "/v2/subscriptions/obs-1/3/0/1")
+    assert status == 202
+    first = dm.async_result(body["async-response-id"])
+    assert first["status"] == 200 and b64(first["payload"]) == b"a"
+    assert dm.get("/v2/subscriptions/obs-1/3/0/1") == {"path": "/3/0/1", "state": "active"}
+    assert dm.get("/v2/subscriptions/obs-1") == ["/3/0/1"]
+    # A write changes the value: coap-server notifies its observers.
+    status, body = dm.http("PUT", "/v2/endpoints/obs-1/3/0/1", "b", headers={"Content-Type": "text/plain"})
+    msgs = dm.pull_until(lambda m: any(n["payload"] == "Yg==" for n in m.get("notifications", [])))
+    note = [n for n in events(msgs, "notifications") if n["payload"] == "Yg=="][0]
+    assert note["ep"] == "obs-1" and note["path"] == "/3/0/1"
+    # Cancelled: later changes are not notified (the server answers them with a reset).
+    assert dm.http("DELETE", "/v2/subscriptions/obs-1/3/0/1")[0] == 204
+    assert dm.get("/v2/subscriptions/obs-1") == []
+    status, body = dm.http("PUT", "/v2/endpoints/obs-1/3/0/1", "c", headers={"Content-Type": "text/plain"})
+    msgs = dm.pull_until(lambda m: any(a["id"] == body["async-response-id"] for a in m.get("async-responses", [])))
+    time.sleep(0.5)
+    status, later = dm.http("GET", "/v2/notification/pull")
+    assert not [n for n in events(msgs + ([later] if later else []), "notifications") if n["payload"] == "Yw=="]
+
+
+class Device(CoapClient):
+    """A device written out by hand: registers, then answers the server's requests."""
+
+    def serve_one(self, answer):
+        """Receives one request and answers it: answer(code, path, opts, payload) -> (code, options, payload)."""
+        data, src = self.sock.recvfrom(65536)
+        mtype, code, mid, token, opts, payload = decode(data)
+        path = "/" + "/".join(v.decode() for v in opts.get(OPT["uri-path"], []))
+        rcode, ropts, rpayload = answer(code, path, opts, payload)
+        self.sock.sendto(encode(2, rcode, mid, token, ropts, rpayload), src)  # piggybacked in the ACK
+        return token, path, opts
+
+    def notify(self, token, seq, payload):
+        self.mid = (self.mid + 1) & 0xFFFF
+        self.sock.sendto(encode(NON, 0x45, self.mid, token, [(OPT["observe"], uint_opt(seq)),
+                                                             (OPT["content-format"], b"")], payload), self.dst)
+
+
+def test_presubscriptions_applied_on_registration(dm):
+    presubs = [{"endpoint-name": "sensor-*", "resource-path": ["/3/0/9", "/4*"]}, {"endpoint-name": "other"}]
+    assert dm.http("PUT", "/v2/subscriptions", presubs)[0] == 204
+    assert dm.get("/v2/subscriptions") == presubs
+    for bad in [{"x": 1}, [{"resource-path": ["3/0/9"]}], [{"resource-path": ["/3/*/1"]}], [{"endpoint-name": 5}]]:
+        with pytest.raises(HttpError) as e:
+            dm.http("PUT", "/v2/subscriptions", bad)
+        assert e.value.status == 400
+    dev = Device(dm.coap_port)
+    try:
+        assert dev.register("sensor-7", links="</3/0>,</4/0>,</5/0>").code_str == "2.01"
+        observed = {}
+        for _ in range(2):  # /3/0/9 and /4/0 (the registered instance the prefix names)
+            token, path, opts = dev.serve_one(lambda c, p, o, pl: (0x45, [(OPT["observe"], b"\x01")], b"87"))
+            assert opts[OPT["observe"]] == [b""], opts  # Observe 0: register
+            observed[path] = token
+        assert sorted(observed) == ["/3/0/9", "/4/0"]
+        dev.notify(observed["/3/0/9"], 2, b"86")
+        msgs = dm.pull_until(lambda m: any(n["payload"] == "ODY=" for n in m.get("notifications", [])))
+        notes = [(n["path"], b64(n["payload"])) for n in events(msgs, "notifications")]
+        assert ("/3/0/9", b"87") in notes and ("/3/0/9", b"86") in notes
+        assert sorted(dm.get("/v2/subscriptions/sensor-7")) == ["/3/0/9", "/4/0"]
+    finally:
+        dev.close()
+    # Not for an endpoint the patterns do not match.
+    other = Device(dm.coap_port)
+    try:
+        other.register("plain-7")
+        other.sock.settimeout(1)
+        with pytest.raises(socket.timeout):
+            other.sock.recvfrom(2048)
+    finally:
+        other.close()
+    assert dm.http("DELETE", "/v2/subscriptions")[0] == 204
+    assert dm.get("/v2/subscriptions") == []
+
+
+# ---- DTLS with certificates ----------------------------------------------
+
+
+def make_cert(d, name, cn, ca=None):
+    """An EC P-256 key and certificate (self-signed CA when ca is None), made with the openssl CLI."""
+    key, pem = d / f"{name}.key", d / f"{name}.pem"
+    base = ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+            "-subj", f"/CN={cn}"]
+    if ca is None:
+        subprocess.run(base + ["-x509", "-days", "2", "-out", str(pem)], check=True, capture_output=True)
+    else:
+        csr = d / f"{name}.csr"
+        subprocess.run(base + ["-out", str(csr)], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(d / f"{ca}.pem"), "-CAkey",
+                        str(d / f"{ca}.key"), "-CAcreateserial", "-days", "2", "-out", str(pem)],
+                       check=True, capture_output=True)
+    return pem, key
+
+
+def test_dtls_certificates(build_dir, tmp_path):
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    make_cert(certs, "ca", "Alder Test CA")
+    make_cert(certs, "rogue", "Rogue CA")
+    server_pem, server_key = make_cert(certs, "server", "localhost", ca="ca")
+    work = tmp_path / "dm"
+    work.mkdir()
+    dm = Dm(build_dir, work, ["--cert", str(server_pem), "--key", str(server_key), "--ca", str(certs / "ca.pem")])
+    dm.start()
+    try:
+        def register(name, cn, ca="ca", ep="cert-dev"):
+            pem, key = make_cert(certs, name, cn, ca=ca)
+            return coap_client("-B", "5", "-v", "7", "-m", "post", "-t", "40", "-e", "</3/0>", "-c", str(pem), "-j",
+                               str(key), "-C", str(certs / "ca.pem"),
+                               f"coaps://127.0.0.1:{dm.coaps_port}/rd?ep={ep}&lt=60&lwm2m=1.1")
+
+        rc, out = register("dev", "cert-dev")
+        assert "c:2.01" in out, out
+        d = dm.device("cert-dev")
+        assert d["auth_type"] == "certificate" and d["auth_identity"] == "cert-dev"
+        # A valid certificate of the CA whose CN is another endpoint's name.
+        rc, out = register("other", "someone-else")
+        assert last_line(out) == "4.03 certificate CN 'someone-else' does not match endpoint 'cert-dev'", out
+        assert [f["type"] for f in dm.device("cert-dev")["flags"]] == ["identity_mismatch"]
+        # A certificate from another CA does not get through the handshake.
+        rc, out = register("rogue-dev", "cert-dev", ca="rogue")
+        assert "2.01" not in out and "4.03" not in out
+        assert "certificate verify failed" in dm.log()
+        # Without a certificate neither.
+        rc, out = coap_client("-B", "5", "-m", "post", "-t", "40", "-e", "</3/0>", "-C", str(certs / "ca.pem"),
+                              f"coaps://127.0.0.1:{dm.coaps_port}/rd?ep=anon&lt=60")
+        assert "2.01" not in out and "4.03" not in out
+        # PSKs keep working on the same port.
+        dm.run("psk", "add", "psk-too", "psk-too", PSK.encode().hex())
+        rc, out = register_psk(dm, "psk-too", "psk-too")
+        assert "c:2.01" in out, out
+    finally:
+        dm.stop()
