@@ -98,6 +98,7 @@ static int load_config(struct options *o, alder_error **err)
         STR("admin_key_file", o->admin_key_file);
         INT("max_payload", 1024, 16 << 20, o->coap.max_payload);
         INT("request_timeout", 1, 3600, o->coap.request_timeout);
+        INT("max_registrations", 1, 10000000, o->coap.max_registrations);
         STR("coap.address", o->coap.address);
         INT("coap.port", 0, 65535, o->coap.coap_port);
         INT("coap.dtls_port", 0, 65535, o->coap.coaps_port);

@@ -85,7 +85,8 @@ struct dm_server {
 
         struct dm_map by_id, by_endpoint, pending;
         size_t n_regs;
-        int64_t next_check; /* monotonic ms of the next expiry/timeout scan */
+        int64_t next_check;   /* monotonic ms of the next expiry/timeout scan */
+        int64_t next_prepare; /* monotonic ms of the next coap_io_prepare_epoll() */
 
         uint8_t psk[DM_PSK_KEY_MAX];
         coap_bin_const_t psk_bin;
@@ -1226,6 +1227,8 @@ static int setup(dm_server *s, alder_error **err)
         if (!s->ctx || !s->subs)
                 return alder_error_set(err, ENOMEM, "cannot create the CoAP context");
         coap_context_set_block_mode(s->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+        /* A flood of ClientHellos cannot hold more than this many sessions in handshake. */
+        coap_context_set_max_handshake_sessions(s->ctx, 1024);
         coap_register_response_handler(s->ctx, on_response);
         coap_register_nack_handler(s->ctx, on_nack);
         coap_register_event_handler(s->ctx, on_event);
@@ -1443,26 +1446,63 @@ static void expire(dm_server *s, int64_t now)
         s->next_check = next;
 }
 
+/*
+ * libcoap's coap_io_process() = coap_io_prepare_epoll() (which walks every
+ * session: retransmits, idle timeouts; linear in the number of devices,
+ * obgm/libcoap#309) + epoll_wait() + coap_io_do_epoll(). With 10k registered
+ * devices the walks dominated. The loop below hands datagrams to
+ * coap_io_do_epoll() directly and calls coap_io_prepare_epoll() itself only
+ * every PREPARE_MS; libcoap's own timer (in its epoll set) still wakes us for
+ * each retransmission due. coap_io_do_epoll() of libcoap 4.3.1 still walks
+ * the sessions once per event it handles: that walk is the floor
+ * (bench/dm-register measures it).
+ */
+#define PREPARE_MS 250
+
+static void coap_prepare(dm_server *s, int64_t now)
+{
+        coap_tick_t ticks;
+        coap_ticks(&ticks);
+        unsigned t = coap_io_prepare_epoll(s->ctx, ticks);
+        s->next_prepare = now + (t > 0 && t < PREPARE_MS ? t : PREPARE_MS);
+}
+
+/* Hands the datagrams (and libcoap's timer events) waiting on libcoap's epoll set to it. */
+static void coap_io(dm_server *s)
+{
+        struct epoll_event evs[64];
+        int n;
+        do {
+                n = epoll_wait(s->coap_fd, evs, (int) ALDER_ARRAY_SIZE(evs), 0);
+                if (n > 0)
+                        coap_io_do_epoll(s->ctx, evs, (size_t) n);
+        } while (n == (int) ALDER_ARRAY_SIZE(evs));
+}
+
 int dm_server_run(dm_server *s, alder_error **err)
 {
         for (;;) {
                 int64_t now = dm_mono_ms();
                 if (now >= s->next_check)
                         expire(s, now);
-                int timeout = s->next_check == INT64_MAX ? 1000 : (int) ALDER_MIN(s->next_check - now, 1000);
+                if (now >= s->next_prepare)
+                        coap_prepare(s, now);
+                int64_t wake = ALDER_MIN(s->next_check, s->next_prepare);
+                int timeout = (int) ALDER_MAX(0, ALDER_MIN(wake - now, 1000));
                 struct epoll_event evs[4];
                 int n = epoll_wait(s->epoll_fd, evs, (int) ALDER_ARRAY_SIZE(evs), timeout);
                 if (n < 0 && errno != EINTR)
                         return alder_error_sys(err, errno, "epoll_wait");
                 for (int i = 0; i < n; i++) {
-                        if (evs[i].data.fd == s->event_fd) {
+                        if (evs[i].data.fd == s->coap_fd) {
+                                coap_io(s);
+                        } else if (evs[i].data.fd == s->event_fd) {
                                 uint64_t v;
                                 if (read(s->event_fd, &v, sizeof(v)) < 0) {
                                         /* EAGAIN: another wake-up read it */
                                 }
                         }
                 }
-                coap_io_process(s->ctx, COAP_IO_NO_WAIT);
                 for (size_t i = 0; i < s->n_presub_queue; i++)
                         if (s->presub_queue[i])
                                 apply_presubscriptions(s, s->presub_queue[i]);
@@ -1474,8 +1514,6 @@ int dm_server_run(dm_server *s, alder_error **err)
                         run_job(s, j);
                         dm_job_free(j);
                 }
-                if (jobs)
-                        coap_io_process(s->ctx, COAP_IO_NO_WAIT);
                 if (stop)
                         return 0;
         }

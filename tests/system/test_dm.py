@@ -478,6 +478,19 @@ def test_async_requests_to_a_registered_peer(dm, peer):
     assert r["status"] == 201 and r["coap-code"] == "2.01"
     status, body = dm.http("DELETE", "/v2/endpoints/peer-1/3/0/1")
     assert dm.async_result(body["async-response-id"])["status"] == 202
+    # Larger than a datagram: libcoap sends it block-wise (Block1) and reassembles the answer (Block2).
+    blob = bytes(range(256)) * 40
+    status, body = dm.http("PUT", "/v2/endpoints/peer-1/5/0/0", blob,
+                           headers={"Content-Type": "application/octet-stream"})
+    assert dm.async_result(body["async-response-id"])["status"] == 201
+    status, body = dm.http("GET", "/v2/endpoints/peer-1/5/0/0")
+    r = dm.async_result(body["async-response-id"])
+    assert r["status"] == 200 and b64(r["payload"]) == blob and r["ct"] == "application/octet-stream"
+    # Bodies past the REST limit (1 MiB) are refused before anything is sent.
+    with pytest.raises(HttpError) as e:
+        dm.http("PUT", "/v2/endpoints/peer-1/5/0/0", b"x" * (1 << 20 | 1),
+                headers={"Content-Type": "application/octet-stream"})
+    assert e.value.status == 413 and e.value.body["type"] == "payload_too_large"
 
     for method, path, body, headers, code in [
         ("GET", "/v2/endpoints/nobody/3/0/1", None, {}, 404),
