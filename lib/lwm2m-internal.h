@@ -155,8 +155,26 @@ int lwm2m_cbor_check_count(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_
 /* Name of an item kind for messages: "unsigned integer", "text string", ... */
 const char *lwm2m_cbor_kind_name(enum lwm2m_cbor_kind k);
 
+/* What lwm2m_cbor_value() takes. */
+enum {
+        LWM2M_CBOR_ACCEPT_NUMBER = 1 << 0, /* integers (INTEGER, UNSIGNED above INT64_MAX), floats (FLOAT) */
+        LWM2M_CBOR_ACCEPT_TEXT = 1 << 1,   /* STRING (UTF-8 without NUL) */
+        LWM2M_CBOR_ACCEPT_BYTES = 1 << 2,  /* OPAQUE */
+        LWM2M_CBOR_ACCEPT_BOOL = 1 << 3,
+        LWM2M_CBOR_ACCEPT_TIME = 1 << 4, /* tag 1 + integer: TIME */
+        LWM2M_CBOR_ACCEPT_ANY = 0x1f,
+};
+
+/* Reads the value whose head `it` was just read into v, or fails saying it is not `expected`. */
+int lwm2m_cbor_value(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_item *it, unsigned accept,
+                     const char *expected, struct alder_lwm2m_value *v, alder_error **err) ALDER_WUR;
+
 /* Appends a float in the shortest of single/double precision that holds it exactly. */
 void lwm2m_cbor_put_float(struct alder_cbor_writer *w, double f);
+
+/* Appends a record's typed value as application/cbor has it (TIME as tag 1, OBJLNK as "O:I" text). */
+int lwm2m_cbor_put_value(struct alder_cbor_writer *w, const char *what, const struct alder_lwm2m_record *rec,
+                         alder_error **err) ALDER_WUR;
 
 #define LWM2M_CBOR_FAIL(r, at, errnum, fmt, ...) \
         alder_error_set(err, (errnum), "%s: CBOR offset %zu: " fmt, (r)->what, (size_t) (at), ##__VA_ARGS__)

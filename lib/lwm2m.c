@@ -774,18 +774,24 @@ void alder_lwm2m_records_clear(struct alder_lwm2m_records *r)
 }
 
 /*
- * Why two neighbours in path order cannot both be in one payload: the same
- * path twice, or a resource with a value that also has instances. NULL when
- * they can.
+ * Whether two neighbours in path order cannot both be in one payload: the
+ * same path twice, or a resource with a value that also has instances.
+ * Writes why into buf ("duplicate /3/0/1").
  */
-static const char *conflict(const struct alder_lwm2m_record *a, const struct alder_lwm2m_record *b)
+static bool conflict(const struct alder_lwm2m_record *a, const struct alder_lwm2m_record *b, char *buf, size_t size)
 {
-        if (alder_lwm2m_path_compare(&a->path, &b->path) == 0)
-                return "duplicate";
+        char p[ALDER_LWM2M_PATH_STRLEN];
+        alder_lwm2m_path_format(&a->path, p);
+        if (alder_lwm2m_path_compare(&a->path, &b->path) == 0) {
+                snprintf(buf, size, "duplicate %s", p);
+                return true;
+        }
         if (lwm2m_value_present(&a->value) && lwm2m_value_present(&b->value) &&
-            alder_lwm2m_path_has_prefix(&b->path, &a->path))
-                return "resource with a value and with instances";
-        return NULL;
+            alder_lwm2m_path_has_prefix(&b->path, &a->path)) {
+                snprintf(buf, size, "resource %s has a value and also instances", p);
+                return true;
+        }
+        return false;
 }
 
 /* ---- the decoders' sink ------------------------------------------------------------------------ */
@@ -853,12 +859,10 @@ int lwm2m_sink_finish(struct lwm2m_sink *s, struct alder_lwm2m_records *out, ald
                 order[i] = (struct sorted_rec){&s->recs.v[i], s->origin[i]};
         qsort(order, n, sizeof(*order), sorted_rec_compare);
         for (size_t i = 1; i < n; i++) {
-                const char *why = conflict(order[i - 1].rec, order[i].rec);
-                char p[ALDER_LWM2M_PATH_STRLEN];
-                if (why)
-                        return alder_error_set(
-                                err, EBADMSG, "%s %s %zu: %s %s (see %s %zu)", s->what, s->unit, order[i].origin, why,
-                                alder_lwm2m_path_format(&order[i - 1].rec->path, p), s->unit, order[i - 1].origin);
+                char why[96];
+                if (conflict(order[i - 1].rec, order[i].rec, why, sizeof(why)))
+                        return alder_error_set(err, EBADMSG, "%s %s %zu: %s (see %s %zu)", s->what, s->unit,
+                                               order[i].origin, why, s->unit, order[i - 1].origin);
         }
         if (out->n + n > ALDER_LWM2M_RECORDS_MAX)
                 return alder_error_set(err, E2BIG, "%s: more than %d records", s->what, ALDER_LWM2M_RECORDS_MAX);
@@ -907,10 +911,9 @@ int lwm2m_encode_prepare(const char *what, const struct alder_lwm2m_path *base, 
         }
         qsort(v, r->n, sizeof(*v), record_ptr_compare);
         for (size_t i = 1; i < r->n; i++) {
-                const char *why = conflict(v[i - 1], v[i]);
-                if (why)
-                        return alder_error_set(err, EINVAL, "%s: %s %s", what, why,
-                                               alder_lwm2m_path_format(&v[i - 1]->path, p));
+                char why[96];
+                if (conflict(v[i - 1], v[i], why, sizeof(why)))
+                        return alder_error_set(err, EINVAL, "%s: %s", what, why);
         }
         *ret = steal_pointer(&v);
         return 0;
