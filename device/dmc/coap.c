@@ -49,6 +49,9 @@ static void write_response(coap_resource_t *resource, coap_session_t *session, c
         if (!resp->payload_len)
                 return;
         if (resp->code >> 5 == 2 && resp->content_format >= 0) {
+                /* libcoap leaves out a Content-Format of 0; LwM2M servers want text/plain said. */
+                if (resp->content_format == 0)
+                        coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
                 uint8_t *data = steal_pointer(&resp->payload);
                 if (!coap_add_data_large_response(resource, session, request, response, query,
                                                   (uint16_t) resp->content_format, -1, 0, resp->payload_len, data,

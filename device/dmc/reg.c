@@ -7,8 +7,8 @@
  * Updates go out at 3/4 of the lifetime, and at once when the object list or
  * the Server object changed. Any failure (an error answer, no answer, a DTLS
  * error, a lost session) drops the session and registers again after an
- * exponential back-off with jitter; a 4.04 to an Update (the server forgot
- * us) registers again at once.
+ * exponential back-off with jitter; a 4.xx to an Update (4.04: the server
+ * forgot us) registers again at once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -303,10 +303,14 @@ void dmc_reg_response(struct dmc *d, const coap_pdu_t *received)
                 return;
         }
         _cleanup_free_ char *why = describe_answer(received);
-        if (st == DMC_REG_UPDATING && code == COAP_RESPONSE_CODE_NOT_FOUND) {
-                /* The server no longer knows the registration: register again now, on the same session. */
+        if (st == DMC_REG_UPDATING && code >> 5 == 4) {
+                /*
+                 * The server refuses the Update: it forgot the registration
+                 * (4.04) or cannot update it. Register again at once, on the
+                 * same session; a refused Register then backs off.
+                 */
                 alder_log(ALDER_LOG_NOTICE, ALDER_LOG_FIELDS("SERVER", d->cfg.server.uri),
-                          "%s to the Update: registering again", why ? why : "4.04");
+                          "%s to the Update: registering again", why ? why : "4.xx");
                 free(d->location);
                 d->location = NULL;
                 d->state = DMC_REG_IDLE;
