@@ -218,6 +218,9 @@ int dmc_run(struct dmc *d, alder_error **err)
                   : d->cfg.server.security == DMC_SEC_CERT ? "DTLS with certificates"
                                                            : "no security");
         for (;;) {
+                /* I/O first: an answer handled here changes the deadlines computed below. */
+                if (coap_io_process(d->ctx, COAP_IO_NO_WAIT) < 0)
+                        return alder_error_set(err, EIO, "libcoap: I/O processing failed");
                 int64_t now = dmc_now_ms();
                 int64_t next = dmc_reg_tick(d, now);
                 if (serving(d)) {
@@ -225,26 +228,20 @@ int dmc_run(struct dmc *d, alder_error **err)
                                 d->next_observe_ms = dmc_coap_observe_tick(d, now);
                         next = ALDER_MIN(next, d->next_observe_ms);
                 }
+                /* Started after the I/O above sent the answer to the Execute. */
                 if (d->command.pending)
                         command_start(d);
-                if (coap_io_process(d->ctx, COAP_IO_NO_WAIT) < 0)
-                        return alder_error_set(err, EIO, "libcoap: I/O processing failed");
                 struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
                 if (!d->asleep)
                         pfd[1] = (struct pollfd){.fd = coap_fd, .events = POLLIN};
                 if (d->command.proc)
                         pfd[2] = (struct pollfd){.fd = alder_proc_pidfd(d->command.proc), .events = POLLIN};
-                now = dmc_now_ms();
-                int64_t wait = next - now;
+                int64_t wait = next - dmc_now_ms();
                 int timeout = wait <= 0 ? 0 : wait > INT_MAX ? INT_MAX : (int) wait;
-                if (d->command.pending)
-                        timeout = 0;
                 if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
                         return alder_error_sys(err, errno, "poll");
                 if ((pfd[0].revents & POLLIN) && handle_signals(d, sfd))
                         break;
-                if (pfd[1].revents & POLLIN && coap_io_process(d->ctx, COAP_IO_NO_WAIT) < 0)
-                        return alder_error_set(err, EIO, "libcoap: I/O processing failed");
                 if (pfd[2].revents & POLLIN)
                         command_reap(d);
         }
