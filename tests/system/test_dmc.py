@@ -507,7 +507,7 @@ def test_read_device_object(registered):
 def test_errors_have_codes_and_diagnostics(registered):
     peer, _ = registered
     cases = [
-        ("get /0/0", "4.01", "/0/0: the LwM2M Security object is accessible to bootstrap servers only"),
+        ("get /0/0", "4.01", "/0/0: the LWM2M Security object is accessible to bootstrap servers only"),
         ("get /3/0/4", "4.05", "/3/0/4: resource Reboot is not readable (it is executable)"),
         ("get /3/1", "4.04", "/3/1: no such Device instance"),
         ("get /3/0/99", "4.04", "/3/0/99: object Device has no resource 99"),
