@@ -366,6 +366,7 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
         cfg->ack_timeout_ms = 2000; /* RFC 7252 ACK_TIMEOUT */
         cfg->max_retransmit = 4;    /* RFC 7252 MAX_RETRANSMIT */
         cfg->observe_poll_ms = 1000;
+        cfg->apps_poll_ms = 5000;
         const struct {
                 const char *field;
                 int64_t min, max, *dst;
@@ -375,6 +376,7 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
                 {"coap.ack_timeout_ms", 100, 60000, &cfg->ack_timeout_ms},
                 {"coap.max_retransmit", 0, 10, &cfg->max_retransmit},
                 {"observe_poll_ms", 50, 3600000, &cfg->observe_poll_ms},
+                {"apps_poll_ms", 100, 3600000, &cfg->apps_poll_ms},
         };
         for (size_t i = 0; r == 0 && i < ALDER_ARRAY_SIZE(ints); i++)
                 r = alder_json_get_int_range(doc, src, ints[i].field, ALDER_JSON_OPTIONAL, ints[i].min, ints[i].max,
@@ -402,9 +404,9 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
 
 int dmc_config_load(struct dmc_config *cfg, const char *root, const char *path, alder_error **err)
 {
-        static const char *const keys[] = {"endpoint",    "lwm2m_version",   "server",   "device",
-                                           "appd_socket", "updated_socket",  "data_dir", "retry",
-                                           "coap",        "observe_poll_ms", NULL};
+        static const char *const keys[] = {"endpoint",    "lwm2m_version",   "server",       "device",
+                                           "appd_socket", "updated_socket",  "data_dir",     "retry",
+                                           "coap",        "observe_poll_ms", "apps_poll_ms", NULL};
         *cfg = (struct dmc_config){0};
         int r = dup_str(root ? root : "", &cfg->root, err);
         if (r == 0)

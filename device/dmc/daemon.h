@@ -40,6 +40,19 @@ struct dmc_command {
         struct alder_proc *proc;
 };
 
+struct dmc;
+
+/* Work to do after the answer to the current request went out (Execute of app operations). */
+struct dmc_job {
+        void (*run)(struct dmc *d, void *arg);
+        void (*free)(void *arg);
+        void *arg;
+};
+
+#define DMC_MAX_JOBS 32
+
+struct dmc_apps;
+
 struct dmc {
         struct dmc_config cfg;
         struct dmc_model model;
@@ -70,6 +83,9 @@ struct dmc {
         int64_t next_observe_ms;
         bool stopping;
         struct dmc_command command;
+        struct dmc_job jobs[DMC_MAX_JOBS];
+        size_t n_jobs;
+        struct dmc_apps *apps;
         char *root_arg; /* --root as given, for reloads */
 };
 
@@ -78,6 +94,14 @@ int dmc_init(struct dmc *d, struct dmc_config *cfg, alder_error **err) ALDER_WUR
 void dmc_done(struct dmc *d);
 /* Serves until SIGTERM/SIGINT (then de-registers); SIGHUP reloads the configuration. */
 int dmc_run(struct dmc *d, alder_error **err) ALDER_WUR;
+
+/* loop.c: queues a job (EBUSY when too many wait); it runs after the current answer went out. */
+int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)(void *), void *arg,
+              alder_error **err) ALDER_WUR;
+
+/* obj-apps.c: refreshes the app list when due; returns when next. */
+int64_t dmc_apps_tick(struct dmc_apps *a, int64_t now_ms);
+void dmc_apps_free(struct dmc_apps *a);
 
 /* coap.c */
 int dmc_coap_init(struct dmc *d, alder_error **err) ALDER_WUR;

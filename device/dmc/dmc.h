@@ -74,6 +74,7 @@ struct dmc_config {
         int64_t retry_initial_ms, retry_max_ms;
         int64_t ack_timeout_ms, max_retransmit;
         int64_t observe_poll_ms;
+        int64_t apps_poll_ms;
 };
 
 /* Loads and checks the configuration; `root` and `path` may be NULL. Errors name the file and field. */

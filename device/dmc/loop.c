@@ -38,9 +38,7 @@ int dmc_init(struct dmc *d, struct dmc_config *cfg, alder_error **err)
         d->model.on_change = on_objects_changed;
         d->model.on_change_ctx = d;
         int (*const adders[])(struct dmc *, alder_error **) = {
-                dmc_obj_security_add,
-                dmc_obj_server_add,
-                dmc_obj_device_add,
+                dmc_obj_security_add, dmc_obj_server_add, dmc_obj_device_add, dmc_obj_connmon_add, dmc_obj_apps_add,
         };
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(adders); i++) {
                 int r = adders[i](d, err);
@@ -62,9 +60,39 @@ static void command_clear(struct dmc_command *c)
         *c = (struct dmc_command){0};
 }
 
+static void jobs_run(struct dmc *d)
+{
+        /* A job may queue another: take the list first. */
+        struct dmc_job jobs[DMC_MAX_JOBS];
+        size_t n = d->n_jobs;
+        memcpy(jobs, d->jobs, n * sizeof(*jobs));
+        d->n_jobs = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!d->stopping)
+                        jobs[i].run(d, jobs[i].arg);
+                if (jobs[i].free)
+                        jobs[i].free(jobs[i].arg);
+        }
+}
+
+int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)(void *), void *arg, alder_error **err)
+{
+        if (d->n_jobs == DMC_MAX_JOBS) {
+                if (free_arg)
+                        free_arg(arg);
+                return alder_error_set(err, EBUSY, "%u operations are waiting already", DMC_MAX_JOBS);
+        }
+        d->jobs[d->n_jobs++] = (struct dmc_job){.run = run, .free = free_arg, .arg = arg};
+        return 0;
+}
+
 void dmc_done(struct dmc *d)
 {
+        d->stopping = true;
+        jobs_run(d);
         dmc_coap_done(d);
+        dmc_apps_free(d->apps);
+        d->apps = NULL;
         dmc_model_free(&d->model);
         command_clear(&d->command);
         dmc_config_done(&d->cfg);
@@ -231,6 +259,12 @@ int dmc_run(struct dmc *d, alder_error **err)
                 /* Started after the I/O above sent the answer to the Execute. */
                 if (d->command.pending)
                         command_start(d);
+                if (d->n_jobs) {
+                        jobs_run(d);
+                        continue; /* what they changed may be worth a notification now */
+                }
+                if (d->apps)
+                        next = ALDER_MIN(next, dmc_apps_tick(d->apps, now));
                 struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
                 if (!d->asleep)
                         pfd[1] = (struct pollfd){.fd = coap_fd, .events = POLLIN};

@@ -79,7 +79,8 @@ int dmc_object_set_instances(struct dmc_object *o, const uint16_t *ids, size_t n
         _cleanup_free_ uint16_t *v = malloc((n ? n : 1) * sizeof(*v));
         if (!v)
                 return alder_error_set(err, ENOMEM, "out of memory");
-        memcpy(v, ids, n * sizeof(*v));
+        if (n)
+                memcpy(v, ids, n * sizeof(*v));
         qsort(v, n, sizeof(*v), cmp_u16);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)

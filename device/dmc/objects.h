@@ -36,6 +36,8 @@ struct dmc *dmc_object_dmc(const struct dmc_object *o);
 int dmc_obj_security_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_server_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_device_add(struct dmc *d, alder_error **err) ALDER_WUR;
+int dmc_obj_connmon_add(struct dmc *d, alder_error **err) ALDER_WUR;
+int dmc_obj_apps_add(struct dmc *d, alder_error **err) ALDER_WUR; /* 9 and 33900 */
 
 /* Runs a configured command (reboot, factory reset) after the answer went out; -EBUSY while one runs. */
 int dmc_schedule_command(struct dmc *d, char *const *argv, const char *what, alder_error **err) ALDER_WUR;

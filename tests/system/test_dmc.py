@@ -608,3 +608,147 @@ def test_queue_mode(peers, dmcs, ports):
     assert not [e for e in peer.events[asleep:i] if e["event"] == "notify"]
     peer.wait("notify", timeout=3, start=i)
     assert dmc.stop() == 0
+
+
+# ---- objects 4, 9 and 33900 ------------------------------------------------------------------------------------------
+
+def senml(r):
+    """SenML-JSON answer → {path: value}."""
+    out, base = {}, ""
+    for rec in json.loads(r["text"]):
+        base = rec.get("bn", base)
+        value = next(rec[k] for k in ("v", "vs", "vb", "vd", "vlo") if k in rec)
+        out[base + rec.get("n", "")] = value
+    return out
+
+
+def test_connectivity_monitoring(registered):
+    peer, _ = registered
+    r = peer.request("get /4/0 110")
+    assert (r["code"], r["ct"]) == ("2.05", 110)
+    values = senml(r)
+    routes = [line.split() for line in Path("/proc/net/route").read_text().splitlines()[1:]]
+    default = [f for f in routes if f[1] == "00000000"]
+    if default:
+        iface = default[0][0]
+        wireless = Path(f"/sys/class/net/{iface}/wireless").exists()
+        assert values["/4/0/0"] == (21 if wireless else 41)
+        addrs = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", iface], capture_output=True,
+                                          text=True, check=True).stdout)[0]["addr_info"]
+        got = sorted(v for k, v in values.items() if k.startswith("/4/0/4/"))
+        assert got == sorted(a["local"] for a in addrs)
+        gw = socket.inet_ntoa(int(default[0][2], 16).to_bytes(4, "little"))
+        assert gw in [v for k, v in values.items() if k.startswith("/4/0/5/")]
+        if not wireless:
+            assert peer.request("get /4/0/2")["code"] == "4.04"  # no radio, no signal strength
+
+
+class FakeAppd:
+    """alder-appd's socket protocol (4-byte length + JSON, docs/api/ipc.md) over a few apps in memory."""
+
+    def __init__(self, path):
+        self.path = path
+        self.apps = {"gateway": {"version": "1.0.0", "state": "running"},
+                     "sensor": {"version": "2.1.0", "state": "stopped"}}
+        self.calls = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        self.stop = False
+        import threading
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.sock.settimeout(0.1)
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    while True:
+                        head = conn.recv(4, socket.MSG_WAITALL)
+                        if len(head) < 4:
+                            break
+                        req = json.loads(conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL))
+                        reply = {"id": req["id"], **self.answer(req["method"], req.get("params", {}))}
+                        body = json.dumps(reply).encode()
+                        conn.sendall(len(body).to_bytes(4, "big") + body)
+                except OSError:
+                    pass
+
+    def answer(self, method, params):
+        self.calls.append((method, params.get("name")))
+        name = params.get("name")
+        if method == "app.list":
+            return {"result": [{"name": n, **a} for n, a in sorted(self.apps.items())]}
+        if name not in self.apps:
+            return {"error": {"code": -2, "errno_name": "ENOENT", "message": f"alder-appd: app '{name}' not installed"}}
+        if method == "app.start":
+            self.apps[name]["state"] = "running"
+        elif method == "app.stop":
+            self.apps[name]["state"] = "stopped"
+        elif method == "app.remove":
+            del self.apps[name]
+        elif method == "app.logs":
+            return {"result": {"data": "hello from " + name + "\n", "offset": 0, "size": 0}}
+        return {"result": {"name": name}}
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+        self.path.unlink()
+
+
+def test_apps_through_appd(peers, dmcs, ports):
+    peer = peers(ports)
+    dmc = dmcs(ports)
+    dmc.config["apps_poll_ms"] = 200
+    appd = FakeAppd(dmc.root / "run/alder/appd.sock")
+    try:
+        dmc.start()
+        reg = peer.wait("register")
+        for link in ("</9>;ver=1.1", "</9/0>", "</9/1>", "</33900/0>", "</33900/1>"):
+            assert link in reg["text"].split(","), reg["text"]
+        # Instance ids follow the order apps were first seen and stay with their app.
+        assert peer.request("get /33900/0/0")["text"] == "gateway"
+        assert peer.request("get /9/1/0")["text"] == "sensor"
+        assert peer.request("get /9/1/1")["text"] == "2.1.0"
+        assert peer.request("get /9/1/12")["text"] == "0"
+        assert peer.request("get /33900/1/7")["text"] == "hello from sensor\n"
+        # Activate: answered at once, then app.start; the state shows it.
+        assert peer.request("post /9/1/10 -1 -")["code"] == "2.04"
+        wait_for(lambda: ("app.start", "sensor") in appd.calls, 5, "app.start")
+        wait_for(lambda: peer.request("get /33900/1/2")["text"] == "running", 5, "the app running")
+        assert peer.request("post /33900/0/9 -1 -")["code"] == "2.04"
+        wait_for(lambda: ("app.stop", "gateway") in appd.calls, 5, "app.stop")
+        # Uninstall: the instance goes, and an Update carries the new object list.
+        start = peer.mark()
+        assert peer.request("post /9/0/6 -1 -")["code"] == "2.04"
+        upd = peer.wait("update", pred=lambda e: e["text"] != "", start=start)
+        assert "</9/0>" not in upd["text"].split(",") and "</9/1>" in upd["text"].split(",")
+        assert peer.request("get /9/0/0")["code"] == "4.04"
+        r = peer.request("post /9/1/4 -1 -")
+        assert r["code"] == "4.05" and "not implemented" in r["text"]
+    finally:
+        appd.close()
+    # alder-appd gone: the objects stay, without instances, and the log says why.
+    dmc.wait_log(r"Software Management \(9\) and Alder App \(33900\) have no instances while alder-appd does not "
+                 r"answer: alder-appd at .*appd\.sock")
+    upd = peer.wait("update", pred=lambda e: e["text"] and "</9/" not in e["text"])
+    links = upd["text"].split(",")
+    assert "</9>;ver=1.1" in links and "</33900>" in links
+    assert dmc.stop() == 0
+
+
+def test_apps_without_appd(registered):
+    peer, dmc = registered
+    dmc.wait_log(r"have no instances while alder-appd does not answer: alder-appd at .*/run/alder/appd\.sock")
+    assert peer.request("get /9 40")["text"] == "</9>;ver=1.1"
+    r = peer.request("get /33900/0/0")
+    assert r["code"] == "4.04"
