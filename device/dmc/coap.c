@@ -290,7 +290,7 @@ static int creds_copy(struct dmc_session_creds *c, const struct dmc_server_confi
         return 0;
 }
 
-static int resolve(const struct dmc_server_config *s, coap_address_t *ret, alder_error **err)
+int dmc_coap_resolve(const struct dmc_server_config *s, coap_address_t *ret, alder_error **err)
 {
         char port[8];
         snprintf(port, sizeof(port), "%u", s->port);
@@ -311,7 +311,7 @@ int dmc_coap_open_session(struct dmc *d, alder_error **err)
 {
         const struct dmc_server_config *s = &d->cfg.server;
         coap_address_t addr;
-        int r = resolve(s, &addr, err);
+        int r = dmc_coap_resolve(s, &addr, err);
         if (r < 0)
                 return r;
         creds_clear(&d->creds);

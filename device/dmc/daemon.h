@@ -52,6 +52,7 @@ struct dmc_job {
 #define DMC_MAX_JOBS 32
 
 struct dmc_apps;
+struct dmc_fw;
 
 struct dmc {
         struct dmc_config cfg;
@@ -86,6 +87,7 @@ struct dmc {
         struct dmc_job jobs[DMC_MAX_JOBS];
         size_t n_jobs;
         struct dmc_apps *apps;
+        struct dmc_fw *fw;
         char *root_arg; /* --root as given, for reloads */
 };
 
@@ -103,7 +105,14 @@ int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)
 int64_t dmc_apps_tick(struct dmc_apps *a, int64_t now_ms);
 void dmc_apps_free(struct dmc_apps *a);
 
+/* obj-firmware.c: the pull's libcoap fd (*coap_fd, -1 when none) and the install thread's eventfd (returned). */
+int dmc_fw_fds(struct dmc_fw *f, int *coap_fd);
+void dmc_fw_event(struct dmc_fw *f);
+int64_t dmc_fw_tick(struct dmc_fw *f, int64_t now_ms);
+void dmc_fw_free(struct dmc_fw *f);
+
 /* coap.c */
+int dmc_coap_resolve(const struct dmc_server_config *s, coap_address_t *ret, alder_error **err) ALDER_WUR;
 int dmc_coap_init(struct dmc *d, alder_error **err) ALDER_WUR;
 void dmc_coap_done(struct dmc *d);
 /* Adds/removes the libcoap resources of object o to match its instances. */

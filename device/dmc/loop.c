@@ -38,7 +38,8 @@ int dmc_init(struct dmc *d, struct dmc_config *cfg, alder_error **err)
         d->model.on_change = on_objects_changed;
         d->model.on_change_ctx = d;
         int (*const adders[])(struct dmc *, alder_error **) = {
-                dmc_obj_security_add, dmc_obj_server_add, dmc_obj_device_add, dmc_obj_connmon_add, dmc_obj_apps_add,
+                dmc_obj_security_add, dmc_obj_server_add,   dmc_obj_device_add,
+                dmc_obj_connmon_add,  dmc_obj_firmware_add, dmc_obj_apps_add,
         };
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(adders); i++) {
                 int r = adders[i](d, err);
@@ -93,6 +94,8 @@ void dmc_done(struct dmc *d)
         dmc_coap_done(d);
         dmc_apps_free(d->apps);
         d->apps = NULL;
+        dmc_fw_free(d->fw);
+        d->fw = NULL;
         dmc_model_free(&d->model);
         command_clear(&d->command);
         dmc_config_done(&d->cfg);
@@ -265,19 +268,30 @@ int dmc_run(struct dmc *d, alder_error **err)
                 }
                 if (d->apps)
                         next = ALDER_MIN(next, dmc_apps_tick(d->apps, now));
-                struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN}, {.fd = -1}, {.fd = -1}};
+                int fw_coap = -1, fw_event = -1;
+                if (d->fw) {
+                        next = ALDER_MIN(next, dmc_fw_tick(d->fw, now));
+                        fw_event = dmc_fw_fds(d->fw, &fw_coap);
+                }
+                struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
+                                        {.fd = -1},
+                                        {.fd = -1},
+                                        {.fd = fw_coap, .events = POLLIN},
+                                        {.fd = fw_event, .events = POLLIN}};
                 if (!d->asleep)
                         pfd[1] = (struct pollfd){.fd = coap_fd, .events = POLLIN};
                 if (d->command.proc)
                         pfd[2] = (struct pollfd){.fd = alder_proc_pidfd(d->command.proc), .events = POLLIN};
                 int64_t wait = next - dmc_now_ms();
                 int timeout = wait <= 0 ? 0 : wait > INT_MAX ? INT_MAX : (int) wait;
-                if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+                if (poll(pfd, 5, timeout) < 0 && errno != EINTR)
                         return alder_error_sys(err, errno, "poll");
                 if ((pfd[0].revents & POLLIN) && handle_signals(d, sfd))
                         break;
                 if (pfd[2].revents & POLLIN)
                         command_reap(d);
+                if (pfd[4].revents & POLLIN)
+                        dmc_fw_event(d->fw);
         }
         alder_log_info("stopping");
         int64_t wait = ALDER_MIN(ALDER_MAX(2 * d->cfg.ack_timeout_ms, 3000), 10000);

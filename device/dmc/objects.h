@@ -37,6 +37,7 @@ int dmc_obj_security_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_server_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_device_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_connmon_add(struct dmc *d, alder_error **err) ALDER_WUR;
+int dmc_obj_firmware_add(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_obj_apps_add(struct dmc *d, alder_error **err) ALDER_WUR; /* 9 and 33900 */
 
 /* Runs a configured command (reboot, factory reset) after the answer went out; -EBUSY while one runs. */

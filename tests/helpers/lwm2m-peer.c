@@ -17,6 +17,7 @@
  *   delete PATH
  *   attrs PATH QUERY             Write-Attributes (PUT with Uri-Query options, split on '&')
  * Each answer prints {"event": "response", "id", "code": "2.05", "ct", "hex", "text"}.
+ * With LWM2M_PEER_SERVE=FILE it also serves FILE at /fw/image (Block2), for firmware pulls.
  * Requests go out CON with a token that numbers them ("id"). It stops at EOF.
  */
 #include <arpa/inet.h>
@@ -136,6 +137,19 @@ static void hnd_register(coap_resource_t *r, coap_session_t *session, const coap
         coap_add_option(response, COAP_OPTION_LOCATION_PATH, 2, (const uint8_t *) "rd");
         coap_add_option(response, COAP_OPTION_LOCATION_PATH, strlen(location + 3), (const uint8_t *) location + 3);
         coap_pdu_set_code(response, COAP_RESPONSE_CODE_CREATED);
+}
+
+static uint8_t *served;
+static size_t served_len;
+
+static void hnd_image(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *request,
+                      const coap_string_t *query, coap_pdu_t *response)
+{
+        coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+        coap_add_data_large_response(r, session, request, response, query, COAP_MEDIATYPE_APPLICATION_OCTET_STREAM, -1,
+                                     0, served_len, served, NULL, NULL);
+        printf("{\"event\": \"image\"}\n");
+        fflush(stdout);
 }
 
 static const char *observed_path(coap_bin_const_t token)
@@ -287,6 +301,21 @@ int main(int argc, char **argv)
         coap_register_request_handler(rd, COAP_REQUEST_POST, hnd_register);
         coap_add_resource(ctx, rd);
         coap_register_response_handler(ctx, on_response);
+        const char *serve = getenv("LWM2M_PEER_SERVE");
+        if (serve) {
+                FILE *fp = fopen(serve, "rb");
+                if (!fp || fseek(fp, 0, SEEK_END) < 0)
+                        return 1;
+                served_len = (size_t) ftell(fp);
+                rewind(fp);
+                served = malloc(served_len ? served_len : 1);
+                if (!served || fread(served, 1, served_len, fp) != served_len)
+                        return 1;
+                fclose(fp);
+                coap_resource_t *img = coap_resource_init(coap_make_str_const("fw/image"), 0);
+                coap_register_request_handler(img, COAP_REQUEST_GET, hnd_image);
+                coap_add_resource(ctx, img);
+        }
         printf("{\"event\": \"ready\"}\n");
         fflush(stdout);
         char line[140000];
@@ -315,5 +344,6 @@ int main(int argc, char **argv)
                 coap_session_release(client);
         coap_free_context(ctx);
         coap_cleanup();
+        free(served);
         return 0;
 }

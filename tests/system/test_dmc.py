@@ -7,6 +7,7 @@
 
 Everything waits for events with deadlines; nothing sleeps for a result.
 """
+import hashlib
 import json
 import os
 import re
@@ -60,12 +61,13 @@ def wait_for(cond, timeout, what):
 class Peer:
     """tests/helpers/lwm2m-peer: events as dicts, commands on stdin."""
 
-    def __init__(self, build_dir, port, psk=None):
+    def __init__(self, build_dir, port, psk=None, serve=None):
         args = [str(build_dir / "tests/helpers/lwm2m-peer"), str(port)]
         if psk:
             args += list(psk)
         self.port = port
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        env = {**os.environ, **({"LWM2M_PEER_SERVE": str(serve)} if serve else {})}
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
         self.events = []
         self._buf = ""
         self.wait("ready", timeout=5)
@@ -180,8 +182,8 @@ def ports():
 def peers(build_dir):
     made = []
 
-    def make(port, psk=None):
-        p = Peer(build_dir, port, psk)
+    def make(port, psk=None, serve=None):
+        p = Peer(build_dir, port, psk, serve)
         made.append(p)
         return p
     yield make
@@ -643,13 +645,11 @@ def test_connectivity_monitoring(registered):
             assert peer.request("get /4/0/2")["code"] == "4.04"  # no radio, no signal strength
 
 
-class FakeAppd:
-    """alder-appd's socket protocol (4-byte length + JSON, docs/api/ipc.md) over a few apps in memory."""
+class IpcPeer:
+    """A server of Alder's socket protocol (4-byte length + JSON, docs/api/ipc.md); answer() says what to reply."""
 
     def __init__(self, path):
         self.path = path
-        self.apps = {"gateway": {"version": "1.0.0", "state": "running"},
-                     "sensor": {"version": "2.1.0", "state": "stopped"}}
         self.calls = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -681,6 +681,21 @@ class FakeAppd:
                 except OSError:
                     pass
 
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+        self.path.unlink()
+
+
+class FakeAppd(IpcPeer):
+    """alder-appd's methods over a few apps in memory."""
+
+    def __init__(self, path):
+        self.apps = {"gateway": {"version": "1.0.0", "state": "running"},
+                     "sensor": {"version": "2.1.0", "state": "stopped"}}
+        super().__init__(path)
+
     def answer(self, method, params):
         self.calls.append((method, params.get("name")))
         name = params.get("name")
@@ -697,12 +712,6 @@ class FakeAppd:
         elif method == "app.logs":
             return {"result": {"data": "hello from " + name + "\n", "offset": 0, "size": 0}}
         return {"result": {"name": name}}
-
-    def close(self):
-        self.stop = True
-        self.thread.join()
-        self.sock.close()
-        self.path.unlink()
 
 
 def test_apps_through_appd(peers, dmcs, ports):
@@ -752,3 +761,79 @@ def test_apps_without_appd(registered):
     assert peer.request("get /9 40")["text"] == "</9>;ver=1.1"
     r = peer.request("get /33900/0/0")
     assert r["code"] == "4.04"
+
+
+class FakeUpdated(IpcPeer):
+    """alder-updated's update.install: records the digest of the file it is handed, or fails as told."""
+
+    def __init__(self, path):
+        self.installed = []
+        self.error = None
+        super().__init__(path)
+
+    def answer(self, method, params):
+        self.calls.append((method, params.get("path")))
+        if method != "update.install":
+            return {"error": {"code": -95, "errno_name": "EOPNOTSUPP", "message": "no"}}
+        if self.error:
+            return {"error": self.error}
+        self.installed.append(hashlib.sha256(Path(params["path"]).read_bytes()).hexdigest())
+        return {"result": {"reboot_required": True, "target_slot": "B"}}
+
+
+def fw_state(peer):
+    return int(peer.request("get /5/0/3")["text"]), int(peer.request("get /5/0/5")["text"])
+
+
+def test_firmware_update_pull_over_coap(peers, dmcs, ports, tmp_path):
+    image = os.urandom(300 * 1024 + 17)  # ~300 blocks of 1 KiB
+    (tmp_path / "image.alupd").write_bytes(image)
+    peer = peers(ports, serve=tmp_path / "image.alupd")
+    dmc = dmcs(ports)
+    updated = FakeUpdated(dmc.root / "run/alder/updated.sock")
+    try:
+        dmc.start()
+        peer.wait("register")
+        assert fw_state(peer) == (0, 0)
+        assert peer.request("get /5/0/9")["text"] == "2"  # pull and push
+        uri = f"coap://127.0.0.1:{ports}/fw/image".encode().hex()
+        assert peer.request("put /5/0/1 0 " + uri)["code"] == "2.04"
+        wait_for(lambda: fw_state(peer) == (2, 0), 20, "state Downloaded")
+        assert (dmc.root / "var/lib/alder/dmc/firmware.bin").read_bytes() == image
+        # Update: answered at once, installed by alder-updated from a thread; then the reboot command.
+        assert peer.request("post /5/0/2 -1 -")["code"] == "2.04"
+        wait_for(lambda: fw_state(peer) == (0, 1), 10, "state Idle, result 1 (success)")
+        assert updated.installed == [hashlib.sha256(image).hexdigest()]
+        wait_for(dmc.marker.exists, 5, "the reboot after the update")
+        # Refused by the agent (a bad signature): back to Downloaded with result 5.
+        updated.error = {"code": -74, "errno_name": "EBADMSG", "message": "alder-updated: signature does not verify"}
+        assert peer.request("put /5/0/1 0 " + uri)["code"] == "2.04"
+        wait_for(lambda: fw_state(peer) == (2, 0), 20, "state Downloaded")
+        assert peer.request("post /5/0/2 -1 -")["code"] == "2.04"
+        wait_for(lambda: fw_state(peer) == (2, 5), 10, "state Downloaded, result 5 (integrity)")
+        dmc.wait_log("firmware update failed: alder-updated: signature does not verify")
+        # An empty URI resets to Idle.
+        assert peer.request("put /5/0/1 0 -")["code"] == "2.04"
+        assert fw_state(peer) == (0, 0)
+        assert not (dmc.root / "var/lib/alder/dmc/firmware.bin").exists()
+    finally:
+        updated.close()
+    assert dmc.stop() == 0
+
+
+def test_firmware_update_refusals(registered):
+    peer, dmc = registered
+    cases = [("https://example.invalid/fw.bin", 9), ("coaps://127.0.0.1/fw", 9), ("coap://", 7), ("nonsense", 7)]
+    for uri, result in cases:
+        assert peer.request("put /5/0/1 0 " + uri.encode().hex())["code"] == "2.04"
+        assert fw_state(peer) == (0, result), uri
+    r = peer.request("post /5/0/2 -1 -")
+    assert r["code"] == "4.00" and r["text"] == "/5/0/2: Update needs state Downloaded (2), not 0"
+    # Push: the package in the Write itself (Block1 for 5000 bytes), then alder-updated is not there.
+    assert peer.request("put /5/0/0 42 " + os.urandom(5000).hex())["code"] == "2.04"
+    assert fw_state(peer) == (2, 0)
+    assert peer.request("post /5/0/2 -1 -")["code"] == "2.04"
+    wait_for(lambda: fw_state(peer) == (2, 8), 10, "result 8 (update failed)")
+    dmc.wait_log(r"firmware update failed: alder-updated at .*updated\.sock: connect")
+    assert peer.request("post /5/0/10 -1 -")["code"] == "2.04"  # Cancel
+    assert fw_state(peer) == (0, 10)
