@@ -86,7 +86,7 @@ int dmc_object_set_instances(struct dmc_object *o, const uint16_t *ids, size_t n
         for (size_t i = 0; i < n; i++)
                 if (k == 0 || v[k - 1] != v[i])
                         v[k++] = v[i];
-        if (k == o->n_instances && memcmp(v, o->instances, k * sizeof(*v)) == 0)
+        if (k == o->n_instances && (k == 0 || memcmp(v, o->instances, k * sizeof(*v)) == 0))
                 return 0;
         free(o->instances);
         o->instances = steal_pointer(&v);
