@@ -280,34 +280,13 @@ int dmc_attrs_format(const struct dmc_attrs *a, char **buf, size_t *len, size_t 
 
 /* ---- notifications ----------------------------------------------------------- */
 
-static bool value_equal(const struct alder_lwm2m_value *a, const struct alder_lwm2m_value *b)
-{
-        if (a->type != b->type)
-                return false;
-        switch (a->type) {
-        case ALDER_LWM2M_TYPE_INTEGER:
-        case ALDER_LWM2M_TYPE_TIME:
-                return a->i == b->i;
-        case ALDER_LWM2M_TYPE_UNSIGNED:
-                return a->u == b->u;
-        case ALDER_LWM2M_TYPE_FLOAT:
-                return a->f == b->f || (isnan(a->f) && isnan(b->f));
-        case ALDER_LWM2M_TYPE_BOOLEAN:
-                return a->b == b->b;
-        case ALDER_LWM2M_TYPE_OBJLNK:
-                return a->objlnk.object == b->objlnk.object && a->objlnk.instance == b->objlnk.instance;
-        default:
-                return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-        }
-}
-
 bool dmc_records_equal(const struct alder_lwm2m_records *a, const struct alder_lwm2m_records *b)
 {
         if (a->n != b->n)
                 return false;
         for (size_t i = 0; i < a->n; i++)
                 if (alder_lwm2m_path_compare(&a->v[i].path, &b->v[i].path) != 0 ||
-                    !value_equal(&a->v[i].value, &b->v[i].value))
+                    !alder_lwm2m_value_equal(&a->v[i].value, &b->v[i].value))
                         return false;
         return true;
 }

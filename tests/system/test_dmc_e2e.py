@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from dm_fixture import Dm, b64
-from test_dmc import Dmc, wait_for
+from test_dmc import dmcs, wait_for  # noqa: F401 (dmcs is a fixture)
 
 PSK_HEX = "00112233445566778899aabbccddeeff"
 
@@ -20,21 +20,6 @@ def dm(build_dir, tmp_path):
     yield d
     if d.alive():
         d.stop()
-
-
-@pytest.fixture
-def device(build_dir, tmp_path):
-    made = []
-
-    def make(dm, **server):
-        d = Dmc(build_dir, tmp_path / "device", dm.coap_port, **server)
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
 
 
 def registered(dm, ep="dev-1"):
@@ -51,8 +36,8 @@ def request(dm, method, path, body=None, ct="text/plain"):
     return dm.async_result(answer["async-response-id"])
 
 
-def test_register_read_write_execute_observe(dm, device):
-    dmc = device(dm, lifetime=30).start()
+def test_register_read_write_execute_observe(dm, dmcs):
+    dmc = dmcs(dm.coap_port, lifetime=30).start()
     d = registered(dm)
     paths = [r["path"] for r in d["resources"]]
     for p in ("/1/0", "/3/0", "/4/0", "/5/0"):
@@ -91,9 +76,9 @@ def test_register_read_write_execute_observe(dm, device):
     assert dm.device("dev-1")["state"] == "deregistered"
 
 
-def test_register_over_dtls_psk(dm, device):
+def test_register_over_dtls_psk(dm, dmcs):
     dm.run("psk", "add", "dev-1", "dev-1", PSK_HEX)
-    dmc = device(dm, psk_identity="dev-1", psk_key=PSK_HEX)
+    dmc = dmcs(dm.coap_port, psk_identity="dev-1", psk_key=PSK_HEX)
     dmc.config["server"]["uri"] = f"coaps://127.0.0.1:{dm.coaps_port}"
     dmc.start()
     d = registered(dm)
