@@ -261,7 +261,7 @@ static void registered(struct dmc *d, const coap_pdu_t *pdu, int64_t now_ms)
 {
         char *loc = location_of(pdu);
         if (!loc) {
-                retry_later(d, now_ms, "the server's 2.01 to Register carries no usable Location-Path");
+                dmc_reg_session_failed(d, "the server's 2.01 to Register carries no usable Location-Path");
                 return;
         }
         free(d->location);
@@ -317,7 +317,8 @@ void dmc_reg_response(struct dmc *d, const coap_pdu_t *received)
                 d->retry_at_ms = now;
                 return;
         }
-        retry_later(d, now, why ? why : "unexpected answer");
+        /* Dropping the session must wait until libcoap is done with this answer: the tick does it. */
+        dmc_reg_session_failed(d, why ? why : "unexpected answer");
 }
 
 static void start_register(struct dmc *d, int64_t now_ms)

@@ -87,3 +87,15 @@ def test_register_over_dtls_psk(dm, dmcs):
     dmc.signal(signal.SIGTERM)
     assert dmc.proc.wait(timeout=20) == 0
     dm.pull_until(lambda m: "dev-1" in m.get("de-registrations", []))
+
+
+def test_refused_registration_backs_off(dm, dmcs):
+    """alder-dm refuses an identity provisioned for another endpoint (anti-cloning): 4.03, then back-off."""
+    dm.run("psk", "add", "another-device", "dev-1", PSK_HEX)
+    dmc = dmcs(dm.coap_port, psk_identity="dev-1", psk_key=PSK_HEX)
+    dmc.config["server"]["uri"] = f"coaps://127.0.0.1:{dm.coaps_port}"
+    dmc.start()
+    dmc.wait_log(r"cannot register with coaps://.*: the server answered 4\.03: .*; registering again in [\d.]+ s "
+                 r"\(attempt 3\)", timeout=20)
+    assert dm.get("/v3/devices/?endpoint_name__eq=dev-1")["data"] == []
+    assert dmc.stop() == 0
