@@ -75,7 +75,7 @@ struct dmc_fw {
         coap_session_t *session;
         int fd;
         uint64_t received;
-        int64_t last_block_ms;
+        int64_t started_ms, last_block_ms;
         uint8_t token[8];
         size_t token_len;
         /* install thread */
@@ -157,8 +157,9 @@ static coap_response_t on_block(coap_session_t *session, const coap_pdu_t *sent,
                 fail_download(f, errno == ENOSPC ? RESULT_NO_SPACE : RESULT_FAILED, strerror(errno));
                 return COAP_RESPONSE_OK;
         }
-        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("URI", f->uri), "firmware downloaded: %llu bytes from %s",
-                  (unsigned long long) f->received, f->uri);
+        double s = (double) (dmc_now_ms() - f->started_ms) / 1000.0;
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("URI", f->uri), "firmware downloaded: %llu bytes from %s in %.2f s",
+                  (unsigned long long) f->received, f->uri, s);
         alder_closep(&f->fd);
         set_state(f, ST_DOWNLOADED, RESULT_INITIAL);
         return COAP_RESPONSE_OK;
@@ -229,7 +230,7 @@ static void download_start(struct dmc_fw *f)
         add_segments(pdu, COAP_OPTION_URI_PATH, uri.path.s, uri.path.length, '/');
         add_segments(pdu, COAP_OPTION_URI_QUERY, uri.query.s, uri.query.length, '&');
         f->received = 0;
-        f->last_block_ms = dmc_now_ms();
+        f->started_ms = f->last_block_ms = dmc_now_ms();
         if (coap_send(f->session, pdu) == COAP_INVALID_MID)
                 fail_download(f, RESULT_CONNECTION_LOST, "libcoap: cannot send the request");
 }
