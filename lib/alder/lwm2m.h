@@ -218,7 +218,9 @@ int alder_lwm2m_encode(unsigned format, const struct alder_lwm2m_path *base, con
  * the object definition); OPAQUE as OPAQUE; SenML and CBOR values come out
  * typed (numbers as INTEGER, UNSIGNED above INT64_MAX, or FLOAT; CBOR text as
  * STRING, tag 1 as TIME). Every record must lie under `base` (a SenML name
- * elsewhere is refused); a path may appear only once. SenML bt/t are ignored.
+ * elsewhere is refused); a path may appear only once. SenML bt/t are ignored;
+ * SenML-JSON integers above INT64_MAX are refused (jansson reads none; an
+ * UNSIGNED that large is still encoded exactly, and SenML-CBOR reads it).
  * Errors: -EBADMSG malformed (message says where), -EPROTONOSUPPORT
  * unknown/unsupported format, -E2BIG past the record or size bounds.
  */
