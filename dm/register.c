@@ -114,7 +114,7 @@ int dm_reg_params_parse(const char *update_version, const char *const *query, si
                 return alder_error_set(err, EINVAL, "parameter '%s' is not allowed in an Update",
                                        seen[EP] ? "ep" : "lwm2m");
         for (size_t k = 0; k < ALDER_ARRAY_SIZE(known); k++)
-                if (seen[k] && k != Q && !values[k])
+                if (seen[k] && k != Q && (!values[k] || !*values[k]))
                         return alder_error_set(err, EINVAL, "parameter '%s' needs a value", known[k]);
         if (seen[Q] && values[Q])
                 return alder_error_set(err, EINVAL, "parameter 'Q' takes no value");
