@@ -6,6 +6,7 @@
 
 #include "alder/macro.h"
 #include "hub.h"
+#include "util.h"
 
 struct slot {
         enum dm_event_kind kind;
@@ -48,11 +49,7 @@ int dm_hub_new(unsigned capacity, dm_hub **ret)
         }
         h->capacity = capacity;
         pthread_mutex_init(&h->lock, NULL);
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&h->cond, &attr);
-        pthread_condattr_destroy(&attr);
+        dm_cond_init_monotonic(&h->cond);
         *ret = h;
         return 0;
 }
@@ -106,23 +103,10 @@ bool dm_hub_stopped(dm_hub *h)
         return s;
 }
 
-static struct timespec deadline_after(int timeout_ms)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
-        return ts;
-}
-
 /* Waits (lock held) until *cursor has an event, the deadline passes or the hub stops. */
 static bool wait_for(dm_hub *h, const uint64_t *cursor, int timeout_ms)
 {
-        struct timespec deadline = deadline_after(timeout_ms);
+        struct timespec deadline = dm_deadline_after(timeout_ms);
         while (*cursor >= h->head && !h->stopping)
                 if (pthread_cond_timedwait(&h->cond, &h->lock, &deadline) == ETIMEDOUT)
                         break;

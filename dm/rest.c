@@ -428,40 +428,67 @@ static enum MHD_Result endpoints(dm_rest *rest, struct req *q, char **seg, size_
 
 /* ---- /v2/subscriptions -------------------------------------------------- */
 
-static enum MHD_Result presubscriptions(dm_rest *rest, struct req *q)
+/*
+ * A JSON document kept as a directory setting (pre-subscriptions, the
+ * callback): GET it, PUT it (checked first), DELETE it; applied() is told of
+ * every change. unset is what GET answers without one (NULL: 404).
+ */
+struct setting {
+        const char *key;
+        const char *what;
+        int (*check)(const json_t *v, alder_error **err);
+        void (*applied)(dm_rest *rest, json_t *v);
+        json_t *(*unset)(void);
+};
+
+static enum MHD_Result setting_resource(dm_rest *rest, struct req *q, const struct setting *def)
 {
         _cleanup_error_ alder_error *err = NULL;
+        _cleanup_json_ json_t *v = NULL;
         int r;
         if (strcmp(q->method, "GET") == 0) {
-                json_t *p;
-                r = dm_store_setting_get(rest->store, "presubscriptions", &p, &err);
-                return r < 0 ? reply_store_error(q, r, err) : reply_json(q, 200, p ? p : json_array());
+                r = dm_store_setting_get(rest->store, def->key, &v, &err);
+                if (r < 0)
+                        return reply_store_error(q, r, err);
+                if (!v && !def->unset)
+                        return reply_error(q, 404, "no %s is set", def->what);
+                return reply_json(q, 200, v ? json_incref(v) : def->unset());
         }
-        json_t *p = NULL;
         if (strcmp(q->method, "PUT") == 0) {
                 enum MHD_Result result;
-                p = body_json(q, &result);
-                if (!p)
+                v = body_json(q, &result);
+                if (!v)
                         return result;
-                if (dm_presubs_check(p, &err) < 0) {
-                        json_decref(p);
+                if (def->check(v, &err) < 0)
                         return reply_error(q, 400, "%s", alder_error_message(err));
-                }
         } else if (strcmp(q->method, "DELETE") != 0) {
-                return reply_error(q, 405, "/v2/subscriptions takes GET, PUT and DELETE");
+                return reply_error(q, 405, "the %s takes GET, PUT and DELETE", def->what);
         }
-        r = dm_store_setting_set(rest->store, "presubscriptions", p, &err);
-        if (r >= 0)
-                dm_server_set_presubscriptions(rest->server, p);
-        json_decref(p);
-        return r < 0 ? reply_store_error(q, r, err) : reply_empty(q, 204);
+        r = dm_store_setting_set(rest->store, def->key, v, &err);
+        if (r < 0)
+                return reply_store_error(q, r, err);
+        def->applied(rest, v);
+        return reply_empty(q, 204);
 }
+
+static void presubs_applied(dm_rest *rest, json_t *v)
+{
+        dm_server_set_presubscriptions(rest->server, v);
+}
+
+static const struct setting presubs_setting = {
+        .key = "presubscriptions",
+        .what = "pre-subscription list",
+        .check = dm_presubs_check,
+        .applied = presubs_applied,
+        .unset = json_array,
+};
 
 static enum MHD_Result subscriptions(dm_rest *rest, struct req *q, char **seg, size_t n)
 {
         _cleanup_error_ alder_error *err = NULL;
         if (n == 2)
-                return presubscriptions(rest, q);
+                return setting_resource(rest, q, &presubs_setting);
         _cleanup_json_ json_t *device = NULL;
         int r = find_device(rest, seg[2], &device, &err);
         if (r < 0)
@@ -658,37 +685,17 @@ static enum MHD_Result events(dm_rest *rest, struct req *q)
         return r;
 }
 
-static enum MHD_Result callback(dm_rest *rest, struct req *q)
+static void callback_applied(dm_rest *rest, json_t *v)
 {
-        _cleanup_error_ alder_error *err = NULL;
-        int r;
-        if (strcmp(q->method, "GET") == 0) {
-                json_t *cb;
-                r = dm_store_setting_get(rest->store, "callback", &cb, &err);
-                if (r < 0)
-                        return reply_store_error(q, r, err);
-                return cb ? reply_json(q, 200, cb) : reply_error(q, 404, "no callback (webhook) is set");
-        }
-        json_t *cb = NULL;
-        if (strcmp(q->method, "PUT") == 0) {
-                enum MHD_Result result;
-                cb = body_json(q, &result);
-                if (!cb)
-                        return result;
-                if (dm_webhook_check(cb, &err) < 0) {
-                        json_decref(cb);
-                        return reply_error(q, 400, "%s", alder_error_message(err));
-                }
-        } else if (strcmp(q->method, "DELETE") != 0) {
-                return reply_error(q, 405, "/v2/notification/callback takes GET, PUT and DELETE");
-        }
-        r = dm_store_setting_set(rest->store, "callback", cb, &err);
-        json_decref(cb);
-        if (r < 0)
-                return reply_store_error(q, r, err);
         dm_webhook_reload(rest->webhook);
-        return reply_empty(q, 204);
 }
+
+static const struct setting callback_setting = {
+        .key = "callback",
+        .what = "callback (webhook)",
+        .check = dm_webhook_check,
+        .applied = callback_applied,
+};
 
 static enum MHD_Result notification(dm_rest *rest, struct req *q, char **seg, size_t n)
 {
@@ -699,7 +706,7 @@ static enum MHD_Result notification(dm_rest *rest, struct req *q, char **seg, si
                 return strcmp(q->method, "GET") == 0 ? events(rest, q)
                                                      : reply_error(q, 405, "/v2/notification/events takes GET");
         if (n == 3 && strcmp(seg[2], "callback") == 0)
-                return callback(rest, q);
+                return setting_resource(rest, q, &callback_setting);
         return reply_error(q, 404, "no such resource");
 }
 

@@ -11,6 +11,9 @@
 
 #include "alder/error.h"
 
+#include <pthread.h>
+#include <time.h>
+
 /* Wall clock (for timestamps users read) and monotonic clock (for deadlines), in milliseconds. */
 int64_t dm_now_ms(void);
 int64_t dm_mono_ms(void);
@@ -43,3 +46,7 @@ char *dm_coap_code_format(unsigned code, char buf[static 5]);
 
 /* True when s is 1..max bytes of printable ASCII without the characters in `forbidden`. */
 bool dm_is_printable(const char *s, size_t max, const char *forbidden);
+
+/* A condition variable timed on CLOCK_MONOTONIC, and the deadline ms from now on that clock. */
+void dm_cond_init_monotonic(pthread_cond_t *c);
+struct timespec dm_deadline_after(int ms);

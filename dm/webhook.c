@@ -246,14 +246,7 @@ static void load(dm_webhook *w)
 /* Waits up to ms for a reload or stop (lock held). */
 static void pause_for(dm_webhook *w, int ms)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long) (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = dm_deadline_after(ms);
         while (!w->reload && !w->stop)
                 if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
                         break;
@@ -316,11 +309,7 @@ int dm_webhook_start(dm_store *store, dm_hub *hub, dm_webhook **ret, alder_error
         w->store = store;
         w->hub = hub;
         pthread_mutex_init(&w->lock, NULL);
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&w->cond, &attr);
-        pthread_condattr_destroy(&attr);
+        dm_cond_init_monotonic(&w->cond);
         load(w);
         int r = pthread_create(&w->thread, NULL, run, w);
         if (r != 0) {
