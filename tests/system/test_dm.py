@@ -683,3 +683,39 @@ def test_dtls_certificates(build_dir, tmp_path):
         assert "c:2.01" in out, out
     finally:
         dm.stop()
+
+
+def test_write_attributes_discover_and_formats_reach_the_device(dm):
+    """What the REST call becomes on the wire: Uri-Query for Write-Attributes, Accept, Content-Format."""
+    dev = Device(dm.coap_port)
+    try:
+        dev.register("wire-1", links="</3/0>")
+        seen = []
+
+        def answer(code, path, opts, payload):
+            seen.append((code, path, opts, payload))
+            return 0x44, [], b""
+
+        status, body = dm.http("PUT", "/v2/endpoints/wire-1/3/0/9?pmin=10&pmax=60&gt=2.5")
+        assert status == 202
+        dev.serve_one(answer)
+        code, path, opts, payload = seen[-1]
+        assert code == PUT and path == "/3/0/9" and payload == b""
+        assert sorted(v.decode() for v in opts[OPT["uri-query"]]) == ["gt=2.5", "pmax=60", "pmin=10"]
+        assert dm.async_result(body["async-response-id"])["status"] == 204
+
+        status, body = dm.http("GET", "/v2/endpoints/wire-1/3/0", headers={"Accept": "application/link-format"})
+        dev.serve_one(answer)
+        assert seen[-1][2][OPT["accept"]] == [bytes([40])]
+
+        tlv = bytes([0xC8, 0x00, 0x03]) + b"abc"
+        status, body = dm.http("PUT", "/v2/endpoints/wire-1/3/0", tlv,
+                               headers={"Content-Type": "application/vnd.oma.lwm2m+tlv"})
+        dev.serve_one(answer)
+        code, path, opts, payload = seen[-1]
+        assert opts[OPT["content-format"]] == [(11542).to_bytes(2, "big")] and payload == tlv
+        with pytest.raises(HttpError) as e:
+            dm.http("PUT", "/v2/endpoints/wire-1/3/0/9?pmin=ten")
+        assert e.value.status == 400
+    finally:
+        dev.close()
