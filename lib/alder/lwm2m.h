@@ -40,6 +40,13 @@ const char *alder_lwm2m_format_name(unsigned format);
 #define ALDER_LWM2M_PATH_MAX_LEN 4
 /* Ids are 0..65534; 65535 is reserved (MAX_ID in the spec). */
 #define ALDER_LWM2M_ID_MAX 65534
+/*
+ * The reserved id as an instance level means "no instance id given": a TLV
+ * Create on /O whose resources are not wrapped in an Object Instance TLV
+ * (the client picks the id) decodes to /O/65535/R records, and records with
+ * that instance encode back to bare resources under base /O.
+ */
+#define ALDER_LWM2M_ID_NONE 65535
 
 struct alder_lwm2m_path {
         uint16_t id[ALDER_LWM2M_PATH_MAX_LEN];
@@ -62,7 +69,8 @@ int alder_lwm2m_path_parse_n(const char *s, size_t len, struct alder_lwm2m_path 
 /* Renders as "/3/0/1" ("/" for the root) into buf (at least ALDER_LWM2M_PATH_STRLEN bytes); returns buf. */
 char *alder_lwm2m_path_format(const struct alder_lwm2m_path *p, char buf[static ALDER_LWM2M_PATH_STRLEN]);
 
-/* Builds a path from its levels: alder_lwm2m_path_make(3, 3, 0, 1) is /3/0/1. */
+/* Builds a path from its levels (unsigned arguments; len above 4 counts as 4): alder_lwm2m_path_make(3, 3, 0, 1) is
+ * /3/0/1. */
 struct alder_lwm2m_path alder_lwm2m_path_make(unsigned len, ...);
 
 /* Lexicographic order by levels, shorter first on a common prefix: sorts records as TLV/SenML want them. */
@@ -99,13 +107,15 @@ struct alder_lwm2m_value {
                 bool b;     /* BOOLEAN */
                 struct {
                         uint16_t object, instance;
-                } objlnk;   /* OBJLNK */
+                } objlnk; /* OBJLNK */
         };
         /*
          * STRING, CORELNK, OPAQUE and NONE (the undecoded bytes of a TLV value
-         * or a text payload) own a malloc'd buffer. For STRING/CORELNK it is
-         * also NUL-terminated (len excludes the NUL); strings are valid UTF-8
-         * without NUL bytes (decoders check).
+         * or a text payload) own a malloc'd buffer, always followed by a NUL
+         * (len excludes it); strings are valid UTF-8 without NUL bytes
+         * (decoders check). NONE with data == NULL is a record without a
+         * value: a SenML name alone, as Read-Composite and Observe-Composite
+         * requests carry them (such a record's path may have any length).
          */
         uint8_t *data;
         size_t len;
@@ -115,15 +125,24 @@ struct alder_lwm2m_value {
  * Gives a NONE value (raw bytes from TLV or text) the type the object
  * definition says it has, in place: TLV integers of 1/2/4/8 bytes big-endian,
  * floats of 4/8 bytes, booleans of one byte 0/1, objlnk of 4 bytes; text as
- * decimal, "0"/"1", "O:I". A value that already has a type is converted where
- * that is lossless (INTEGER ↔ UNSIGNED in range, integral FLOAT → INTEGER,
- * as SenML carries every number as "v"); anything else is an error naming both
- * types. `format` says how NONE bytes are encoded (TLV or TEXT).
+ * decimal, "0"/"1", "O:I", opaque as base64 (RFC 4648 §4); strings must be
+ * UTF-8 without NUL. A value that already has a type is converted where that
+ * is lossless (INTEGER/TIME ↔ UNSIGNED in range, INTEGER ↔ TIME, integral
+ * FLOAT → INTEGER/UNSIGNED/TIME, integers up to 2^53 → FLOAT, as SenML carries
+ * every number as "v"; STRING ↔ CORELNK, STRING "O:I" → OBJLNK, as CBOR
+ * carries those as text); anything else is -EBADMSG naming both types.
+ * `format` says how NONE bytes are encoded (TLV or TEXT; -EINVAL otherwise).
+ * On failure v is unchanged. Converting to NONE, or to the type v has, does
+ * nothing; a value-less record cannot be converted.
  */
 int alder_lwm2m_value_convert(struct alder_lwm2m_value *v, enum alder_lwm2m_type to, unsigned format,
                               alder_error **err) ALDER_WUR;
 
-/* Setters: free what v held, then store the new value. String/bytes setters copy and return 0 or -ENOMEM. */
+/*
+ * Setters: free what v held, then store the new value. String/bytes setters
+ * copy (on failure v is left unchanged) and return 0, -ENOMEM, or -EINVAL for
+ * a type that holds no bytes.
+ */
 void alder_lwm2m_value_set_int(struct alder_lwm2m_value *v, enum alder_lwm2m_type type, int64_t i); /* INTEGER/TIME */
 void alder_lwm2m_value_set_uint(struct alder_lwm2m_value *v, uint64_t u);
 void alder_lwm2m_value_set_float(struct alder_lwm2m_value *v, double f);
@@ -134,8 +153,15 @@ int alder_lwm2m_value_set_bytes(struct alder_lwm2m_value *v, enum alder_lwm2m_ty
                                 size_t len) ALDER_WUR; /* OPAQUE, STRING, CORELNK, NONE */
 void alder_lwm2m_value_clear(struct alder_lwm2m_value *v);
 
-/* Human-readable rendering for the CLI/logs ("42", "true", "3:0", opaque as hex up to max bytes). Caller frees. */
+/*
+ * Human-readable rendering for the CLI/logs ("42", "true", "3:0", opaque and
+ * NONE as hex up to max bytes, then "... (N bytes)"; "(no value)"). Caller
+ * frees; NULL on ENOMEM.
+ */
 char *alder_lwm2m_value_to_text(const struct alder_lwm2m_value *v, size_t max_opaque);
+
+/* Same type and same value (floats by value, NaN equal to NaN; bytes compared). */
+bool alder_lwm2m_value_equal(const struct alder_lwm2m_value *a, const struct alder_lwm2m_value *b);
 
 /* ---- records ----------------------------------------------------------- */
 
@@ -152,7 +178,11 @@ struct alder_lwm2m_records {
         size_t n, cap;
 };
 
-/* Appends a record with a NONE value and returns it for the caller to fill; NULL on ENOMEM or past the maximum. */
+/*
+ * Appends a record with a NONE value (no data) and returns it for the caller
+ * to fill; NULL with errno ENOMEM, or E2BIG past ALDER_LWM2M_RECORDS_MAX.
+ * The pointer is valid until the next add.
+ */
 struct alder_lwm2m_record *alder_lwm2m_records_add(struct alder_lwm2m_records *r, const struct alder_lwm2m_path *path);
 void alder_lwm2m_records_sort(struct alder_lwm2m_records *r);
 void alder_lwm2m_records_clear(struct alder_lwm2m_records *r); /* frees values and the array, keeps r usable */
@@ -169,22 +199,28 @@ static inline void alder_lwm2m_records_clearp(struct alder_lwm2m_records *r)
  * Encodes records (all under `base`, the path the request targeted) in
  * `format`: TLV (Object Instance / Resource / Multiple Resource nesting derived
  * from the paths; with base = /O the instances are wrapped in Object Instance
- * TLVs), SenML-JSON and SenML-CBOR (bn = base path rendered with a trailing
- * '/' when it is not a resource, n relative; v/vs/vb/vd/vlo by type, TIME as
- * v), TEXT, OPAQUE and CBOR (exactly one record, else an error). Records are
- * encoded in path order. *ret is malloc'd.
+ * TLVs; base = / is refused, TLV has no object level), SenML-JSON and
+ * SenML-CBOR (bn = base path, with a trailing '/' unless a record sits at the
+ * base path itself, n relative and left out when empty; v/vs/vb/vd/vlo by
+ * type, TIME as v, CORELNK as vs; value-less records as a name alone), TEXT,
+ * OPAQUE and CBOR (exactly one record, at base, else an error). NONE values
+ * are written as their raw bytes in TLV, TEXT and OPAQUE (right only in the
+ * format they were decoded from) and refused elsewhere. Records are encoded
+ * in path order; duplicates are refused (-EINVAL). *ret is malloc'd.
  */
 int alder_lwm2m_encode(unsigned format, const struct alder_lwm2m_path *base, const struct alder_lwm2m_records *records,
                        uint8_t **ret, size_t *ret_len, alder_error **err) ALDER_WUR;
 
 /*
- * Decodes a payload that targets `base` into records (appended to *out).
- * TLV and TEXT values come out as NONE (their type is not on the wire; call
- * alder_lwm2m_value_convert() with the object definition); SenML and CBOR
- * values come out typed. Every record must lie under `base` (a SenML name
- * elsewhere is refused). Errors: -EBADMSG malformed (message says where),
- * -EPROTONOSUPPORT unknown/unsupported format, -E2BIG past the record or
- * size bounds.
+ * Decodes a payload that targets `base` into records (appended to *out, in
+ * path order; on failure *out is unchanged). TLV and TEXT values come out as
+ * NONE (their type is not on the wire; call alder_lwm2m_value_convert() with
+ * the object definition); OPAQUE as OPAQUE; SenML and CBOR values come out
+ * typed (numbers as INTEGER, UNSIGNED above INT64_MAX, or FLOAT; CBOR text as
+ * STRING, tag 1 as TIME). Every record must lie under `base` (a SenML name
+ * elsewhere is refused); a path may appear only once. SenML bt/t are ignored.
+ * Errors: -EBADMSG malformed (message says where), -EPROTONOSUPPORT
+ * unknown/unsupported format, -E2BIG past the record or size bounds.
  */
 int alder_lwm2m_decode(unsigned format, const struct alder_lwm2m_path *base, const uint8_t *buf, size_t len,
                        struct alder_lwm2m_records *out, alder_error **err) ALDER_WUR;
@@ -202,7 +238,7 @@ struct alder_lwm2m_link_attr {
 };
 
 struct alder_lwm2m_link {
-        char *uri; /* as written between < and > */
+        char *uri;    /* as written between < and > */
         bool is_path; /* uri parsed as an LwM2M path (below) */
         struct alder_lwm2m_path path;
         struct alder_lwm2m_link_attr *attrs;
@@ -240,7 +276,7 @@ struct alder_lwm2m_resource_def {
 struct alder_lwm2m_object_def {
         uint16_t id;
         const char *name;
-        const char *urn; /* "urn:oma:lwm2m:oma:3:1.1" */
+        const char *urn;     /* "urn:oma:lwm2m:oma:3:1.1" */
         const char *version; /* object version as sent in registration ("1.1"), NULL = 1.0 */
         bool multiple;
         const struct alder_lwm2m_resource_def *resources;
@@ -250,7 +286,8 @@ struct alder_lwm2m_object_def {
 /* Alder's own object for app status and logs (docs/api/lwm2m-objects.md): id in the private range. */
 #define ALDER_LWM2M_OBJECT_APP 33900
 
-/* Definitions of 0 Security, 1 Server, 3 Device, 4 Connectivity Monitoring, 5 Firmware Update, 9 Software Management, and 33900 Alder App; NULL for others. */
+/* Definitions of 0 Security, 1 Server, 3 Device, 4 Connectivity Monitoring, 5 Firmware Update, 9 Software Management,
+ * and 33900 Alder App; NULL for others. */
 const struct alder_lwm2m_object_def *alder_lwm2m_object_find(uint16_t id);
 const struct alder_lwm2m_resource_def *alder_lwm2m_resource_find(const struct alder_lwm2m_object_def *o, uint16_t id);
 
