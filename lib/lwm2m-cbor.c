@@ -370,7 +370,7 @@ int lwm2m_cbor_put_value(struct alder_cbor_writer *w, const char *what, const st
                          alder_error **err)
 {
         const struct alder_lwm2m_value *v = &rec->value;
-        char buf[16], p[ALDER_LWM2M_PATH_STRLEN];
+        char buf[LWM2M_FLOAT_STRLEN], p[ALDER_LWM2M_PATH_STRLEN];
         switch (v->type) {
         case ALDER_LWM2M_TYPE_TIME:
                 alder_cbor_put_tag(w, 1);
@@ -396,7 +396,7 @@ int lwm2m_cbor_put_value(struct alder_cbor_writer *w, const char *what, const st
                 alder_cbor_put_bytes(w, v->data, v->len);
                 return 0;
         case ALDER_LWM2M_TYPE_OBJLNK:
-                snprintf(buf, sizeof(buf), "%u:%u", (unsigned) v->objlnk.object, (unsigned) v->objlnk.instance);
+                lwm2m_scalar_text(v, buf);
                 alder_cbor_put_text(w, buf, strlen(buf));
                 return 0;
         default:

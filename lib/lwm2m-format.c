@@ -19,8 +19,8 @@ static const struct codec codecs[] = {
         {ALDER_LWM2M_FMT_OPAQUE, lwm2m_opaque_encode, lwm2m_opaque_decode},
         {ALDER_LWM2M_FMT_CBOR, lwm2m_cbor_encode, lwm2m_cbor_decode},
         {ALDER_LWM2M_FMT_TLV, lwm2m_tlv_encode, lwm2m_tlv_decode},
-        {ALDER_LWM2M_FMT_SENML_JSON, NULL, NULL},
-        {ALDER_LWM2M_FMT_SENML_CBOR, NULL, NULL},
+        {ALDER_LWM2M_FMT_SENML_JSON, lwm2m_senml_json_encode, lwm2m_senml_json_decode},
+        {ALDER_LWM2M_FMT_SENML_CBOR, lwm2m_senml_cbor_encode, lwm2m_senml_cbor_decode},
 };
 
 /* The codec of a format, or an error that says what to use instead. */
@@ -29,9 +29,6 @@ static int find_codec(unsigned format, const char *verb, const struct codec **re
         const char *name = alder_lwm2m_format_name(format);
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(codecs); i++)
                 if (codecs[i].format == format) {
-                        if (!codecs[i].encode)
-                                return alder_error_set(err, EPROTONOSUPPORT, "%s %s (%u): not implemented yet", verb,
-                                                       name, format);
                         *ret = &codecs[i];
                         return 0;
                 }

@@ -40,6 +40,12 @@ bool lwm2m_objlnk_parse(const char *s, size_t len, uint16_t *ret_object, uint16_
 #define LWM2M_FLOAT_STRLEN 48
 void lwm2m_format_float(double f, char buf[static LWM2M_FLOAT_STRLEN]);
 
+/*
+ * The text of a number ("-42", "0.1") or an objlnk ("3:0"), as text/plain and
+ * SenML write them; false for other types (booleans differ between formats).
+ */
+bool lwm2m_scalar_text(const struct alder_lwm2m_value *v, char buf[static LWM2M_FLOAT_STRLEN]);
+
 /* A record without a value (SenML name alone): NONE with no data. */
 static inline bool lwm2m_value_present(const struct alder_lwm2m_value *v)
 {

@@ -5,7 +5,6 @@
  * value of the one resource (instance) the request names.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,27 +38,16 @@ int lwm2m_text_encode(const struct alder_lwm2m_path *base, const struct alder_lw
                 alder_cbor_put_raw(w, b64, n);
                 return 0;
         }
-        case ALDER_LWM2M_TYPE_INTEGER:
-        case ALDER_LWM2M_TYPE_TIME:
-                snprintf(buf, sizeof(buf), "%" PRId64, v->i);
-                break;
-        case ALDER_LWM2M_TYPE_UNSIGNED:
-                snprintf(buf, sizeof(buf), "%" PRIu64, v->u);
-                break;
-        case ALDER_LWM2M_TYPE_FLOAT:
-                if (!isfinite(v->f))
-                        return alder_error_set(err, EINVAL, TEXT ": Float value %s has no text form",
-                                               isnan(v->f) ? "nan" : "inf");
-                lwm2m_format_float(v->f, buf);
-                break;
         case ALDER_LWM2M_TYPE_BOOLEAN:
                 strcpy(buf, v->b ? "1" : "0");
                 break;
-        case ALDER_LWM2M_TYPE_OBJLNK:
-                snprintf(buf, sizeof(buf), "%u:%u", (unsigned) v->objlnk.object, (unsigned) v->objlnk.instance);
-                break;
         default:
-                return alder_error_set(err, EINVAL, TEXT ": unknown value type %d", (int) v->type);
+                if (v->type == ALDER_LWM2M_TYPE_FLOAT && !isfinite(v->f))
+                        return alder_error_set(err, EINVAL, TEXT ": Float value %s has no text form",
+                                               isnan(v->f) ? "nan" : "inf");
+                if (!lwm2m_scalar_text(v, buf))
+                        return alder_error_set(err, EINVAL, TEXT ": unknown value type %d", (int) v->type);
+                break;
         }
         alder_cbor_put_raw(w, buf, strlen(buf));
         return 0;

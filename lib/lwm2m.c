@@ -695,26 +695,35 @@ static char *hex_text(const uint8_t *p, size_t len, size_t max)
         return s;
 }
 
-char *alder_lwm2m_value_to_text(const struct alder_lwm2m_value *v, size_t max_opaque)
+bool lwm2m_scalar_text(const struct alder_lwm2m_value *v, char buf[static LWM2M_FLOAT_STRLEN])
 {
-        char buf[48];
         switch (v->type) {
         case ALDER_LWM2M_TYPE_INTEGER:
         case ALDER_LWM2M_TYPE_TIME:
-                snprintf(buf, sizeof(buf), "%" PRId64, v->i);
-                break;
+                snprintf(buf, LWM2M_FLOAT_STRLEN, "%" PRId64, v->i);
+                return true;
         case ALDER_LWM2M_TYPE_UNSIGNED:
-                snprintf(buf, sizeof(buf), "%" PRIu64, v->u);
-                break;
+                snprintf(buf, LWM2M_FLOAT_STRLEN, "%" PRIu64, v->u);
+                return true;
         case ALDER_LWM2M_TYPE_FLOAT:
                 lwm2m_format_float(v->f, buf);
-                break;
-        case ALDER_LWM2M_TYPE_BOOLEAN:
-                strcpy(buf, v->b ? "true" : "false");
-                break;
+                return true;
         case ALDER_LWM2M_TYPE_OBJLNK:
-                snprintf(buf, sizeof(buf), "%u:%u", (unsigned) v->objlnk.object, (unsigned) v->objlnk.instance);
-                break;
+                snprintf(buf, LWM2M_FLOAT_STRLEN, "%u:%u", (unsigned) v->objlnk.object, (unsigned) v->objlnk.instance);
+                return true;
+        default:
+                return false;
+        }
+}
+
+char *alder_lwm2m_value_to_text(const struct alder_lwm2m_value *v, size_t max_opaque)
+{
+        char buf[LWM2M_FLOAT_STRLEN];
+        if (lwm2m_scalar_text(v, buf))
+                return strdup(buf);
+        switch (v->type) {
+        case ALDER_LWM2M_TYPE_BOOLEAN:
+                return strdup(v->b ? "true" : "false");
         case ALDER_LWM2M_TYPE_STRING:
         case ALDER_LWM2M_TYPE_CORELNK:
                 return strndup(v->data ? (const char *) v->data : "", v->len);
@@ -724,10 +733,8 @@ char *alder_lwm2m_value_to_text(const struct alder_lwm2m_value *v, size_t max_op
                         return strdup(v->type == ALDER_LWM2M_TYPE_NONE ? "(no value)" : "");
                 return hex_text(v->data, v->len, max_opaque);
         default:
-                strcpy(buf, "?");
-                break;
+                return strdup("?");
         }
-        return strdup(buf);
 }
 
 /* ---- records ----------------------------------------------------------------------------------- */

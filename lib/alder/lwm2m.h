@@ -107,7 +107,7 @@ struct alder_lwm2m_value {
                 bool b;     /* BOOLEAN */
                 struct {
                         uint16_t object, instance;
-                } objlnk; /* OBJLNK */
+                } objlnk;   /* OBJLNK */
         };
         /*
          * STRING, CORELNK, OPAQUE and NONE (the undecoded bytes of a TLV value
@@ -218,7 +218,9 @@ int alder_lwm2m_encode(unsigned format, const struct alder_lwm2m_path *base, con
  * the object definition); OPAQUE as OPAQUE; SenML and CBOR values come out
  * typed (numbers as INTEGER, UNSIGNED above INT64_MAX, or FLOAT; CBOR text as
  * STRING, tag 1 as TIME). Every record must lie under `base` (a SenML name
- * elsewhere is refused); a path may appear only once. SenML bt/t are ignored.
+ * elsewhere is refused); a path may appear only once. SenML bt/t are ignored;
+ * SenML-JSON integers above INT64_MAX are refused (jansson reads none; an
+ * UNSIGNED that large is still encoded exactly, and SenML-CBOR reads it).
  * Errors: -EBADMSG malformed (message says where), -EPROTONOSUPPORT
  * unknown/unsupported format, -E2BIG past the record or size bounds.
  */
@@ -238,7 +240,7 @@ struct alder_lwm2m_link_attr {
 };
 
 struct alder_lwm2m_link {
-        char *uri;    /* as written between < and > */
+        char *uri; /* as written between < and > */
         bool is_path; /* uri parsed as an LwM2M path (below) */
         struct alder_lwm2m_path path;
         struct alder_lwm2m_link_attr *attrs;
@@ -276,7 +278,7 @@ struct alder_lwm2m_resource_def {
 struct alder_lwm2m_object_def {
         uint16_t id;
         const char *name;
-        const char *urn;     /* "urn:oma:lwm2m:oma:3:1.1" */
+        const char *urn; /* "urn:oma:lwm2m:oma:3:1.1" */
         const char *version; /* object version as sent in registration ("1.1"), NULL = 1.0 */
         bool multiple;
         const struct alder_lwm2m_resource_def *resources;

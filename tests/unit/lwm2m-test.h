@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the LwM2M codec tests: hex payloads, records built from path
- * strings, decode/encode that must succeed. Include after <cmocka.h>.
+ * strings, decode/encode that must succeed. Include after <cmocka.h> and
+ * alder-test.h.
  */
 #pragma once
 
@@ -11,23 +12,12 @@
 
 #include "alder/cleanup.h"
 #include "alder/lwm2m.h"
-
-struct lw_buf {
-        uint8_t *data;
-        size_t len;
-};
-
-static inline void lw_buf_done(struct lw_buf *b)
-{
-        free(b->data);
-        *b = (struct lw_buf){0};
-}
-#define _cleanup_lw_buf_ _cleanup_(lw_buf_done)
+#include "keys-test.h" /* struct test_buf */
 
 /* "c8 00 14 4f": hex digits, blanks ignored. */
-static inline struct lw_buf lw_hex(const char *hex)
+static inline struct test_buf lw_hex(const char *hex)
 {
-        struct lw_buf b = {.data = malloc(strlen(hex) / 2 + 1)};
+        struct test_buf b = {.data = malloc(strlen(hex) / 2 + 1)};
         assert_non_null(b.data);
         for (const char *p = hex; *p;) {
                 unsigned v;
@@ -90,11 +80,11 @@ static inline void lw_add_bytes(struct alder_lwm2m_records *r, const char *path,
 }
 
 /* Encodes records that must encode. */
-static inline struct lw_buf lw_encode(unsigned format, const char *base, const struct alder_lwm2m_records *r)
+static inline struct test_buf lw_encode(unsigned format, const char *base, const struct alder_lwm2m_records *r)
 {
         _cleanup_error_ alder_error *err = NULL;
         struct alder_lwm2m_path b = lw_path(base);
-        struct lw_buf out = {0};
+        struct test_buf out = {0};
         if (alder_lwm2m_encode(format, &b, r, &out.data, &out.len, &err) < 0)
                 fail_msg("encode %u %s: %s", format, base, alder_error_message(err));
         return out;
@@ -148,7 +138,7 @@ static inline void lw_check_bad(const struct lw_bad_case *cases, size_t n)
         for (size_t i = 0; i < n; i++) {
                 const struct lw_bad_case *c = &cases[i];
                 _cleanup_error_ alder_error *err = NULL;
-                _cleanup_lw_buf_ struct lw_buf b = {0};
+                _cleanup_test_buf_ struct test_buf b = {0};
                 _cleanup_lwm2m_records_ struct alder_lwm2m_records r = {0};
                 struct alder_lwm2m_path base = lw_path(c->base);
                 char what[160];

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,7 +298,10 @@ static void test_convert_tlv_and_text(void **state)
                 {T, RAW("\x02"), ALDER_LWM2M_TYPE_BOOLEAN, "TLV value is not a Boolean (one byte, 0 or 1)"},
                 {T, RAW("\x00\x01"), ALDER_LWM2M_TYPE_BOOLEAN, "TLV value is not a Boolean (one byte, 0 or 1)"},
                 {T, RAW("\x00\x03\x00"), ALDER_LWM2M_TYPE_OBJLNK, "TLV value of 3 bytes is not an Objlnk (4 bytes)"},
-                {T, RAW("a\x00" "b"), ALDER_LWM2M_TYPE_STRING, "TLV value is not UTF-8 without NUL (offset 1)"},
+                {T,
+                 RAW("a\x00"
+                     "b"),
+                 ALDER_LWM2M_TYPE_STRING, "TLV value is not UTF-8 without NUL (offset 1)"},
                 {T, RAW("ab\xc3"), ALDER_LWM2M_TYPE_STRING, "TLV value is not UTF-8 without NUL (offset 2)"},
                 {T, RAW("\xc0\xaf"), ALDER_LWM2M_TYPE_CORELNK, "TLV value is not UTF-8 without NUL (offset 0)"},
                 {T, RAW("\xed\xa0\x80"), ALDER_LWM2M_TYPE_STRING, "TLV value is not UTF-8 without NUL (offset 0)"},
@@ -437,6 +441,89 @@ static void test_records(void **state)
         assert_int_equal(r.n, ALDER_LWM2M_RECORDS_MAX);
 }
 
+static void test_object_definitions(void **state)
+{
+        const uint16_t ids[] = {0, 1, 3, 4, 5, 9, ALDER_LWM2M_OBJECT_APP};
+        size_t found = 0;
+        for (unsigned id = 0; id <= UINT16_MAX; id++) {
+                const struct alder_lwm2m_object_def *o = alder_lwm2m_object_find((uint16_t) id);
+                if (!o)
+                        continue;
+                assert_int_equal(o->id, id);
+                assert_int_equal(ids[found++], id);
+                assert_non_null(o->name);
+                assert_non_null(o->urn);
+                assert_true(o->n_resources > 0);
+                for (size_t i = 0; i < o->n_resources; i++) {
+                        const struct alder_lwm2m_resource_def *r = &o->resources[i];
+                        char what[96];
+                        snprintf(what, sizeof(what), "/%u resource %u (%s)", id, (unsigned) r->id, r->name);
+                        /* ids strictly increasing, so the table has no duplicates */
+                        if (i > 0 && r->id <= o->resources[i - 1].id)
+                                fail_msg("%s: out of order", what);
+                        /* executables carry no value, everything else has a type */
+                        if ((r->ops == ALDER_LWM2M_OP_E) != (r->type == ALDER_LWM2M_TYPE_NONE))
+                                fail_msg("%s: ops %u with type %s", what, r->ops, alder_lwm2m_type_name(r->type));
+                        if ((r->ops & ALDER_LWM2M_OP_E) && (r->ops != ALDER_LWM2M_OP_E || r->multiple))
+                                fail_msg("%s: executable with other operations or instances", what);
+                        assert_ptr_equal(alder_lwm2m_resource_find(o, r->id), r);
+                }
+        }
+        assert_int_equal(found, ALDER_ARRAY_SIZE(ids));
+        assert_null(alder_lwm2m_object_find(2));
+        assert_null(alder_lwm2m_resource_find(NULL, 0));
+
+        const struct alder_lwm2m_object_def *dev = alder_lwm2m_object_find(3);
+        assert_string_equal(dev->name, "Device");
+        assert_string_equal(dev->urn, "urn:oma:lwm2m:oma:3:1.1");
+        assert_string_equal(dev->version, "1.1");
+        assert_false(dev->multiple);
+        const struct alder_lwm2m_resource_def *t = alder_lwm2m_resource_find(dev, 13);
+        assert_string_equal(t->name, "Current Time");
+        assert_int_equal(t->type, ALDER_LWM2M_TYPE_TIME);
+        assert_int_equal(t->ops, ALDER_LWM2M_OP_R | ALDER_LWM2M_OP_W);
+        assert_true(alder_lwm2m_resource_find(dev, 11)->multiple);
+        assert_true(alder_lwm2m_resource_find(dev, 11)->mandatory);
+        assert_int_equal(alder_lwm2m_resource_find(dev, 4)->ops, ALDER_LWM2M_OP_E);
+        assert_null(alder_lwm2m_resource_find(dev, 23));
+
+        const struct alder_lwm2m_object_def *fw = alder_lwm2m_object_find(5);
+        assert_int_equal(alder_lwm2m_resource_find(fw, 0)->type, ALDER_LWM2M_TYPE_OPAQUE);
+        assert_int_equal(alder_lwm2m_resource_find(fw, 0)->ops, ALDER_LWM2M_OP_W);
+        assert_null(alder_lwm2m_resource_find(fw, 4));                     /* removed from the object */
+        assert_int_equal(alder_lwm2m_object_find(0)->resources[5].ops, 0); /* Secret Key: no server access */
+
+        /* Alder App, as docs/api/lwm2m/33900.xml defines it */
+        static const struct {
+                const char *name;
+                enum alder_lwm2m_type type;
+        } app[] = {
+                {"Name", ALDER_LWM2M_TYPE_STRING},
+                {"Version", ALDER_LWM2M_TYPE_STRING},
+                {"State", ALDER_LWM2M_TYPE_STRING},
+                {"Running Version", ALDER_LWM2M_TYPE_STRING},
+                {"Restart Count", ALDER_LWM2M_TYPE_INTEGER},
+                {"Last Exit Status", ALDER_LWM2M_TYPE_INTEGER},
+                {"Last Error", ALDER_LWM2M_TYPE_STRING},
+                {"Log Tail", ALDER_LWM2M_TYPE_STRING},
+                {"Start", ALDER_LWM2M_TYPE_NONE},
+                {"Stop", ALDER_LWM2M_TYPE_NONE},
+                {"Restart", ALDER_LWM2M_TYPE_NONE},
+        };
+        const struct alder_lwm2m_object_def *a = alder_lwm2m_object_find(ALDER_LWM2M_OBJECT_APP);
+        assert_string_equal(a->name, "Alder App");
+        assert_string_equal(a->urn, "urn:oma:lwm2m:x:33900");
+        assert_null(a->version);
+        assert_true(a->multiple);
+        assert_int_equal(a->n_resources, ALDER_ARRAY_SIZE(app));
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(app); i++) {
+                assert_int_equal(a->resources[i].id, i);
+                assert_string_equal(a->resources[i].name, app[i].name);
+                assert_int_equal(a->resources[i].type, app[i].type);
+                assert_int_equal(a->resources[i].ops, app[i].type ? ALDER_LWM2M_OP_R : ALDER_LWM2M_OP_E);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -449,6 +536,7 @@ int main(void)
                 cmocka_unit_test(test_convert_tlv_and_text),
                 cmocka_unit_test(test_convert_typed),
                 cmocka_unit_test(test_records),
+                cmocka_unit_test(test_object_definitions),
         };
         return cmocka_run_group_tests_name("lwm2m", tests, NULL, NULL);
 }
