@@ -98,7 +98,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct dm_args *a)
                 return CLI_EXIT_FAILURE;
         long v;
         int c;
-        optind = 1;
+        optind = 0; /* reset getopt (it permutes: options may follow the subcommand) */
         /* Options may come before or after the subcommand (GNU getopt permutes). */
         while ((c = getopt_long(argc, argv, ":u:k:t:f:l:F:n:h", options, NULL)) != -1) {
                 switch (c) {
@@ -517,7 +517,10 @@ static long print_message(struct cli *cli, json_t *msg, const char *only_ep, con
                 json_t *e;
                 json_array_foreach(json_object_get(msg, kinds[k]), i, e)
                 {
-                        printf("%s %s\n", kinds[k], json_string_value(json_object_get(e, "ep")) ?: "?");
+                        /* registrations carry objects, de-registrations and expiries bare endpoint names */
+                        const char *ep =
+                                json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "ep"));
+                        printf("%s %s\n", kinds[k], ep ? ep : "?");
                         shown++;
                 }
         }
@@ -585,7 +588,7 @@ static int run_login(struct cli *cli, const struct dm_args *a)
                 return cli_fail(cli, err);
         _cleanup_json_ json_t *page = NULL, *cfg = NULL;
         _cleanup_free_ char *path = dm_rest_config_path(), *dir = NULL;
-        int r = dm_rest_call(&c, "GET", "/v3/devices/?limit=1", NULL, NULL, 0, NULL, &page, &err);
+        int r = dm_rest_call(&c, "GET", "/v3/devices/?limit=2", NULL, NULL, 0, NULL, &page, &err);
         if (r == 0 && path && (dir = strdup(path))) {
                 *strrchr(dir, '/') = '\0';
                 r = alder_mkdir_p(dir, 0700, &err);

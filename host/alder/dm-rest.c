@@ -183,6 +183,9 @@ static int answer_error(const char *method, const char *path, long status, const
         json_t *f;
         json_array_foreach(json_object_get(doc, "fields"), i, f)
         {
+                const char *fmsg = json_string_value(json_object_get(f, "message"));
+                if (fmsg && strstr(msg, fmsg))
+                        continue; /* the message says it already */
                 char *more = NULL;
                 if (asprintf(&more, "%s%s%s: %s", fields ? fields : "", fields ? "; " : "",
                              json_string_value(json_object_get(f, "name")) ?: "?",
