@@ -170,6 +170,22 @@ const char *alder_cbor_kind_name(enum alder_cbor_kind k)
         return n ? n : "item";
 }
 
+/* The value of an unsigned (negative: -1 - v) integer, when it fits in int64_t. */
+static bool int64_of(bool negative, uint64_t v, int64_t *ret)
+{
+        if (v > INT64_MAX)
+                return false;
+        *ret = negative ? -1 - (int64_t) v : (int64_t) v;
+        return true;
+}
+
+bool alder_cbor_head_int64(const struct alder_cbor_head *h, int64_t *ret)
+{
+        if (h->kind != ALDER_CBOR_UINT && h->kind != ALDER_CBOR_NEGINT)
+                return false;
+        return int64_of(h->kind == ALDER_CBOR_NEGINT, h->value, ret);
+}
+
 /* ---- strict decoding ------------------------------------------------------------------------- */
 
 /* An open container: an array, a map or a tag (a tag holds exactly one item). */
@@ -408,26 +424,17 @@ int alder_cbor_check_tag(const char *what, uint64_t tag, uint64_t expected, cons
 
 /* ---- access ---------------------------------------------------------------------------------- */
 
+/* The kinds of the major types 0..6 are numbered as libcbor's types. */
+_Static_assert((int) ALDER_CBOR_UINT == CBOR_TYPE_UINT && (int) ALDER_CBOR_NEGINT == CBOR_TYPE_NEGINT &&
+                       (int) ALDER_CBOR_BYTES == CBOR_TYPE_BYTESTRING && (int) ALDER_CBOR_TEXT == CBOR_TYPE_STRING &&
+                       (int) ALDER_CBOR_ARRAY == CBOR_TYPE_ARRAY && (int) ALDER_CBOR_MAP == CBOR_TYPE_MAP &&
+                       (int) ALDER_CBOR_TAG == CBOR_TYPE_TAG,
+               "enum alder_cbor_kind follows the CBOR major types");
+
 const char *alder_cbor_type_name(const cbor_item_t *item)
 {
-        switch (cbor_typeof(item)) {
-        case CBOR_TYPE_UINT:
-                return "unsigned integer";
-        case CBOR_TYPE_NEGINT:
-                return "negative integer";
-        case CBOR_TYPE_BYTESTRING:
-                return "byte string";
-        case CBOR_TYPE_STRING:
-                return "text string";
-        case CBOR_TYPE_ARRAY:
-                return "array";
-        case CBOR_TYPE_MAP:
-                return "map";
-        case CBOR_TYPE_TAG:
-                return "tag";
-        case CBOR_TYPE_FLOAT_CTRL:
-                break;
-        }
+        if (cbor_typeof(item) != CBOR_TYPE_FLOAT_CTRL)
+                return alder_cbor_kind_name((enum alder_cbor_kind) cbor_typeof(item));
         if (cbor_is_bool(item))
                 return "boolean";
         if (cbor_is_null(item))
@@ -437,14 +444,7 @@ const char *alder_cbor_type_name(const cbor_item_t *item)
 
 bool alder_cbor_get_int64(const cbor_item_t *item, int64_t *ret)
 {
-        if (!cbor_is_int(item))
-                return false;
-        uint64_t v = cbor_get_int(item);
-        if (v > INT64_MAX)
-                return false;
-        /* A negative integer item holds n for the value -1 - n. */
-        *ret = cbor_isa_uint(item) ? (int64_t) v : -1 - (int64_t) v;
-        return true;
+        return cbor_is_int(item) && int64_of(cbor_isa_negint(item), cbor_get_int(item), ret);
 }
 
 cbor_item_t *alder_cbor_map_get_int(const cbor_item_t *map, int64_t key)

@@ -138,19 +138,19 @@ int lwm2m_cbor_value(struct alder_cbor_reader *r, const struct alder_cbor_head *
         }
         switch (item->kind) {
         case ALDER_CBOR_UINT:
-        case ALDER_CBOR_NEGINT:
+        case ALDER_CBOR_NEGINT: {
+                int64_t i;
                 if (!(accept & LWM2M_CBOR_ACCEPT_NUMBER) && !time)
                         break;
-                if (item->value > INT64_MAX && (time || item->kind == ALDER_CBOR_NEGINT))
-                        return ALDER_CBOR_FAIL(r, err, item->off, EBADMSG,
-                                               "integer out of the range of 64-bit signed integers");
-                if (item->value > INT64_MAX)
+                if (alder_cbor_head_int64(item, &i))
+                        alder_lwm2m_value_set_int(v, time ? ALDER_LWM2M_TYPE_TIME : ALDER_LWM2M_TYPE_INTEGER, i);
+                else if (item->kind == ALDER_CBOR_UINT && !time)
                         alder_lwm2m_value_set_uint(v, item->value);
                 else
-                        alder_lwm2m_value_set_int(v, time ? ALDER_LWM2M_TYPE_TIME : ALDER_LWM2M_TYPE_INTEGER,
-                                                  item->kind == ALDER_CBOR_NEGINT ? -1 - (int64_t) item->value
-                                                                                  : (int64_t) item->value);
+                        return ALDER_CBOR_FAIL(r, err, item->off, EBADMSG,
+                                               "integer out of the range of 64-bit signed integers");
                 return 0;
+        }
         case ALDER_CBOR_FLOAT:
                 if (!(accept & LWM2M_CBOR_ACCEPT_NUMBER))
                         break;

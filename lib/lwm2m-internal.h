@@ -33,6 +33,15 @@ char *lwm2m_base64_encode(const uint8_t *data, size_t len, bool url, size_t *ret
  */
 int lwm2m_base64_decode(const char *s, size_t len, bool url, uint8_t **ret, size_t *ret_len, size_t *ret_bad);
 
+/* The unsigned integer in n <= 8 big-endian bytes (TLV headers and values). */
+static inline uint64_t lwm2m_be_uint(const uint8_t *p, size_t n)
+{
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = (v << 8) | p[i];
+        return v;
+}
+
 /* "O:I" with both in 0..65535 (65535:65535 is the null link). */
 bool lwm2m_objlnk_parse(const char *s, size_t len, uint16_t *ret_object, uint16_t *ret_instance);
 

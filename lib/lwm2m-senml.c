@@ -412,9 +412,8 @@ static int cbor_record(struct senml_decoder *d, struct alder_cbor_reader *rd, si
                                 continue;
                         }
                 } else if (key.kind == ALDER_CBOR_UINT || key.kind == ALDER_CBOR_NEGINT) {
-                        if (key.value > INT64_MAX)
+                        if (!alder_cbor_head_int64(&key, &label))
                                 return SENML_FAIL(d, index, EBADMSG, "label out of range");
-                        label = key.kind == ALDER_CBOR_UINT ? (int64_t) key.value : -1 - (int64_t) key.value;
                 } else {
                         return SENML_FAIL(d, index, EBADMSG, "a label must be an integer or a text string, got %s",
                                           alder_cbor_kind_name(key.kind));

@@ -86,6 +86,7 @@ cbor_item_t *alder_cbor_map_get_int(const cbor_item_t *map, int64_t key);
  *     "SenML-CBOR: CBOR offset 3: truncated item"
  */
 enum alder_cbor_kind {
+        /* the major types 0..6, in their order (as libcbor's CBOR_TYPE_*) */
         ALDER_CBOR_UINT,
         ALDER_CBOR_NEGINT,
         ALDER_CBOR_BYTES,
@@ -93,6 +94,7 @@ enum alder_cbor_kind {
         ALDER_CBOR_ARRAY,
         ALDER_CBOR_MAP,
         ALDER_CBOR_TAG,
+        /* major type 7 */
         ALDER_CBOR_FLOAT, /* half, single or double precision */
         ALDER_CBOR_BOOL,
         ALDER_CBOR_NULL,
@@ -142,6 +144,9 @@ int alder_cbor_check_count(const struct alder_cbor_reader *r, size_t at, enum al
 
 /* Name of a kind as users read it: "unsigned integer", "text string", "floating-point number", ... */
 const char *alder_cbor_kind_name(enum alder_cbor_kind k);
+
+/* The integer value of a UINT or NEGINT head, when it fits in int64_t. */
+bool alder_cbor_head_int64(const struct alder_cbor_head *h, int64_t *ret);
 
 /* A growable output buffer. After the first failure every call is a no-op and `error` keeps its errno. */
 struct alder_cbor_writer {
