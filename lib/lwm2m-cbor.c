@@ -86,7 +86,7 @@ static int skip(struct alder_cbor_reader *r, const struct alder_cbor_head *it, u
                 e = lwm2m_cbor_check_count(r, it, err);
                 if (e < 0)
                         return e;
-                uint64_t n = it->kind == ALDER_CBOR_TAG ? 1 : it->kind == ALDER_CBOR_MAP ? 2 * it->value : it->len;
+                uint64_t n = it->kind == ALDER_CBOR_TAG ? 1 : it->kind == ALDER_CBOR_MAP ? 2 * it->len : it->len;
                 for (uint64_t i = 0; it->indefinite || i < n; i++) {
                         struct alder_cbor_head child;
                         e = alder_cbor_read_head(r, &child, err);
