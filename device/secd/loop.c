@@ -143,16 +143,22 @@ int secd_app_remove(struct secd *d, const char *name, bool purge, alder_error **
                         if (d->conns[k].app == i)
                                 d->conns[k].closing = true;
         }
+        if (strcmp(d->cached_app, name) == 0)
+                explicit_bzero(d->cached, sizeof(*d->cached));
+        /*
+         * The keys go before the cgroup prefix: a crash in between must not
+         * leave them served without the cross-check (load_cgroups() drops
+         * the prefix of an app that has no keys left).
+         */
+        int r = purge ? secd_store_remove_app(&d->store, name, err) : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "delete the keys and secrets of app %s", name);
         _cleanup_free_ char *path = NULL;
-        int r = d->listening ? cgroup_file(d, name, &path, err) : 0;
+        r = d->listening ? cgroup_file(d, name, &path, err) : 0;
         if (r < 0)
                 return r;
         if (path && unlink(path) < 0 && errno != ENOENT)
                 return alder_error_sys(err, errno, "remove '%s'", path);
-        if (strcmp(d->cached_app, name) == 0)
-                explicit_bzero(d->cached, sizeof(*d->cached));
-        if (purge && (r = secd_store_remove_app(&d->store, name, err)) < 0)
-                return alder_error_wrap(err, "delete the keys and secrets of app %s", name);
         alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "app %s removed, its keys and secrets %s", name,
                   purge ? "deleted" : "kept");
         return 0;
@@ -221,9 +227,14 @@ static int add_stored_apps(struct secd *d, alder_error **err)
         return r;
 }
 
-/* The cgroup prefixes alder-appd registered before secd restarted. */
+/*
+ * The cgroup prefixes alder-appd registered before secd restarted. A crash
+ * may have left temp files of their writes, and the prefix of an app whose
+ * purge it cut short after the keys went (secd_app_remove()): both go.
+ */
 static int load_cgroups(struct secd *d, alder_error **err)
 {
+        secd_remove_temps(d->cgroups_dir);
         _cleanup_closedir_ DIR *dir = opendir(d->cgroups_dir);
         if (!dir)
                 return alder_error_sys(err, errno, "open '%s'", d->cgroups_dir);
@@ -232,8 +243,15 @@ static int load_cgroups(struct secd *d, alder_error **err)
                 _cleanup_free_ char *path = NULL, *cgroup = NULL;
                 size_t len;
                 if (!secd_app_name_valid(e->d_name))
-                        continue; /* ".", "..", temp files of a write cut short */
+                        continue; /* ".", ".." */
                 int r = cgroup_file(d, e->d_name, &path, err);
+                if (r == 0 && !secd_store_has_app(&d->store, e->d_name)) {
+                        if (unlink(path) < 0 && errno != ENOENT)
+                                return alder_error_sys(err, errno, "remove '%s'", path);
+                        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", e->d_name),
+                                  "app %s: dropped the cgroup prefix left by its removal", e->d_name);
+                        continue;
+                }
                 if (r == 0)
                         r = alder_read_file(path, SECD_CGROUP_MAX, &cgroup, &len, err);
                 if (r == 0)
