@@ -45,6 +45,18 @@ static int listen_unix(const char *path, mode_t mode, alder_error **err)
         return steal_fd(&fd);
 }
 
+/* array, grown if need be to hold n + 1 elements of `size` (capacity *cap, doubled from 4); NULL when out of memory. */
+static void *room_for_one(void *array, size_t n, size_t *cap, size_t size)
+{
+        if (n < *cap)
+                return array;
+        size_t want = *cap ? 2 * *cap : 4;
+        void *p = reallocarray(array, want, size);
+        if (p)
+                *cap = want;
+        return p;
+}
+
 static int app_index(const struct secd *d, const char *name)
 {
         for (size_t i = 0; i < d->n_apps; i++)
@@ -90,6 +102,10 @@ static int open_app(struct secd *d, const char *name, alder_error **err)
 {
         if (d->n_apps == SECD_MAX_APPS)
                 return alder_error_set(err, E2BIG, "app %s: secd serves at most %u apps", name, SECD_MAX_APPS);
+        struct secd_app *apps = room_for_one(d->apps, d->n_apps, &d->cap_apps, sizeof(*apps));
+        if (!apps)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        d->apps = apps;
         struct secd_app a = {.listen_fd = -1};
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/apps/%s", d->run_dir, name) < 0 || asprintf(&a.socket_path, "%s/secd.sock", dir) < 0 ||
@@ -387,6 +403,10 @@ static void accept_conn(struct secd *d, int listen_fd, int app)
         }
         /* A peer refused by the cross-check still gets a reply that says so, to its first request. */
         bool denied = app >= 0 && !app_peer_ok(&d->apps[app], fd);
+        struct secd_conn *conns = room_for_one(d->conns, d->n_conns, &d->cap_conns, sizeof(*conns));
+        if (!conns)
+                return;
+        d->conns = conns;
         uint8_t *buf = malloc(SECD_WIRE_MAX_FRAME);
         if (!buf)
                 return;
@@ -560,6 +580,8 @@ void secd_done(struct secd *d)
                 close(d->admin_fd);
                 unlink(d->admin_path);
         }
+        free(d->apps);
+        free(d->conns);
         secd_store_close(&d->store);
         if (d->backend_open && d->backend->done)
                 d->backend->done();
