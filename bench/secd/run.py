@@ -145,12 +145,24 @@ def secd_running(build, root, config=None):
         proc.wait(timeout=10)
 
 
+def free_port_pair():
+    """A loopback port P with P+1 free as well (swtpm's control channel)."""
+    for _ in range(50):
+        with socket.socket() as s, socket.socket() as s2:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+                return port
+            except (OSError, OverflowError):  # taken, or P was 65535
+                continue
+    sys.exit("no free pair of loopback ports")
+
+
 @contextlib.contextmanager
 def swtpm_running(state):
     """A swtpm on a free loopback port pair; yields its TCTI string."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port_pair()
     proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state}", "--flags",
                              "not-need-init,startup-clear", "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
                              "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1"],
