@@ -69,10 +69,11 @@ struct secd {
         bool backend_open; /* init() done: done() is due */
         int admin_fd;
         char *admin_path;
-        struct secd_app apps[SECD_MAX_APPS];
-        size_t n_apps;
-        struct secd_conn conns[SECD_MAX_CONNS];
-        size_t n_conns;
+        /* Grown on demand (an idle secd with few apps keeps little): n_* in use, cap_* allocated. */
+        struct secd_app *apps;
+        size_t n_apps, cap_apps;
+        struct secd_conn *conns;
+        size_t n_conns, cap_conns;
         uint8_t *reply;   /* SECD_WIRE_MAX_FRAME */
         uint8_t *scratch; /* SECD_WIRE_MAX_DATA: output of an operation */
         struct secd_key *key;

@@ -69,13 +69,13 @@ static int make_device_key(struct secd_store *s, const char *dir, const char *pa
 {
         if (getrandom(s->device_key, sizeof(s->device_key), 0) != (ssize_t) sizeof(s->device_key))
                 return alder_error_sys(err, errno, "getrandom for the device key");
-        int r = alder_mkdir_p(dir, 0700, err);
+        int r = alder_mkdir_p_durable(dir, 0700, err);
         if (r < 0)
                 return r;
         return alder_write_file_atomic(path, s->device_key, sizeof(s->device_key), 0600, err);
 }
 
-static void sweep_removed(struct secd_store *s);
+static void recover(struct secd_store *s, const char *keydir);
 #define SEALED_SUFFIX  ".sealed"
 #define SEALED_KEY_MAX 4096u
 
@@ -106,11 +106,11 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
         }
         if (r < 0)
                 return alder_error_wrap(err, "device key");
-        r = alder_mkdir_p(dir, 0700, err);
+        r = alder_mkdir_p_durable(dir, 0700, err);
         if (r < 0)
                 return r;
         s->dir = steal_pointer(&dir);
-        sweep_removed(s);
+        recover(s, keydir);
         s->key_path = steal_pointer(&keypath);
         return 0;
 }
@@ -186,11 +186,18 @@ int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err)
                 _cleanup_free_ char *p = store_path(s, app, subs[i], NULL);
                 if (!p)
                         return alder_error_set(err, ENOMEM, "out of memory");
-                int r = alder_mkdir_p(p, 0700, err);
+                int r = alder_mkdir_p_durable(p, 0700, err);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+bool secd_store_has_app(const struct secd_store *s, const char *app)
+{
+        _cleanup_free_ char *p = secd_app_name_valid(app) ? store_path(s, app, NULL, NULL) : NULL;
+        struct stat st;
+        return p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 #define REMOVED_PREFIX ".removed-"
@@ -222,15 +229,39 @@ int secd_store_remove_app(struct secd_store *s, const char *app, alder_error **e
         return r < 0 ? r : alder_remove_tree(gone, err);
 }
 
-static void sweep_removed(struct secd_store *s)
+void secd_remove_temps(const char *dir)
 {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+                if (alder_is_temp_name(e->d_name))
+                        (void) unlinkat(dirfd(d), e->d_name, 0);
+}
+
+/*
+ * What a crash left: temp files of atomic writes (of the device key, of keys
+ * and secrets) and the folders of app removals cut short. Best effort: what
+ * fails to go now goes at the next start, and nothing reads these names.
+ */
+static void recover(struct secd_store *s, const char *keydir)
+{
+        secd_remove_temps(keydir);
         _cleanup_closedir_ DIR *d = opendir(s->dir);
         struct dirent *e;
         while (d && (e = readdir(d))) {
-                _cleanup_free_ char *p = NULL;
-                if (strncmp(e->d_name, REMOVED_PREFIX, strlen(REMOVED_PREFIX)) == 0 &&
-                    asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0)
-                        remove_leftover(p);
+                bool removed = strncmp(e->d_name, REMOVED_PREFIX, strlen(REMOVED_PREFIX)) == 0;
+                if (removed) {
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0)
+                                remove_leftover(p);
+                        continue;
+                }
+                static const char *const subs[] = {"keys", "ps"};
+                for (size_t i = 0; secd_app_name_valid(e->d_name) && i < ALDER_ARRAY_SIZE(subs); i++) {
+                        _cleanup_free_ char *p = store_path(s, e->d_name, subs[i], NULL);
+                        if (p)
+                                secd_remove_temps(p);
+                }
         }
 }
 

@@ -49,7 +49,13 @@ void secd_store_close(struct secd_store *s);
 /* True for a name usable as an app id: [a-z0-9][a-z0-9._-]{0,63}, without "..". */
 bool secd_app_name_valid(const char *name);
 
-/* Creates the app's folders (idempotent). */
+/* Removes the temp files of atomic writes a crash cut short (alder_is_temp_name) from dir. */
+void secd_remove_temps(const char *dir);
+
+/* True when the app has a folder in the store. */
+bool secd_store_has_app(const struct secd_store *s, const char *app);
+
+/* Creates the app's folders (idempotent), durably. */
 int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err) ALDER_WUR;
 
 /* Deletes the app's keys and secrets with its folder (nothing there is no error). */

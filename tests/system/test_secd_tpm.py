@@ -5,10 +5,12 @@ CLI verifies; the device key is sealed to the TPM; keys survive restarts of
 secd and of swtpm; tpm2-tools inspects the same TPM. Skipped only when swtpm
 is not installed (scripts/deps.sh installs it for the tests)."""
 import hashlib
+import os
 import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from test_secd import ST, Secd, check_ed25519, check_rsa_pss, ecdsa_der, openssl, P256_SPKI_PREFIX, P384_SPKI_PREFIX
@@ -213,3 +215,35 @@ def test_software_keys_under_the_tpm_backend(secd, tmp_path):
     # random bytes come from the TPM (GetRandom in pieces): large requests too
     r = secd.ok("a", "random", 1000)
     assert len(r) == 2000 and r != secd.ok("a", "random", 1000)
+
+
+def mapped_tss_libraries(pid):
+    return sorted({line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                   if "/libtss2-" in line})
+
+
+def test_tpm2_tss_is_loaded_by_the_tpm_backend_alone(build_dir, tmp_path, swtpm):
+    """tpm2-tss is dlopen()ed when the backend starts: a secd with another backend does not map it; without
+    it, backend tpm refuses to start and names the library."""
+    soft = Secd(build_dir, tmp_path / "soft", ["a"])
+    soft.start()
+    try:
+        assert mapped_tss_libraries(soft.proc.pid) == []
+    finally:
+        soft.stop()
+    tpm = tpm_secd(build_dir, tmp_path / "tpm", swtpm)
+    tpm.start()
+    try:
+        libs = mapped_tss_libraries(tpm.proc.pid)
+        assert [lib for lib in libs if "libtss2-esys.so" in lib], libs
+        esys = next(lib for lib in libs if "libtss2-esys.so" in lib)
+    finally:
+        tpm.stop()
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("hiding the library needs root and unshare")
+    # in a mount namespace of its own, the library is /dev/null
+    cmd = f"mount --bind /dev/null {esys} && exec {tpm.exe} --root {tpm.root} --app a"
+    p = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "ALDER_LOG_TARGET": "stderr"})
+    assert p.returncode == 1, p.stderr
+    assert "backend tpm: load tpm2-tss: " in p.stderr and "libtss2-esys.so.0: file too short" in p.stderr, p.stderr
