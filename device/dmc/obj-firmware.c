@@ -353,6 +353,9 @@ static void http_finish(struct dmc_fw *f)
         if (atomic_load(&f->http_cancel)) {
                 unlink(f->tmp_path);
                 unlink(f->path); /* finished just before the cancel: the state says Idle */
+                alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("URI", f->uri),
+                          "firmware download cancelled: the transfer stopped after %llu bytes",
+                          (unsigned long long) got);
         } else if (f->http_result != RESULT_INITIAL) {
                 fail_download(f, f->http_result, f->http_error ? f->http_error : "out of memory");
         } else {
