@@ -692,9 +692,9 @@ def test_dtls_certificates(build_dir, tmp_path):
 # ---- HTTPS: the REST API and webhooks -------------------------------------
 
 
-@pytest.fixture
-def certs(tmp_path):
-    d = tmp_path / "certs"
+def make_tls_certs(d):
+    """In d: a test CA ("ca"), another ("rogue"), and for 127.0.0.1 "server" and "hook" of the CA, "bad-hook" of
+    the rogue CA (also used by test_dmc and test_dm_cli)."""
     d.mkdir()
     make_cert(d, "ca", "Alder Test CA")
     make_cert(d, "rogue", "Rogue CA")
@@ -702,6 +702,11 @@ def certs(tmp_path):
     make_cert(d, "hook", "localhost", ca="ca", san="IP:127.0.0.1")
     make_cert(d, "bad-hook", "localhost", ca="rogue", san="IP:127.0.0.1")
     return d
+
+
+@pytest.fixture
+def certs(tmp_path):
+    return make_tls_certs(tmp_path / "certs")
 
 
 def https_dm(build_dir, tmp_path, certs, *extra):

@@ -128,11 +128,8 @@ def test_observe_and_watch(cli, device, dm):  # noqa: F811
 
 def test_https_with_a_ca_file(build_dir, tmp_path):
     """`alder dm` against alder-dm's REST API over HTTPS: trusted through $ALDER_DM_CA_FILE, refused without."""
-    from test_dm import make_cert, https_dm
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_cert(certs, "ca", "Alder Test CA")
-    make_cert(certs, "server", "localhost", ca="ca", san="IP:127.0.0.1,DNS:localhost")
+    from test_dm import https_dm, make_tls_certs
+    certs = make_tls_certs(tmp_path / "certs")
     dm = https_dm(build_dir, tmp_path, certs)  # noqa: F811
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), ALDER_DM_CA_FILE=str(certs / "ca.pem"))
     argv = [str(build_dir / "host/alder"), "dm", "--url", f"https://127.0.0.1:{dm.http_port}", "--api-key", dm.key,

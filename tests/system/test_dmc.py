@@ -857,13 +857,8 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 
 
 def test_firmware_update_pull_over_http_and_https(peers, dmcs, ports, tmp_path):
-    from test_dm import make_cert
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_cert(certs, "ca", "Alder Test CA")
-    make_cert(certs, "rogue", "Rogue CA")
-    make_cert(certs, "web", "localhost", ca="ca", san="IP:127.0.0.1")
-    make_cert(certs, "bad-web", "localhost", ca="rogue", san="IP:127.0.0.1")
+    from test_dm import make_tls_certs
+    certs = make_tls_certs(tmp_path / "certs")
     www = tmp_path / "www"
     www.mkdir()
     image = os.urandom(200 * 1024 + 17)
@@ -875,7 +870,7 @@ def test_firmware_update_pull_over_http_and_https(peers, dmcs, ports, tmp_path):
         ctx.load_cert_chain(certs / f"{name}.pem", certs / f"{name}.key")
         return ctx
 
-    servers = [file_server(www), file_server(www, tls("web")), file_server(www, tls("bad-web"))]
+    servers = [file_server(www), file_server(www, tls("hook")), file_server(www, tls("bad-hook"))]
     (_, plain), (_, good), (_, bad) = servers
     peer = peers(ports)
     dmc = dmcs(ports)
