@@ -157,8 +157,13 @@ static int http_put(const json_t *cb, const char *ca_file, const char *body, ald
                 curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
         CURLcode cc = curl_easy_perform(c);
         if (cc != CURLE_OK)
-                return alder_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED, "PUT %s: %s",
-                                       url, reason[0] ? reason : curl_easy_strerror(cc));
+                return alder_error_set(err,
+                                       cc == CURLE_OPERATION_TIMEDOUT         ? ETIMEDOUT
+                                       : cc == CURLE_COULDNT_CONNECT          ? ECONNREFUSED
+                                       : cc == CURLE_COULDNT_RESOLVE_HOST     ? EHOSTUNREACH
+                                       : cc == CURLE_PEER_FAILED_VERIFICATION ? EKEYREJECTED
+                                                                              : EIO,
+                                       "PUT %s: %s", url, reason[0] ? reason : curl_easy_strerror(cc));
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         return (int) status;
