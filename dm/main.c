@@ -3,6 +3,8 @@
  * alder-dm: the device-management service (docs/dm.md): LwM2M server,
  * device directory, REST API.
  */
+#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +45,11 @@ static const char usage[] =
         "                       and the CA that signs device certificates (CN = endpoint)\n"
         "  --http-address ADDR  REST listen address (default 127.0.0.1)\n"
         "  --http-port N        REST port (default 8080)\n"
+        "  --http-cert FILE --http-key FILE\n"
+        "                       serve the REST API over HTTPS with this PEM certificate\n"
+        "                       (chain) and key\n"
+        "  --webhook-ca FILE    CA certificates (PEM) that https:// callbacks must chain\n"
+        "                       to (default: the system's)\n"
         "  --admin-key-file PATH  where the first start writes the admin API key (0600)\n"
         "  --pull-timeout S     long poll wait (default 30)\n"
         "  --request-timeout S  how long a device has to answer (default 120)\n"
@@ -58,6 +65,7 @@ struct options {
         const char *config;
         const char *db;
         const char *admin_key_file;
+        const char *webhook_ca;
         struct dm_server_config coap;
         struct dm_rest_config http;
         json_t *config_json;
@@ -75,7 +83,8 @@ static int load_config(struct options *o, alder_error **err)
                                           "coap", "http",           NULL};
         static const char *const coap[] = {"address", "port", "dtls_port", "psk", "certificate", NULL};
         static const char *const cert[] = {"cert", "key", "ca", NULL};
-        static const char *const http[] = {"address", "port", "max_body", "pull_timeout", "max_connections", NULL};
+        static const char *const http[] = {
+                "address", "port", "max_body", "pull_timeout", "max_connections", "cert", "key", "webhook_ca", NULL};
         const char *src = o->config;
         int64_t v;
         bool b;
@@ -111,6 +120,9 @@ static int load_config(struct options *o, alder_error **err)
         STR("coap.certificate.ca", o->coap.ca_file);
         STR("http.address", o->http.address);
         INT("http.port", 1, 65535, o->http.port);
+        STR("http.cert", o->http.tls_cert);
+        STR("http.key", o->http.tls_key);
+        STR("http.webhook_ca", o->webhook_ca);
         INT("http.max_body", 1024, 64 << 20, o->http.max_body);
         INT("http.max_connections", 2, 4096, o->http.max_connections);
         v = o->http.pull_timeout_ms / 1000;
@@ -149,7 +161,10 @@ static int parse_args(int argc, char **argv, struct options *o)
                 O_PULL,
                 O_REQ,
                 O_PAYLOAD,
-                O_CONFIG
+                O_CONFIG,
+                O_HCERT,
+                O_HKEY,
+                O_WHCA
         };
         static const struct option options[] = {
                 {"config", required_argument, NULL, O_CONFIG},
@@ -162,6 +177,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                 {"ca", required_argument, NULL, O_CA},
                 {"http-address", required_argument, NULL, O_HADDR},
                 {"http-port", required_argument, NULL, O_HPORT},
+                {"http-cert", required_argument, NULL, O_HCERT},
+                {"http-key", required_argument, NULL, O_HKEY},
+                {"webhook-ca", required_argument, NULL, O_WHCA},
                 {"admin-key-file", required_argument, NULL, O_KEYFILE},
                 {"pull-timeout", required_argument, NULL, O_PULL},
                 {"request-timeout", required_argument, NULL, O_REQ},
@@ -215,6 +233,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                         bad = parse_int(optarg, 1, 65535, &v) < 0;
                         o->http.port = (int) v;
                         break;
+                case O_HCERT:
+                        o->http.tls_cert = optarg;
+                        break;
+                case O_HKEY:
+                        o->http.tls_key = optarg;
+                        break;
+                case O_WHCA:
+                        o->webhook_ca = optarg;
+                        break;
                 case O_KEYFILE:
                         o->admin_key_file = optarg;
                         break;
@@ -245,6 +272,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         if (!!o->coap.cert_file != !!o->coap.key_file || !!o->coap.cert_file != !!o->coap.ca_file) {
                 fputs("alder-dm: --cert, --key and --ca go together\n", stderr);
+                return 2;
+        }
+        if (!!o->http.tls_cert != !!o->http.tls_key) {
+                fputs("alder-dm: --http-cert and --http-key go together\n", stderr);
                 return 2;
         }
         return 0;
@@ -338,6 +369,9 @@ static int serve(struct options *o, dm_store *store, alder_error **err)
         int r = bootstrap_admin_key(store, o->admin_key_file, err);
         if (r < 0)
                 return r;
+        /* Before any thread: curl_global_init is not thread-safe. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return alder_error_set(err, ENOMEM, "cannot initialize libcurl");
         dm_hub *hub;
         if (dm_hub_new(DM_HUB_CAPACITY_DEFAULT, &hub) < 0)
                 return alder_error_set(err, ENOMEM, "out of memory");
@@ -350,7 +384,7 @@ static int serve(struct options *o, dm_store *store, alder_error **err)
                 r = dm_store_setting_get(store, "presubscriptions", &presubs, err);
         if (r >= 0) {
                 dm_server_set_presubscriptions(server, presubs);
-                r = dm_webhook_start(store, hub, &webhook, err);
+                r = dm_webhook_start(store, hub, o->webhook_ca, &webhook, err);
         }
         if (r >= 0)
                 r = dm_rest_start(&o->http, store, hub, server, webhook, &rest, err);
@@ -358,8 +392,9 @@ static int serve(struct options *o, dm_store *store, alder_error **err)
         if (r >= 0 && (r = -pthread_create(&sig, NULL, signal_thread, server)) < 0)
                 alder_error_sys(err, -r, "start the signal thread");
         if (r >= 0) {
-                alder_log(ALDER_LOG_INFO, NULL, "listening: CoAP %s udp/%d dtls/%d, HTTP %s:%d", o->coap.address,
-                          o->coap.coap_port, o->coap.coaps_port, o->http.address, o->http.port);
+                alder_log(ALDER_LOG_INFO, NULL, "listening: CoAP %s udp/%d dtls/%d, %s %s:%d", o->coap.address,
+                          o->coap.coap_port, o->coap.coaps_port, o->http.tls_cert ? "HTTPS" : "HTTP", o->http.address,
+                          o->http.port);
                 r = dm_server_run(server, err);
                 pthread_cancel(sig);
                 pthread_join(sig, NULL);
@@ -369,6 +404,7 @@ static int serve(struct options *o, dm_store *store, alder_error **err)
         dm_webhook_stop(webhook);
         dm_server_free(server);
         dm_hub_free(hub);
+        curl_global_cleanup();
         return r;
 }
 

@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 
 #include "alder/digest.h"
+#include "alder/fileio.h"
 #include "alder/json.h"
 #include "alder/log.h"
 #include "alder/lwm2m.h"
@@ -20,6 +21,7 @@
 #define PARAMS_MAX       64
 #define API_KEY_MAX      256
 #define SSE_KEEPALIVE_MS 15000
+#define TLS_FILE_MAX     (1 << 20)
 
 struct dm_rest {
         struct dm_rest_config cfg;
@@ -28,6 +30,7 @@ struct dm_rest {
         dm_server *server;
         dm_webhook *webhook;
         struct MHD_Daemon *daemon;
+        char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
 };
 
 /* One HTTP request. */
@@ -809,6 +812,26 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
         alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("SUBSYSTEM", "microhttpd"), "%s", msg);
 }
 
+/* Reads the HTTPS certificate and key (PEM, NUL-terminated for MHD); errors name the file. */
+static int load_tls(const struct dm_rest_config *cfg, char **cert, char **key, alder_error **err)
+{
+        if (!cfg->tls_key)
+                return alder_error_set(err, EINVAL, "HTTPS: a certificate '%s' but no key file", cfg->tls_cert);
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                return alder_error_set(err, ENOTSUP, "HTTPS: this libmicrohttpd is built without TLS");
+        size_t len;
+        int r = alder_read_file(cfg->tls_cert, TLS_FILE_MAX, cert, &len, err);
+        if (r >= 0)
+                r = alder_read_file(cfg->tls_key, TLS_FILE_MAX, key, &len, err);
+        if (r < 0)
+                return r;
+        if (!strstr(*cert, "-----BEGIN CERTIFICATE-----"))
+                return alder_error_set(err, EINVAL, "HTTPS certificate '%s': no PEM certificate in it", cfg->tls_cert);
+        if (!strstr(*key, "PRIVATE KEY-----"))
+                return alder_error_set(err, EINVAL, "HTTPS key '%s': no PEM private key in it", cfg->tls_key);
+        return 0;
+}
+
 int dm_rest_start(const struct dm_rest_config *cfg, dm_store *store, dm_hub *hub, dm_server *server,
                   dm_webhook *webhook, dm_rest **ret, alder_error **err)
 {
@@ -828,16 +851,35 @@ int dm_rest_start(const struct dm_rest_config *cfg, dm_store *store, dm_hub *hub
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
         if (res->ai_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
-        rest->daemon =
-                MHD_start_daemon(flags, (uint16_t) cfg->port, NULL, NULL, on_access, rest, MHD_OPTION_EXTERNAL_LOGGER,
-                                 log_mhd, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+        if (cfg->tls_cert) {
+                r = load_tls(cfg, &rest->tls_cert, &rest->tls_key, err);
+                if (r < 0) {
+                        freeaddrinfo(res);
+                        dm_rest_stop(rest);
+                        return r;
+                }
+                flags |= MHD_USE_TLS;
+                tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, rest->tls_cert};
+                tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, rest->tls_key};
+        }
+        rest->daemon = MHD_start_daemon(flags, (uint16_t) cfg->port, NULL, NULL, on_access, rest,
+                                        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+                                        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60, MHD_OPTION_NOTIFY_COMPLETED,
+                                        on_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         freeaddrinfo(res);
         if (!rest->daemon) {
-                free(rest);
-                return alder_error_set(err, EADDRINUSE, "cannot listen for HTTP on %s port %d", cfg->address,
-                                       cfg->port);
+                if (cfg->tls_cert)
+                        r = alder_error_set(err, EINVAL,
+                                            "cannot listen for HTTPS on %s port %d: the certificate '%s' and key '%s' "
+                                            "are not a PEM certificate and its key, or the port is taken",
+                                            cfg->address, cfg->port, cfg->tls_cert, cfg->tls_key);
+                else
+                        r = alder_error_set(err, EADDRINUSE, "cannot listen for HTTP on %s port %d", cfg->address,
+                                            cfg->port);
+                dm_rest_stop(rest);
+                return r;
         }
         *ret = rest;
         return 0;
@@ -847,6 +889,11 @@ void dm_rest_stop(dm_rest *r)
 {
         if (!r)
                 return;
-        MHD_stop_daemon(r->daemon);
+        if (r->daemon)
+                MHD_stop_daemon(r->daemon);
+        if (r->tls_key)
+                explicit_bzero(r->tls_key, strlen(r->tls_key));
+        free(r->tls_key);
+        free(r->tls_cert);
         free(r);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The REST API of alder-dm over HTTP (libmicrohttpd), shaped like Pelion
+ * The REST API of alder-dm over HTTP or HTTPS (libmicrohttpd with GnuTLS), shaped like Pelion
  * Device Management's (docs/api/dm-openapi.yaml): bearer API keys, list
  * objects, error objects, /v3/devices, /v2/endpoints (asynchronous device
  * requests), /v2/subscriptions and the notification channel (long poll,
@@ -23,6 +23,8 @@ struct dm_rest_config {
         size_t max_body;          /* largest request body */
         int pull_timeout_ms;      /* long poll: how long a pull waits for events */
         unsigned max_connections; /* also the number of threads */
+        const char *tls_cert;     /* HTTPS when set: PEM certificate (chain) file */
+        const char *tls_key;      /* and its PEM private key file */
 };
 
 typedef struct dm_rest dm_rest;
@@ -36,7 +38,8 @@ void dm_rest_stop(dm_rest *r);
 /* ---- webhook delivery (webhook.c) -------------------------------------- */
 
 /* Delivers the queue's events to the callback URL stored in the directory (setting "callback"), if any. */
-int dm_webhook_start(dm_store *store, dm_hub *hub, dm_webhook **ret, alder_error **err) ALDER_WUR;
+/* https:// receivers must chain to ca_file (NULL: the system's CAs). */
+int dm_webhook_start(dm_store *store, dm_hub *hub, const char *ca_file, dm_webhook **ret, alder_error **err) ALDER_WUR;
 /* The callback changed (or went away): take it from the directory again. */
 void dm_webhook_reload(dm_webhook *w);
 /* True while a callback is set (long poll is refused then, as in Pelion). */
@@ -44,5 +47,5 @@ bool dm_webhook_active(dm_webhook *w);
 /* Joins the thread; stop the hub first. */
 void dm_webhook_stop(dm_webhook *w);
 
-/* Checks a callback request body {url, headers}; only http:// URLs. */
+/* Checks a callback request body {url, headers}; http:// and https:// URLs. */
 int dm_webhook_check(const json_t *cb, alder_error **err) ALDER_WUR;

@@ -6,16 +6,15 @@
  * it is retried, waiting 1 s, 2 s, 4 s ... up to 60 s between attempts, and
  * the events wait in the hub meanwhile (its ring bounds them).
  *
- * A plain HTTP/1.1 client over a socket: http:// only, every step bounded by
- * a timeout.
+ * libcurl does the transfer: http:// and https:// (the receiver's certificate
+ * must chain to the configured CA file, or the system's CAs, and name the
+ * URL's host), every attempt bounded by a timeout.
  */
+#include <curl/curl.h>
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,49 +37,32 @@ struct dm_webhook {
         pthread_cond_t cond;
         bool reload, stop, active;
         json_t *cb;
+        char *ca_file;
 };
 
-struct url {
-        char host[256];
-        char port[8];
-        char path[1024];
-};
-
-static int parse_url(const char *url, struct url *u, alder_error **err)
+/* Only http:// and https:// with a host: curl's own parser, so that the check and the transfer agree. */
+static int parse_url(const char *url, alder_error **err)
 {
-        if (strncmp(url, "https://", 8) == 0)
-                return alder_error_set(err, ENOTSUP, "url: https callbacks are not implemented (only http://)");
-        if (strncmp(url, "http://", 7) != 0)
-                return alder_error_set(err, EINVAL, "url: expected http://HOST[:PORT]/PATH");
-        const char *h = url + 7, *end = h + strcspn(h, "/?#");
-        const char *port = NULL;
-        size_t hlen;
-        if (*h == '[') {
-                const char *close = memchr(h, ']', (size_t) (end - h));
-                if (!close)
-                        return alder_error_set(err, EINVAL, "url: unterminated IPv6 address");
-                hlen = (size_t) (close - h - 1);
-                h++;
-                if (close + 1 < end && close[1] == ':')
-                        port = close + 2;
-        } else {
-                const char *colon = memchr(h, ':', (size_t) (end - h));
-                hlen = (size_t) ((colon ? colon : end) - h);
-                port = colon ? colon + 1 : NULL;
-        }
-        if (hlen == 0 || hlen >= sizeof(u->host))
-                return alder_error_set(err, EINVAL, "url: bad host");
-        memcpy(u->host, h, hlen);
-        u->host[hlen] = '\0';
-        size_t plen = port ? (size_t) (end - port) : 0;
-        if (port && (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen))
-                return alder_error_set(err, EINVAL, "url: bad port");
-        snprintf(u->port, sizeof(u->port), "%.*s", port ? (int) plen : 2, port ? port : "80");
-        const char *path = *end == '/' ? end : "/";
-        if (strlen(path) >= sizeof(u->path) || !dm_is_printable(path, sizeof(u->path), NULL))
-                return alder_error_set(err, EINVAL, "url: bad path");
-        snprintf(u->path, sizeof(u->path), "%s", path);
-        return 0;
+        CURLU *u = curl_url();
+        if (!u)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        char *scheme = NULL, *host = NULL;
+        CURLUcode c = curl_url_set(u, CURLUPART_URL, url, 0);
+        if (c == CURLUE_OK)
+                c = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+        if (c == CURLUE_OK)
+                c = curl_url_get(u, CURLUPART_HOST, &host, 0);
+        int r = 0;
+        if (c != CURLUE_OK)
+                r = alder_error_set(err, EINVAL, "url: %s (expected http[s]://HOST[:PORT]/PATH)", curl_url_strerror(c));
+        else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+                r = alder_error_set(err, EINVAL, "url: scheme '%s' is not supported (http:// or https://)", scheme);
+        else if (!dm_is_printable(url, 2048, NULL))
+                r = alder_error_set(err, EINVAL, "url: expected printable characters, no spaces, at most 2047");
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(u);
+        return r;
 }
 
 static bool header_name_ok(const char *s)
@@ -93,14 +75,13 @@ int dm_webhook_check(const json_t *cb, alder_error **err)
         static const char *const allowed[] = {"url", "headers", NULL};
         const char *url;
         json_t *headers = NULL;
-        struct url u;
         int r = alder_json_check_keys(cb, "callback", NULL, allowed, err);
         if (r >= 0)
                 r = alder_json_get_string(cb, "callback", "url", 0, &url, err);
         if (r >= 0)
                 r = alder_json_get_object(cb, "callback", "headers", ALDER_JSON_OPTIONAL, &headers, err);
         if (r >= 0)
-                r = parse_url(url, &u, err);
+                r = parse_url(url, err);
         if (r < 0)
                 return r;
         if (json_object_size(headers) > HEADERS_MAX)
@@ -118,118 +99,74 @@ int dm_webhook_check(const json_t *cb, alder_error **err)
         return 0;
 }
 
-/* Waits until fd is ready for `events` or the deadline (monotonic ms) passes. */
-static int wait_fd(int fd, short events, int64_t deadline)
+static size_t discard(char *data, size_t size, size_t n, void *ctx)
 {
-        for (;;) {
-                int64_t left = deadline - dm_mono_ms();
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                struct pollfd p = {.fd = fd, .events = events};
-                int n = poll(&p, 1, (int) left);
-                if (n > 0)
-                        return 0;
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-        }
+        (void) data;
+        (void) ctx;
+        return size * n;
 }
 
-static int connect_to(const struct url *u, int64_t deadline, alder_error **err)
+static void free_slist(struct curl_slist **l)
 {
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-        struct addrinfo *res;
-        int r = getaddrinfo(u->host, u->port, &hints, &res);
-        if (r != 0)
-                return alder_error_set(err, EHOSTUNREACH, "resolve '%s': %s", u->host, gai_strerror(r));
-        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-                freeaddrinfo(res);
-                return alder_error_sys(err, errno, "socket");
-        }
-        r = connect(fd, res->ai_addr, res->ai_addrlen);
-        freeaddrinfo(res);
-        if (r < 0 && errno != EINPROGRESS) {
-                r = alder_error_sys(err, errno, "connect to %s:%s", u->host, u->port);
-                close(fd);
-                return r;
-        }
-        int so = 0;
-        socklen_t len = sizeof(so);
-        if ((r = wait_fd(fd, POLLOUT, deadline)) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) < 0 || so) {
-                r = alder_error_sys(err, r < 0 ? -r : so ? so : errno, "connect to %s:%s", u->host, u->port);
-                close(fd);
-                return r;
-        }
-        return fd;
+        curl_slist_free_all(*l);
 }
 
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline, alder_error **err)
+static void free_easy(CURL **c)
 {
-        while (len > 0) {
-                int r = wait_fd(fd, POLLOUT, deadline);
-                if (r < 0)
-                        return alder_error_sys(err, -r, "send");
-                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-                if (n < 0 && errno != EAGAIN && errno != EINTR)
-                        return alder_error_sys(err, errno, "send");
-                if (n > 0) {
-                        buf += n;
-                        len -= (size_t) n;
-                }
-        }
-        return 0;
+        if (*c)
+                curl_easy_cleanup(*c);
 }
 
-/* PUTs body to the callback; returns the HTTP status. */
-static int http_put(const json_t *cb, const char *body, alder_error **err)
+/* PUTs body to the callback; returns the HTTP status. https:// receivers must chain to ca_file (NULL: the
+ * system's CAs) and match the URL's host. */
+static int http_put(const json_t *cb, const char *ca_file, const char *body, alder_error **err)
 {
-        struct url u;
-        int r = parse_url(json_string_value(json_object_get(cb, "url")), &u, err);
-        if (r < 0)
-                return r;
-        int64_t deadline = dm_mono_ms() + IO_TIMEOUT_MS;
-        _cleanup_close_ int fd = connect_to(&u, deadline, err);
-        if (fd < 0)
-                return fd;
-        _cleanup_free_ char *extra = strdup("");
+        const char *url = json_string_value(json_object_get(cb, "url"));
+        _cleanup_(free_easy) CURL *c = curl_easy_init();
+        _cleanup_(free_slist) struct curl_slist *headers = NULL;
+        if (!c)
+                return alder_error_set(err, ENOMEM, "out of memory");
         const char *k;
         json_t *v;
         json_object_foreach(json_object_get(cb, "headers"), k, v)
         {
-                char *more;
-                if (asprintf(&more, "%s%s: %s\r\n", extra, k, json_string_value(v)) < 0)
+                _cleanup_free_ char *line = NULL;
+                struct curl_slist *more;
+                if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0 ||
+                    !(more = curl_slist_append(headers, line)))
                         return alder_error_set(err, ENOMEM, "out of memory");
-                free(extra);
-                extra = more;
+                headers = more;
         }
-        _cleanup_free_ char *head = NULL;
-        size_t len = strlen(body);
-        if (!extra || asprintf(&head,
-                               "PUT %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
-                               "Content-Length: %zu\r\nConnection: close\r\nUser-Agent: alder-dm\r\n%s\r\n",
-                               u.path, u.host, u.port, len, extra) < 0)
+        struct curl_slist *more = curl_slist_append(headers, "Content-Type: application/json");
+        if (!more)
                 return alder_error_set(err, ENOMEM, "out of memory");
-        if ((r = send_all(fd, head, strlen(head), deadline, err)) < 0 ||
-            (r = send_all(fd, body, len, deadline, err)) < 0)
-                return r;
-        char resp[256];
-        size_t got = 0;
-        while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
-                if ((r = wait_fd(fd, POLLIN, deadline)) < 0)
-                        return alder_error_sys(err, -r, "read the answer");
-                ssize_t n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
-                if (n == 0)
-                        break;
-                if (n < 0 && errno != EAGAIN && errno != EINTR)
-                        return alder_error_sys(err, errno, "read the answer");
-                if (n > 0)
-                        got += (size_t) n;
-        }
-        resp[got] = '\0';
-        int status;
-        if (sscanf(resp, "HTTP/1.%*[01] %3d", &status) != 1)
-                return alder_error_set(err, EBADMSG, "the receiver did not answer with HTTP");
-        return status;
+        headers = more;
+        char reason[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "alder-dm");
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) IO_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, reason);
+        if (ca_file)
+                curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+        CURLcode cc = curl_easy_perform(c);
+        if (cc != CURLE_OK)
+                return alder_error_set(err,
+                                       cc == CURLE_OPERATION_TIMEDOUT         ? ETIMEDOUT
+                                       : cc == CURLE_COULDNT_CONNECT          ? ECONNREFUSED
+                                       : cc == CURLE_COULDNT_RESOLVE_HOST     ? EHOSTUNREACH
+                                       : cc == CURLE_PEER_FAILED_VERIFICATION ? EKEYREJECTED
+                                                                              : EIO,
+                                       "PUT %s: %s", url, reason[0] ? reason : curl_easy_strerror(cc));
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        return (int) status;
 }
 
 static void load(dm_webhook *w)
@@ -277,7 +214,7 @@ static void *run(void *arg)
                 int status = 0;
                 _cleanup_error_ alder_error *err = NULL;
                 if (body)
-                        status = http_put(cb, body, &err);
+                        status = http_put(cb, w->ca_file, body, &err);
                 free(body);
                 if (status >= 200 && status < 300) {
                         dm_hub_queue_commit(w->hub, upto);
@@ -301,11 +238,15 @@ static void *run(void *arg)
         return NULL;
 }
 
-int dm_webhook_start(dm_store *store, dm_hub *hub, dm_webhook **ret, alder_error **err)
+int dm_webhook_start(dm_store *store, dm_hub *hub, const char *ca_file, dm_webhook **ret, alder_error **err)
 {
+        if (ca_file && access(ca_file, R_OK) < 0)
+                return alder_error_sys(err, errno, "webhook CA file '%s'", ca_file);
         dm_webhook *w = calloc(1, sizeof(*w));
-        if (!w)
+        if (!w || (ca_file && !(w->ca_file = strdup(ca_file)))) {
+                free(w);
                 return alder_error_set(err, ENOMEM, "out of memory");
+        }
         w->store = store;
         w->hub = hub;
         pthread_mutex_init(&w->lock, NULL);
@@ -314,6 +255,7 @@ int dm_webhook_start(dm_store *store, dm_hub *hub, dm_webhook **ret, alder_error
         int r = pthread_create(&w->thread, NULL, run, w);
         if (r != 0) {
                 json_decref(w->cb);
+                free(w->ca_file);
                 free(w);
                 return alder_error_sys(err, r, "start the webhook thread");
         }
@@ -351,5 +293,6 @@ void dm_webhook_stop(dm_webhook *w)
         json_decref(w->cb);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
+        free(w->ca_file);
         free(w);
 }

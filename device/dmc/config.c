@@ -358,9 +358,13 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
 {
         static const char *const retry_keys[] = {"initial_ms", "max_ms", NULL};
         static const char *const coap_keys[] = {"ack_timeout_ms", "max_retransmit", NULL};
+        static const char *const firmware_keys[] = {"ca_file", "max_bytes", NULL};
         int r = check_section(doc, src, "retry", retry_keys, err);
         if (r == 0)
                 r = check_section(doc, src, "coap", coap_keys, err);
+        if (r == 0)
+                r = check_section(doc, src, "firmware", firmware_keys, err);
+        cfg->firmware_max_bytes = 1LL << 30;
         cfg->retry_initial_ms = 1000;
         cfg->retry_max_ms = 300000;
         cfg->ack_timeout_ms = 2000; /* RFC 7252 ACK_TIMEOUT */
@@ -377,6 +381,7 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
                 {"coap.max_retransmit", 0, 10, &cfg->max_retransmit},
                 {"observe_poll_ms", 50, 3600000, &cfg->observe_poll_ms},
                 {"apps_poll_ms", 100, 3600000, &cfg->apps_poll_ms},
+                {"firmware.max_bytes", 1024, 1LL << 40, &cfg->firmware_max_bytes},
         };
         for (size_t i = 0; r == 0 && i < ALDER_ARRAY_SIZE(ints); i++)
                 r = alder_json_get_int_range(doc, src, ints[i].field, ALDER_JSON_OPTIONAL, ints[i].min, ints[i].max,
@@ -391,6 +396,7 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
                 {"appd_socket", "/run/alder/appd.sock", &cfg->appd_socket},
                 {"updated_socket", "/run/alder/updated.sock", &cfg->updated_socket},
                 {"data_dir", "/var/lib/alder/dmc", &cfg->data_dir},
+                {"firmware.ca_file", NULL, &cfg->firmware_ca_file},
         };
         for (size_t i = 0; r == 0 && i < ALDER_ARRAY_SIZE(paths); i++)
                 r = get_path(doc, src, paths[i].field, cfg->root, paths[i].def, paths[i].dst, err);
@@ -404,9 +410,9 @@ static int load_misc(struct dmc_config *cfg, const json_t *doc, const char *src,
 
 int dmc_config_load(struct dmc_config *cfg, const char *root, const char *path, alder_error **err)
 {
-        static const char *const keys[] = {"endpoint",    "lwm2m_version",   "server",       "device",
-                                           "appd_socket", "updated_socket",  "data_dir",     "retry",
-                                           "coap",        "observe_poll_ms", "apps_poll_ms", NULL};
+        static const char *const keys[] = {"endpoint",       "lwm2m_version", "server", "device", "appd_socket",
+                                           "updated_socket", "data_dir",      "retry",  "coap",   "observe_poll_ms",
+                                           "apps_poll_ms",   "firmware",      NULL};
         *cfg = (struct dmc_config){0};
         int r = dup_str(root ? root : "", &cfg->root, err);
         if (r == 0)
@@ -458,6 +464,7 @@ void dmc_config_done(struct dmc_config *cfg)
                 &cfg->appd_socket,
                 &cfg->updated_socket,
                 &cfg->data_dir,
+                &cfg->firmware_ca_file,
         };
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(strs); i++) {
                 free(*strs[i]);

@@ -68,9 +68,11 @@ struct dmc_config {
         char *lwm2m_version; /* "1.1" (default) or "1.0" */
         struct dmc_server_config server;
         struct dmc_device_config device;
-        char *appd_socket;    /* ROOT/run/alder/appd.sock */
-        char *updated_socket; /* ROOT/run/alder/updated.sock */
-        char *data_dir;       /* ROOT/var/lib/alder/dmc */
+        char *appd_socket;          /* ROOT/run/alder/appd.sock */
+        char *updated_socket;       /* ROOT/run/alder/updated.sock */
+        char *data_dir;             /* ROOT/var/lib/alder/dmc */
+        char *firmware_ca_file;     /* https:// package URIs: CAs to trust (NULL: the system's) */
+        int64_t firmware_max_bytes; /* largest package pulled over HTTP(S) (default 1 GiB) */
         int64_t retry_initial_ms, retry_max_ms;
         int64_t ack_timeout_ms, max_retransmit;
         int64_t observe_poll_ms;

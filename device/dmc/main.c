@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if DMC_HTTP
+#include <curl/curl.h>
+#endif
+
 #include "alder-config.h"
 #include "alder/log.h"
 #include "daemon.h"
@@ -83,6 +87,14 @@ int main(int argc, char **argv)
                         alder_log_error(ALDER_LOG_ERR, err, NULL, "configuration");
                 return r < 0 ? 1 : 0;
         }
+#if DMC_HTTP
+        /* Before any thread (package pulls over HTTP(S) run in one). */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                dmc_config_done(&cfg);
+                fputs("alder-dmc: cannot initialize libcurl\n", stderr);
+                return 1;
+        }
+#endif
         static struct dmc d;
         r = dmc_init(&d, &cfg, &err);
         if (r == 0 && root && !(d.root_arg = strdup(root)))

@@ -9,13 +9,17 @@
  * Push (Package) arrives whole through libcoap's Block1; pull (Package URI)
  * supports coap:// with Block2, streamed to DATA_DIR/firmware.bin through a
  * libcoap context of its own (block by block, never the whole image in
- * memory). coaps://, http:// and https:// answer result 9 (unsupported
- * protocol): there is no DTLS identity for other servers and no HTTP client.
+ * memory). http:// and https:// (native builds, with libcurl) stream from a
+ * thread to the same file, bounded by firmware.max_bytes, https verified
+ * against firmware.ca_file; builds without libcurl (the device image) answer
+ * result 9 for them. coaps:// answers result 9: there is no DTLS identity for
+ * other servers. Other schemes: 9 too.
  * Update hands the file to alder-updated (update.install, docs/api/updated.md)
  * from a thread, so the LwM2M session goes on during the install; success
  * runs the reboot command when one is configured.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +35,9 @@
 #include "alder/log.h"
 #include "daemon.h"
 #include "objects.h"
+#if DMC_HTTP
+#include <curl/curl.h>
+#endif
 
 enum {
         RES_PACKAGE = 0,
@@ -78,6 +85,13 @@ struct dmc_fw {
         int64_t started_ms, last_block_ms;
         uint8_t token[8];
         size_t token_len;
+        /* pull over HTTP(S): a thread of its own */
+        pthread_t http_thread;
+        bool http_running;
+        atomic_bool http_done, http_cancel;
+        _Atomic uint64_t http_received;
+        int http_result;
+        char *http_error;
         /* install thread */
         pthread_t thread;
         bool thread_running;
@@ -110,8 +124,11 @@ static void fail_download(struct dmc_fw *f, int result, const char *why)
         set_state(f, ST_IDLE, result);
 }
 
+static void http_cancel(struct dmc_fw *f);
+
 static void reset(struct dmc_fw *f)
 {
+        http_cancel(f);
         download_stop(f);
         unlink(f->path);
         f->uri[0] = '\0';
@@ -185,14 +202,206 @@ static void add_segments(coap_pdu_t *pdu, coap_option_num_t num, const uint8_t *
         }
 }
 
+/* ---- pull over HTTP(S) ------------------------------------------------------------- */
+
+static void wake_loop(struct dmc_fw *f)
+{
+        uint64_t one = 1;
+        if (write(f->event_fd, &one, sizeof(one)) < 0) {
+                /* the loop then never learns: nothing better to do from here */
+        }
+}
+
+#if DMC_HTTP
+struct http_pull {
+        struct dmc_fw *f;
+        int fd;
+        int write_errno;
+};
+
+static size_t http_write(char *data, size_t size, size_t n, void *ctx)
+{
+        struct http_pull *p = ctx;
+        _cleanup_error_ alder_error *err = NULL;
+        if (alder_write_all(p->fd, data, size * n, p->f->tmp_path, &err) < 0) {
+                p->write_errno = alder_error_errno(err);
+                return 0;
+        }
+        atomic_fetch_add(&p->f->http_received, size * n);
+        return size * n;
+}
+
+static int http_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+        struct http_pull *p = ctx;
+        return atomic_load(&p->f->http_cancel) ? 1 : 0;
+}
+
+static void free_easy(CURL **c)
+{
+        if (*c)
+                curl_easy_cleanup(*c);
+}
+
+/* The Update Result for a failed transfer. */
+static int http_result_of(CURLcode cc, long status, int write_errno)
+{
+        switch (cc) {
+        case CURLE_URL_MALFORMAT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                return cc == CURLE_UNSUPPORTED_PROTOCOL ? RESULT_UNSUPPORTED_PROTOCOL : RESULT_INVALID_URI;
+        case CURLE_HTTP_RETURNED_ERROR:
+                return status == 404 || status == 410 ? RESULT_INVALID_URI : RESULT_CONNECTION_LOST;
+        case CURLE_FILESIZE_EXCEEDED:
+                return RESULT_NO_SPACE;
+        case CURLE_WRITE_ERROR:
+                return write_errno == ENOSPC || write_errno == EDQUOT || write_errno == EFBIG ? RESULT_NO_SPACE
+                                                                                              : RESULT_FAILED;
+        case CURLE_ABORTED_BY_CALLBACK:
+                return RESULT_CANCELLED;
+        case CURLE_OUT_OF_MEMORY:
+                return RESULT_FAILED;
+        default: /* connect, TLS (an untrusted certificate too), timeouts, resets */
+                return RESULT_CONNECTION_LOST;
+        }
+}
+
+static void *http_thread(void *arg)
+{
+        struct dmc_fw *f = arg;
+        struct http_pull p = {.f = f, .fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+        char reason[CURL_ERROR_SIZE] = "";
+        _cleanup_(free_easy) CURL *c = p.fd >= 0 ? curl_easy_init() : NULL;
+        long status = 0;
+        CURLcode cc = CURLE_OUT_OF_MEMORY;
+        if (p.fd < 0) {
+                f->http_result = errno == ENOSPC ? RESULT_NO_SPACE : RESULT_FAILED;
+                snprintf(reason, sizeof(reason), "%s: %s", f->tmp_path, strerror(errno));
+        } else if (c) {
+                curl_easy_setopt(c, CURLOPT_URL, f->uri);
+                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+                curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+                curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+                curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+                curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+                curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
+                curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); /* no data for 60 s: connection lost */
+                curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long) (DOWNLOAD_IDLE_TIMEOUT_MS / 1000));
+                curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) f->d->cfg.firmware_max_bytes);
+                curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
+                curl_easy_setopt(c, CURLOPT_WRITEDATA, &p);
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_progress);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, &p);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, reason);
+                curl_easy_setopt(c, CURLOPT_USERAGENT, "alder-dmc");
+                if (f->d->cfg.firmware_ca_file)
+                        curl_easy_setopt(c, CURLOPT_CAINFO, f->d->cfg.firmware_ca_file);
+                cc = curl_easy_perform(c);
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+                /* A body larger than the bound that came without Content-Length: the write count tells. */
+                if (cc == CURLE_OK && atomic_load(&f->http_received) > (uint64_t) f->d->cfg.firmware_max_bytes)
+                        cc = CURLE_FILESIZE_EXCEEDED;
+                if (cc == CURLE_OK && (fsync(p.fd) < 0 || rename(f->tmp_path, f->path) < 0)) {
+                        p.write_errno = errno;
+                        cc = CURLE_WRITE_ERROR;
+                        snprintf(reason, sizeof(reason), "%s: %s", f->path, strerror(errno));
+                }
+                f->http_result = cc == CURLE_OK ? RESULT_INITIAL : http_result_of(cc, status, p.write_errno);
+                if (cc == CURLE_WRITE_ERROR && p.write_errno && !reason[0])
+                        snprintf(reason, sizeof(reason), "%s: %s", f->tmp_path, strerror(p.write_errno));
+                if (cc == CURLE_FILESIZE_EXCEEDED)
+                        snprintf(reason, sizeof(reason), "the package is larger than firmware.max_bytes (%lld)",
+                                 (long long) f->d->cfg.firmware_max_bytes);
+        } else {
+                f->http_result = RESULT_FAILED;
+                snprintf(reason, sizeof(reason), "libcurl: cannot set up the transfer");
+        }
+        if (p.fd >= 0)
+                close(p.fd);
+        if (f->http_result != RESULT_INITIAL) {
+                unlink(f->tmp_path);
+                f->http_error = strdup(reason[0] ? reason : curl_easy_strerror(cc));
+        }
+        atomic_store(&f->http_done, true);
+        wake_loop(f);
+        return NULL;
+}
+
+static void http_start(struct dmc_fw *f)
+{
+        atomic_store(&f->http_done, false);
+        atomic_store(&f->http_cancel, false);
+        atomic_store(&f->http_received, 0);
+        f->started_ms = dmc_now_ms();
+        int r = pthread_create(&f->http_thread, NULL, http_thread, f);
+        if (r != 0) {
+                fail_download(f, RESULT_FAILED, strerror(r));
+                return;
+        }
+        f->http_running = true;
+}
+
+/* The download thread ended: join it and take its outcome (unless cancelled meanwhile). */
+static void http_finish(struct dmc_fw *f)
+{
+        pthread_join(f->http_thread, NULL);
+        f->http_running = false;
+        uint64_t got = atomic_load(&f->http_received);
+        if (atomic_load(&f->http_cancel)) {
+                unlink(f->tmp_path);
+                unlink(f->path); /* finished just before the cancel: the state says Idle */
+                alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("URI", f->uri),
+                          "firmware download cancelled: the transfer stopped after %llu bytes",
+                          (unsigned long long) got);
+        } else if (f->http_result != RESULT_INITIAL) {
+                fail_download(f, f->http_result, f->http_error ? f->http_error : "out of memory");
+        } else {
+                double s = (double) (dmc_now_ms() - f->started_ms) / 1000.0;
+                alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("URI", f->uri),
+                          "firmware downloaded: %llu bytes from %s in %.2f s", (unsigned long long) got, f->uri, s);
+                set_state(f, ST_DOWNLOADED, RESULT_INITIAL);
+        }
+        free(f->http_error);
+        f->http_error = NULL;
+}
+
+static void http_cancel(struct dmc_fw *f)
+{
+        if (f->http_running)
+                atomic_store(&f->http_cancel, true);
+}
+#else
+static void http_start(struct dmc_fw *f)
+{
+        fail_download(f, RESULT_UNSUPPORTED_PROTOCOL, "this build has no HTTP(S) client (built without libcurl)");
+}
+
+static void http_finish(struct dmc_fw *f)
+{
+        (void) f;
+}
+
+static void http_cancel(struct dmc_fw *f)
+{
+        (void) f;
+}
+#endif
+
 /* Starts a pull from f->uri; failures set the result (invalid URI, unsupported protocol, ...). */
 static void download_start(struct dmc_fw *f)
 {
         coap_uri_t uri;
-        if (strncmp(f->uri, "http://", 7) == 0 || strncmp(f->uri, "https://", 8) == 0 ||
-            strncmp(f->uri, "coaps://", 8) == 0 || strncmp(f->uri, "coap+tcp://", 11) == 0 ||
-            strncmp(f->uri, "coaps+tcp://", 12) == 0) {
-                fail_download(f, RESULT_UNSUPPORTED_PROTOCOL, "only coap:// package URIs are supported");
+        if (strncmp(f->uri, "http://", 7) == 0 || strncmp(f->uri, "https://", 8) == 0) {
+                http_start(f);
+                return;
+        }
+        size_t scheme = strspn(f->uri, "abcdefghijklmnopqrstuvwxyz0123456789+-.");
+        if (scheme > 0 && strncmp(f->uri + scheme, "://", 3) == 0 && strncmp(f->uri, "coap://", 7) != 0) {
+                fail_download(f, RESULT_UNSUPPORTED_PROTOCOL,
+                              "only coap://, http:// and https:// package URIs are supported (coaps:// is not)");
                 return;
         }
         if (coap_split_uri((const uint8_t *) f->uri, strlen(f->uri), &uri) < 0 || uri.scheme != COAP_URI_SCHEME_COAP ||
@@ -252,17 +461,18 @@ static void *install_thread(void *arg)
         f->install_result = r;
         f->install_error = r < 0 ? strdup(alder_error_message(err)) : NULL;
         alder_error_free(err);
-        uint64_t one = 1;
-        if (write(f->event_fd, &one, sizeof(one)) < 0) {
-                /* the loop then never learns: nothing better to do from here */
-        }
+        wake_loop(f);
         return NULL;
 }
 
 void dmc_fw_event(struct dmc_fw *f)
 {
         uint64_t n;
-        if (read(f->event_fd, &n, sizeof(n)) != sizeof(n) || !f->thread_running)
+        if (read(f->event_fd, &n, sizeof(n)) != sizeof(n))
+                return;
+        if (f->http_running && atomic_load(&f->http_done))
+                http_finish(f);
+        if (!f->thread_running)
                 return;
         pthread_join(f->thread, NULL);
         f->thread_running = false;
@@ -308,8 +518,15 @@ static int fw_read(struct dmc_object *o, uint16_t inst, const struct alder_lwm2m
                 return dmc_rec_number(out, o, inst, res, f->state, err);
         case RES_RESULT:
                 return dmc_rec_number(out, o, inst, res, f->result, err);
-        case RES_PROTOCOLS:
-                return dmc_rec_int(out, o, inst, res->id, 0, ALDER_LWM2M_TYPE_INTEGER, 0, err); /* 0: CoAP */
+        case RES_PROTOCOLS: {
+                int r = dmc_rec_int(out, o, inst, res->id, 0, ALDER_LWM2M_TYPE_INTEGER, 0, err); /* 0: CoAP */
+#if DMC_HTTP
+                /* 2: HTTP 1.1, 3: HTTPS 1.1 */
+                for (int i = 1; r >= 0 && i <= 2; i++)
+                        r = dmc_rec_int(out, o, inst, res->id, i, ALDER_LWM2M_TYPE_INTEGER, i + 1, err);
+#endif
+                return r;
+        }
         case RES_DELIVERY:
                 return dmc_rec_number(out, o, inst, res, 2, err); /* pull and push */
         case RES_LAST_CHANGE:
@@ -360,6 +577,8 @@ static int fw_write(struct dmc_object *o, uint16_t inst, const struct alder_lwm2
         if (f->state != ST_IDLE)
                 return alder_error_set(err, EINVAL, "a Package URI can be written in state Idle only (now %d)",
                                        f->state);
+        if (f->http_running)
+                return alder_error_set(err, EBUSY, "the cancelled HTTP download is still ending, try again");
         int r = alder_mkdir_p(f->d->cfg.data_dir, 0700, err);
         if (r < 0)
                 return r;
@@ -377,6 +596,7 @@ static int fw_execute(struct dmc_object *o, uint16_t inst, const struct alder_lw
         if (res->id == RES_CANCEL) {
                 if (f->state != ST_DOWNLOADING && f->state != ST_DOWNLOADED)
                         return alder_error_set(err, EINVAL, "nothing to cancel in state %d", f->state);
+                http_cancel(f);
                 download_stop(f);
                 unlink(f->path);
                 set_state(f, ST_IDLE, RESULT_CANCELLED);
@@ -422,6 +642,10 @@ void dmc_fw_free(struct dmc_fw *f)
                 return;
         if (f->thread_running)
                 pthread_join(f->thread, NULL); /* bounded by the install timeout */
+        if (f->http_running) {
+                http_cancel(f);
+                http_finish(f);
+        }
         download_stop(f);
         if (f->session)
                 coap_session_release(f->session);

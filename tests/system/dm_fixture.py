@@ -9,6 +9,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -158,6 +159,11 @@ class Dm:
         self.extra_args = list(extra_args)
         self.proc = None
         self.key = None
+        self.scheme, self.ssl_context = "http", None
+
+    def use_https(self, ca_file):
+        """REST calls over https, trusting only ca_file."""
+        self.scheme, self.ssl_context = "https", ssl.create_default_context(cafile=str(ca_file))
 
     def run(self, *args, check=True):
         p = subprocess.run([str(self.exe), *args, "--db", str(self.db)], capture_output=True, text=True, timeout=30)
@@ -200,7 +206,7 @@ class Dm:
 
     # ---- REST ----
     def http(self, method, path, body=None, headers=None, key=..., raw=False, timeout=30):
-        url = f"http://127.0.0.1:{self.http_port}{path}"
+        url = f"{self.scheme}://127.0.0.1:{self.http_port}{path}"
         h = dict(headers or {})
         if key is ...:
             key = self.key
@@ -215,7 +221,7 @@ class Dm:
                 h.setdefault("Content-Type", "application/json")
         req = urllib.request.Request(url, data=data, method=method, headers=h)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
                 out = r.read()
                 status = r.status
         except urllib.error.HTTPError as e:

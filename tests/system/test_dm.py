@@ -3,18 +3,21 @@ and DTLS-PSK (coap-client from libcoap3-bin and an exact CoAP client), the
 device directory through the REST API, API keys, notifications (long poll,
 Server-Sent Events, webhook), device requests answered by coap-server, and
 bad input that must be refused without taking the server down."""
+import http.client
 import http.server
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 
 from dm_fixture import (CON, DELETE, GET, NON, OPT, POST, PUT, CoapClient, Dm, HttpError, b64, coap_client,
-                        decode, encode, location_of, uint_opt)
+                        decode, encode, free_port, location_of, uint_opt)
 
 PSK = "secret-psk-key-0001"
 
@@ -412,8 +415,8 @@ def test_webhook_delivery_with_retries(dm, coap):
         for path, token, body in Receiver.got:
             assert path == "/hook" and token == "t1"
             assert body["registrations"][0]["ep"] == "hooked"
-        for bad, msg in [({"url": "https://x/"}, "https callbacks are not implemented"),
-                         ({"url": "ftp://x/"}, "expected http://"),
+        for bad, msg in [({"url": "http://"}, "expected http[s]://"),
+                         ({"url": "ftp://x/"}, "scheme 'ftp' is not supported"),
                          ({"url": "http://x/", "headers": {"A": "b\r\nc"}}, "of one line"),
                          ({"url": "http://x/", "other": 1}, "other")]:
             with pytest.raises(HttpError) as e:
@@ -628,18 +631,19 @@ def test_presubscriptions_applied_on_registration(dm):
 # ---- DTLS with certificates ----------------------------------------------
 
 
-def make_cert(d, name, cn, ca=None):
+def make_cert(d, name, cn, ca=None, san=None):
     """An EC P-256 key and certificate (self-signed CA when ca is None), made with the openssl CLI."""
     key, pem = d / f"{name}.key", d / f"{name}.pem"
     base = ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
-            "-subj", f"/CN={cn}"]
+            "-subj", f"/CN={cn}"] + (["-addext", f"subjectAltName={san}"] if san else [])
     if ca is None:
         subprocess.run(base + ["-x509", "-days", "2", "-out", str(pem)], check=True, capture_output=True)
     else:
         csr = d / f"{name}.csr"
         subprocess.run(base + ["-out", str(csr)], check=True, capture_output=True)
         subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(d / f"{ca}.pem"), "-CAkey",
-                        str(d / f"{ca}.key"), "-CAcreateserial", "-days", "2", "-out", str(pem)],
+                        str(d / f"{ca}.key"), "-CAcreateserial", "-days", "2", "-copy_extensions", "copy",
+                        "-out", str(pem)],
                        check=True, capture_output=True)
     return pem, key
 
@@ -683,6 +687,116 @@ def test_dtls_certificates(build_dir, tmp_path):
         assert "c:2.01" in out, out
     finally:
         dm.stop()
+
+
+# ---- HTTPS: the REST API and webhooks -------------------------------------
+
+
+def make_tls_certs(d):
+    """In d: a test CA ("ca"), another ("rogue"), and for 127.0.0.1 "server" and "hook" of the CA, "bad-hook" of
+    the rogue CA (also used by test_dmc and test_dm_cli)."""
+    d.mkdir()
+    make_cert(d, "ca", "Alder Test CA")
+    make_cert(d, "rogue", "Rogue CA")
+    make_cert(d, "server", "localhost", ca="ca", san="IP:127.0.0.1,DNS:localhost")
+    make_cert(d, "hook", "localhost", ca="ca", san="IP:127.0.0.1")
+    make_cert(d, "bad-hook", "localhost", ca="rogue", san="IP:127.0.0.1")
+    return d
+
+
+@pytest.fixture
+def certs(tmp_path):
+    return make_tls_certs(tmp_path / "certs")
+
+
+def https_dm(build_dir, tmp_path, certs, *extra):
+    work = tmp_path / "dm"
+    work.mkdir()
+    dm = Dm(build_dir, work, ["--http-cert", str(certs / "server.pem"), "--http-key", str(certs / "server.key"),
+                              *extra])
+    dm.use_https(certs / "ca.pem")
+    dm.start()
+    return dm
+
+
+def test_rest_over_https(build_dir, tmp_path, certs):
+    dm = https_dm(build_dir, tmp_path, certs)
+    try:
+        assert dm.get("/v3/devices/")["object"] == "list"
+        with pytest.raises(HttpError) as e:
+            dm.get("/v3/devices/", key="ak_wrong")
+        assert e.value.status == 401
+        # A plain-HTTP client on the TLS port gets no HTTP answer, and the service goes on.
+        with pytest.raises((OSError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{dm.http_port}/v3/devices/", timeout=10).read()
+        # A client that does not trust the test CA refuses the server.
+        with pytest.raises(urllib.error.URLError) as e:
+            urllib.request.urlopen(f"https://127.0.0.1:{dm.http_port}/v3/devices/", timeout=10,
+                                   context=ssl.create_default_context(cafile=str(certs / "rogue.pem")))
+        assert "CERTIFICATE_VERIFY_FAILED" in str(e.value)
+        assert dm.alive() and dm.get("/v3/devices/")["data"] == []
+    finally:
+        dm.stop()
+
+
+def test_https_key_and_cert_errors_name_the_file(build_dir, tmp_path, certs):
+    exe = str(build_dir / "dm" / "alder-dm")
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    base = [exe, "--db", str(tmp_path / "x.db"), "--coap-port", "0", "--coaps-port", "0", "--http-address",
+            "127.0.0.1", "--http-port", str(free_port(socket.SOCK_STREAM))]
+    for args, msg in [(["--http-cert", str(certs / "server.pem"), "--http-key", str(tmp_path / "nope.key")],
+                       str(tmp_path / "nope.key")),
+                      (["--http-cert", str(tmp_path / "junk.pem"), "--http-key", str(certs / "server.key")],
+                       f"HTTPS certificate '{tmp_path / 'junk.pem'}': no PEM certificate"),
+                      (["--http-cert", str(certs / "server.pem"), "--http-key", str(certs / "rogue.key")],
+                       "are not a PEM certificate and its key"),
+                      (["--http-cert", str(certs / "server.pem")], "--http-cert and --http-key go together"),
+                      (["--webhook-ca", str(tmp_path / "no-ca.pem")], f"webhook CA file '{tmp_path / 'no-ca.pem'}'")]:
+        p = subprocess.run(base + args, capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+        assert "Sanitizer" not in p.stderr
+
+
+def https_receiver(certs, name):
+    Receiver.got, Receiver.fail = [], 0
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs / f"{name}.pem", certs / f"{name}.key")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"https://127.0.0.1:{srv.server_address[1]}/hook"
+
+
+def test_webhook_over_https(build_dir, tmp_path, certs):
+    dm = https_dm(build_dir, tmp_path, certs, "--webhook-ca", str(certs / "ca.pem"))
+    bad, bad_url = https_receiver(certs, "bad-hook")
+    good, good_url = https_receiver(certs, "hook")
+    try:
+        # A receiver whose certificate does not chain to the CA: refused, retried, the reason logged.
+        assert dm.http("PUT", "/v2/notification/callback", {"url": bad_url})[0] == 204
+        c = CoapClient(dm.coap_port)
+        c.register("tls-hooked")
+        c.close()
+        deadline = time.monotonic() + 20
+        while dm.log().count("callback delivery failed") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        failures = [ln for ln in dm.log().splitlines() if "callback delivery failed" in ln]
+        assert len(failures) >= 2, dm.log()
+        assert "certificate" in failures[0] and bad_url in failures[0], failures[0]
+        assert Receiver.got == []
+        # Trusted: the events that waited are delivered.
+        assert dm.http("PUT", "/v2/notification/callback", {"url": good_url, "headers": {"X-Token": "t2"}})[0] == 204
+        deadline = time.monotonic() + 20
+        while not Receiver.got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Receiver.got, dm.log()
+        path, token, body = Receiver.got[0]
+        assert path == "/hook" and token == "t2" and body["registrations"][0]["ep"] == "tls-hooked"
+    finally:
+        bad.shutdown()
+        good.shutdown()
+        dm.stop()
+        Receiver.fail = 2
 
 
 def test_write_attributes_discover_and_formats_reach_the_device(dm):

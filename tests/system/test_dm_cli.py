@@ -124,3 +124,21 @@ def test_observe_and_watch(cli, device, dm):  # noqa: F811
     assert "notification dev-1 /1/0/1" in out and "45" in out, out
     wout, werr = watch.communicate(timeout=30)
     assert watch.returncode == 0 and wout.strip(), werr
+
+
+def test_https_with_a_ca_file(build_dir, tmp_path):
+    """`alder dm` against alder-dm's REST API over HTTPS: trusted through $ALDER_DM_CA_FILE, refused without."""
+    from test_dm import https_dm, make_tls_certs
+    certs = make_tls_certs(tmp_path / "certs")
+    dm = https_dm(build_dir, tmp_path, certs)  # noqa: F811
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), ALDER_DM_CA_FILE=str(certs / "ca.pem"))
+    argv = [str(build_dir / "host/alder"), "dm", "--url", f"https://127.0.0.1:{dm.http_port}", "--api-key", dm.key,
+            "--json", "devices"]
+    try:
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
+        env.pop("ALDER_DM_CA_FILE")
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "certificate" in r.stderr, r.stderr
+    finally:
+        dm.stop()

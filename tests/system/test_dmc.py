@@ -7,7 +7,9 @@
 
 Everything waits for events with deadlines; nothing sleeps for a result.
 """
+import functools
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -15,7 +17,9 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -821,9 +825,112 @@ def test_firmware_update_pull_over_coap(peers, dmcs, ports, tmp_path):
     assert dmc.stop() == 0
 
 
+def file_server(root, ctx=None):
+    """http.server on loopback serving root; https when given an SSL context."""
+    handler = functools.partial(QuietFiles, directory=str(root))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if ctx:
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"{'https' if ctx else 'http'}://127.0.0.1:{srv.server_address[1]}"
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Files, and /slow: 200 KiB announced, 1 KiB sent every 0.1 s (until the client goes away)."""
+
+    def do_GET(self):
+        if self.path != "/slow":
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Length", str(200 << 10))
+        self.end_headers()
+        try:
+            for _ in range(200):
+                self.wfile.write(b"x" * 1024)
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_firmware_update_pull_over_http_and_https(peers, dmcs, ports, tmp_path):
+    from test_dm import make_tls_certs
+    certs = make_tls_certs(tmp_path / "certs")
+    www = tmp_path / "www"
+    www.mkdir()
+    image = os.urandom(200 * 1024 + 17)
+    (www / "image.alupd").write_bytes(image)
+    (www / "huge.alupd").write_bytes(os.urandom(300 * 1024))
+
+    def tls(name):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs / f"{name}.pem", certs / f"{name}.key")
+        return ctx
+
+    servers = [file_server(www), file_server(www, tls("hook")), file_server(www, tls("bad-hook"))]
+    (_, plain), (_, good), (_, bad) = servers
+    peer = peers(ports)
+    dmc = dmcs(ports)
+    dmc.config["firmware"] = {"ca_file": str(certs / "ca.pem"), "max_bytes": 256 * 1024}
+    fw = dmc.root / "var/lib/alder/dmc/firmware.bin"
+
+    def pull(uri, state, timeout=20):
+        assert peer.request("put /5/0/1 0 " + (uri.encode().hex() or "-"))["code"] == "2.04"
+        wait_for(lambda: fw_state(peer) == state, timeout, f"{uri}: state/result {state}")
+
+    try:
+        dmc.start()
+        peer.wait("register")
+        r = peer.request("get /5/0/8 11542")  # protocols: CoAP, HTTP 1.1, HTTPS 1.1
+        assert tlv_decode(bytes.fromhex(r["hex"])) == {8: {0: b"\x00", 1: b"\x02", 2: b"\x03"}}, r
+        pull(plain + "/image.alupd", (2, 0))
+        assert fw.read_bytes() == image
+        dmc.wait_log(r"firmware downloaded: 204817 bytes from http://")
+        pull("", (0, 0))
+        assert not fw.exists()
+        pull(good + "/image.alupd", (2, 0))
+        assert fw.read_bytes() == image
+        pull("", (0, 0))
+        # Failures, each with its Update Result; the reason in the log.
+        pull(bad + "/image.alupd", (0, 4))
+        dmc.wait_log(r"firmware download failed: .*certificate")
+        pull(plain + "/missing.alupd", (0, 7))
+        pull(plain + "/huge.alupd", (0, 2))
+        dmc.wait_log(r"larger than firmware.max_bytes \(262144\)")
+        closed = free_tcp_port()
+        pull(f"http://127.0.0.1:{closed}/image.alupd", (0, 4))
+        pull("http://[::1/x", (0, 7))
+        # Cancel while the transfer runs: Idle with result 10 at once, the part file gone when the thread ends.
+        pull(plain + "/slow", (1, 0))
+        time.sleep(0.5)
+        r = peer.request("post /5/0/10 -1 -")
+        assert r["code"] == "2.04", (r, fw_state(peer), dmc.text())
+        assert fw_state(peer) == (0, 10)
+        dmc.wait_log(r"state 1 -> 0, result 10")
+        assert not (dmc.root / "var/lib/alder/dmc/firmware.bin.part").exists()
+        dmc.wait_log(r"firmware download cancelled: the transfer stopped after \d+ bytes")
+        pull(plain + "/image.alupd", (2, 0), timeout=20)
+        assert fw.read_bytes() == image
+        pull("", (0, 0))
+        assert not fw.exists() and not (dmc.root / "var/lib/alder/dmc/firmware.bin.part").exists()
+    finally:
+        for srv, _ in servers:
+            srv.shutdown()
+    assert dmc.stop() == 0
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_firmware_update_refusals(registered):
     peer, dmc = registered
-    cases = [("https://example.invalid/fw.bin", 9), ("coaps://127.0.0.1/fw", 9), ("coap://", 7), ("nonsense", 7)]
+    cases = [("ftp://127.0.0.1/fw.bin", 9), ("coaps://127.0.0.1/fw", 9), ("coap://", 7), ("nonsense", 7)]
     for uri, result in cases:
         assert peer.request("put /5/0/1 0 " + uri.encode().hex())["code"] == "2.04"
         assert fw_state(peer) == (0, result), uri

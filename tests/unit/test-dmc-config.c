@@ -56,6 +56,16 @@ static void test_defaults(void **state)
         char want[128];
         snprintf(want, sizeof(want), "%s/run/alder/appd.sock", dir);
         assert_string_equal(cfg.appd_socket, want);
+        assert_null(cfg.firmware_ca_file);
+        assert_int_equal(cfg.firmware_max_bytes, 1LL << 30);
+        dmc_config_done(&cfg);
+
+        assert_int_equal(load("{\"endpoint\": \"dev-1\", \"server\": {\"uri\": \"coap://127.0.0.1\"}, "
+                              "\"firmware\": {\"ca_file\": \"/etc/ca.pem\", \"max_bytes\": 4096}}",
+                              &cfg, &err),
+                         0);
+        assert_string_equal(cfg.firmware_ca_file, "/etc/ca.pem");
+        assert_int_equal(cfg.firmware_max_bytes, 4096);
         dmc_config_done(&cfg);
 
         assert_int_equal(
@@ -152,6 +162,12 @@ static void test_errors(void **state)
                 {"{\"endpoint\": \"a\", \"server\": {\"uri\": \"coap://h\"}, \"retry\": {\"initial_ms\": 5000, "
                  "\"max_ms\": 100}}",
                  "%s: field 'retry.max_ms': 100 is below retry.initial_ms (5000)"},
+                {"{\"endpoint\": \"a\", \"server\": {\"uri\": \"coap://h\"}, \"firmware\": {\"ca_file\": \"ca.pem\"}}",
+                 "%s: field 'firmware.ca_file': expected an absolute path, got 'ca.pem'"},
+                {"{\"endpoint\": \"a\", \"server\": {\"uri\": \"coap://h\"}, \"firmware\": {\"max_bytes\": 10}}",
+                 "%s: field 'firmware.max_bytes': 10 is out of range [1024, 1099511627776]"},
+                {"{\"endpoint\": \"a\", \"server\": {\"uri\": \"coap://h\"}, \"firmware\": {\"url\": 1}}",
+                 "%s: field 'firmware.url': unknown field"},
                 {"{\"server\": {\"uri\": \"coap://h\"}}",
                  "%s: field 'endpoint' is not set and there is no machine id to derive it from: open "
                  "'%s/etc/machine-id': No such file or directory"},
