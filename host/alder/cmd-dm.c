@@ -72,6 +72,11 @@ struct dm_args {
         int n_pos;
 };
 
+static void dm_args_clear(struct dm_args *a)
+{
+        free(a->filters);
+}
+
 static int parse_long(const char *s, long min, long max, long *ret)
 {
         char *end;
@@ -609,9 +614,8 @@ static int run_login(struct cli *cli, const struct dm_args *a)
 
 int cmd_dm(struct cli *cli, int argc, char **argv)
 {
-        struct dm_args a;
+        _cleanup_(dm_args_clear) struct dm_args a = {0};
         int r = parse_args(cli, argc, argv, &a);
-        _cleanup_free_ char **filters = a.filters;
         if (r >= 0)
                 return r;
         const char *sub = a.pos[0];

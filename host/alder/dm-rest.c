@@ -42,6 +42,12 @@ static size_t buffer_append(struct buffer *b, const char *p, size_t n)
         return n;
 }
 
+static void buffer_clear(struct buffer *b)
+{
+        free(b->data);
+        *b = (struct buffer){0};
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *userdata)
 {
         return buffer_append(userdata, p, size * n);
@@ -218,7 +224,7 @@ int dm_rest_call(const struct dm_rest *c, const char *method, const char *path, 
         int r = setup_handle(c, h, path, &headers, content_type, err);
         if (r < 0)
                 return r;
-        struct buffer b = {.max = MAX_ANSWER};
+        _cleanup_(buffer_clear) struct buffer b = {.max = MAX_ANSWER};
         char errbuf[CURL_ERROR_SIZE] = "";
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -230,7 +236,6 @@ int dm_rest_call(const struct dm_rest *c, const char *method, const char *path, 
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
         }
         CURLcode code = curl_easy_perform(h);
-        _cleanup_free_ char *data = b.data;
         if (code != CURLE_OK)
                 return transfer_error(method, c, path, code, b.overflow ? "answer too large" : errbuf, err);
         long status = 0;
