@@ -5,13 +5,13 @@
 # plainly and with ASan+UBSan; system tests (pytest) on both builds; aarch64
 # cross build with the unit tests run under qemu-user; the device image built
 # from it and booted under QEMU (test_image.py); every fuzz target for
-# FUZZ_SECONDS (default 30). Ends with one summary line; exits non-zero if
+# FUZZ_SECONDS (default 20). Ends with one summary line; exits non-zero if
 # any stage failed.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 python=/usr/bin/python3 # Debian's, where python3-pytest lives (not a pyenv shim)
 
 failed_stages=()
