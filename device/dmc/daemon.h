@@ -53,6 +53,9 @@ struct dmc_job {
 
 struct dmc_apps;
 struct dmc_fw;
+struct dmc_download;
+
+#define DMC_MAX_DOWNLOADS 8 /* Firmware Update's and Software Management's package pulls */
 
 struct dmc {
         struct dmc_config cfg;
@@ -88,6 +91,8 @@ struct dmc {
         size_t n_jobs;
         struct dmc_apps *apps;
         struct dmc_fw *fw;
+        struct dmc_download *downloads[DMC_MAX_DOWNLOADS]; /* registered by dmc_download_new, polled by the loop */
+        size_t n_downloads;
         char *root_arg; /* --root as given, for reloads */
 };
 
@@ -105,10 +110,9 @@ int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)
 int64_t dmc_apps_tick(struct dmc_apps *a, int64_t now_ms);
 void dmc_apps_free(struct dmc_apps *a);
 
-/* obj-firmware.c: the pull's libcoap fd (*coap_fd, -1 when none) and the install thread's eventfd (returned). */
-int dmc_fw_fds(struct dmc_fw *f, int *coap_fd);
+/* obj-firmware.c: the install thread's eventfd and its event. */
+int dmc_fw_fd(struct dmc_fw *f);
 void dmc_fw_event(struct dmc_fw *f);
-int64_t dmc_fw_tick(struct dmc_fw *f, int64_t now_ms);
 void dmc_fw_free(struct dmc_fw *f);
 
 /* coap.c */

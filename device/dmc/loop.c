@@ -15,6 +15,7 @@
 
 #include "alder/log.h"
 #include "daemon.h"
+#include "download.h"
 #include "objects.h"
 
 static void on_objects_changed(struct dmc_model *m, struct dmc_object *o, void *ctx)
@@ -268,30 +269,39 @@ int dmc_run(struct dmc *d, alder_error **err)
                 }
                 if (d->apps)
                         next = ALDER_MIN(next, dmc_apps_tick(d->apps, now));
-                int fw_coap = -1, fw_event = -1;
-                if (d->fw) {
-                        next = ALDER_MIN(next, dmc_fw_tick(d->fw, now));
-                        fw_event = dmc_fw_fds(d->fw, &fw_coap);
+                /* signals, the server's CoAP, a command's pidfd, the firmware install; each download's two */
+                struct pollfd pfd[4 + 2 * DMC_MAX_DOWNLOADS] = {
+                        {.fd = sfd, .events = POLLIN},
+                        {.fd = -1},
+                        {.fd = -1},
+                        {.fd = d->fw ? dmc_fw_fd(d->fw) : -1, .events = POLLIN}};
+                size_t n_dl = d->n_downloads;
+                struct dmc_download *dls[DMC_MAX_DOWNLOADS];
+                for (size_t i = 0; i < n_dl; i++) {
+                        int dl_coap;
+                        dls[i] = d->downloads[i];
+                        next = ALDER_MIN(next, dmc_download_tick(dls[i], now));
+                        pfd[4 + 2 * i] = (struct pollfd){.fd = dmc_download_fds(dls[i], &dl_coap), .events = POLLIN};
+                        pfd[5 + 2 * i] = (struct pollfd){.fd = dl_coap, .events = POLLIN};
                 }
-                struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
-                                        {.fd = -1},
-                                        {.fd = -1},
-                                        {.fd = fw_coap, .events = POLLIN},
-                                        {.fd = fw_event, .events = POLLIN}};
                 if (!d->asleep)
                         pfd[1] = (struct pollfd){.fd = coap_fd, .events = POLLIN};
                 if (d->command.proc)
                         pfd[2] = (struct pollfd){.fd = alder_proc_pidfd(d->command.proc), .events = POLLIN};
                 int64_t wait = next - dmc_now_ms();
                 int timeout = wait <= 0 ? 0 : wait > INT_MAX ? INT_MAX : (int) wait;
-                if (poll(pfd, 5, timeout) < 0 && errno != EINTR)
+                if (poll(pfd, 4 + 2 * n_dl, timeout) < 0 && errno != EINTR)
                         return alder_error_sys(err, errno, "poll");
                 if ((pfd[0].revents & POLLIN) && handle_signals(d, sfd))
                         break;
                 if (pfd[2].revents & POLLIN)
                         command_reap(d);
-                if (pfd[4].revents & POLLIN)
+                if (pfd[3].revents & POLLIN)
                         dmc_fw_event(d->fw);
+                /* Download callbacks change states only: none of them frees a download. */
+                for (size_t i = 0; i < n_dl; i++)
+                        if (pfd[4 + 2 * i].revents & POLLIN)
+                                dmc_download_event(dls[i]);
         }
         alder_log_info("stopping");
         int64_t wait = ALDER_MIN(ALDER_MAX(2 * d->cfg.ack_timeout_ms, 3000), 10000);
