@@ -11,6 +11,13 @@
  * waits for the container to go): Activate/Start → app.start, Deactivate/Stop
  * → app.stop, Restart → app.restart, Uninstall → app.remove. Their outcome
  * shows in Update Result / Status Reason (9) and Last Error (33900).
+ *
+ * Package delivery (9 only): a Create, or a write of Package / Package URI to
+ * an app's instance, starts a delivery to DATA_DIR/package-INST.alpkg (pulls
+ * through download.c, shared with Firmware Update). Downloaded and with a
+ * well-formed .alpkg header it is Delivered (3); Install then runs
+ * app.install (a new instance) or app.update with the file after the answer,
+ * and the instance is the installed app's from then on.
  */
 #include <errno.h>
 #include <fcntl.h>
