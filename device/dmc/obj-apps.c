@@ -107,6 +107,7 @@ struct delivery {
         int state, result;
         char *reason;
         struct dmc_download *dl; /* DATA_DIR/package-INST.alpkg */
+        bool installing;         /* alder-appd has the file: no change until it answers */
 };
 
 struct app {
@@ -171,14 +172,20 @@ static struct app *find_name(struct dmc_apps *a, const char *name)
 
 /* ---- alder-appd --------------------------------------------------------------- */
 
+static int appd_call_at(const char *socket, const char *method, json_t *params, int timeout_ms, json_t **ret,
+                        alder_error **err)
+{
+        _cleanup_ipc_client_ alder_ipc_client *c = NULL;
+        int r = alder_ipc_client_connect(socket, APPD_TIMEOUT_MS, &c, err);
+        if (r < 0)
+                return alder_error_wrap(err, "alder-appd at %s", socket);
+        return alder_ipc_client_call(c, method, params, timeout_ms, ret, err);
+}
+
 static int appd_call(struct dmc_apps *a, const char *method, json_t *params, int timeout_ms, json_t **ret,
                      alder_error **err)
 {
-        _cleanup_ipc_client_ alder_ipc_client *c = NULL;
-        int r = alder_ipc_client_connect(a->d->cfg.appd_socket, APPD_TIMEOUT_MS, &c, err);
-        if (r < 0)
-                return alder_error_wrap(err, "alder-appd at %s", a->d->cfg.appd_socket);
-        return alder_ipc_client_call(c, method, params, timeout_ms, ret, err);
+        return appd_call_at(a->d->cfg.appd_socket, method, params, timeout_ms, ret, err);
 }
 
 /* The instance id of app `name`: the remembered one, else the lowest free (remembered from now on). */
@@ -477,6 +484,8 @@ static int delivery_new(struct dmc_apps *a, uint16_t inst, const char *app, stru
 
 static int write_delivery(struct delivery *v, uint16_t res, const struct alder_lwm2m_value *val, alder_error **err)
 {
+        if (v->installing)
+                return alder_error_set(err, EBUSY, "the package is being installed");
         if (v->state == UPDATE_STATE_DOWNLOADING && val->len)
                 return alder_error_set(err, EBUSY, "a package is being downloaded to this instance");
         if (dmc_download_ending(v->dl))
@@ -509,12 +518,6 @@ static int write_delivery(struct delivery *v, uint16_t res, const struct alder_l
         return 0;
 }
 
-/* Install: app.install (a new app) or app.update, with the delivered file; after the answer went out. */
-struct install_job {
-        struct dmc_apps *a;
-        uint16_t inst;
-};
-
 /* Instance inst is app `name`'s from now on (an id another name had is taken from it). */
 static void claim_instance(struct dmc_apps *a, const char *name, uint16_t inst)
 {
@@ -546,40 +549,68 @@ static int install_result_of(int r)
         }
 }
 
-static void install_run(struct dmc *d, void *arg)
+/* Install: app.install (a new app) or app.update with the delivered file, on a thread (appd verifies and unpacks). */
+struct install_job {
+        struct dmc_apps *a;
+        uint16_t inst;
+        const char *method;
+        char *socket, *path;
+        int r;
+        alder_error *err;
+        json_t *res;
+};
+
+static void install_job_free(struct install_job *j)
+{
+        free(j->socket);
+        free(j->path);
+        alder_error_free(j->err);
+        json_decref(j->res);
+        free(j);
+}
+
+static void install_work(void *arg)
+{
+        struct install_job *j = arg;
+        _cleanup_json_ json_t *params = json_pack("{s:s}", "package", j->path);
+        j->r = params ? appd_call_at(j->socket, j->method, params, INSTALL_TIMEOUT_MS, &j->res, &j->err)
+                      : alder_error_set(&j->err, ENOMEM, "out of memory");
+        if (j->r == 0 && !json_is_string(json_object_get(j->res, "name")))
+                j->r = alder_error_set(&j->err, EPROTO, "alder-appd: %s answered without the app's name", j->method);
+}
+
+static void install_done(struct dmc *d, void *arg)
 {
         struct install_job *j = arg;
         struct dmc_apps *a = j->a;
-        struct delivery *v = find_delivery(a, j->inst);
-        if (!v || v->state != UPDATE_STATE_DELIVERED)
-                return; /* deleted or rewritten meanwhile */
-        const char *method = v->app ? "app.update" : "app.install";
-        _cleanup_json_ json_t *params = json_pack("{s:s}", "package", dmc_download_path(v->dl));
-        _cleanup_json_ json_t *res = NULL;
-        _cleanup_error_ alder_error *err = NULL;
-        int r = params ? appd_call(a, method, params, INSTALL_TIMEOUT_MS, &res, &err)
-                       : alder_error_set(&err, ENOMEM, "out of memory");
-        const char *name = json_string_value(json_object_get(res, "name"));
-        if (r == 0 && !name)
-                r = alder_error_set(&err, EPROTO, "alder-appd: %s answered without the app's name", method);
-        if (r < 0) {
-                alder_log_error(ALDER_LOG_WARNING, err, NULL, "software management /9/%u: %s failed", v->inst, method);
-                delivery_state(v, UPDATE_STATE_DELIVERED, install_result_of(r), alder_error_message(err));
+        struct delivery *v = find_delivery(a, j->inst); /* there: an installing delivery is not dropped */
+        if (v)
+                v->installing = false;
+        if (!v || d->stopping) {
+                install_job_free(j);
                 return;
         }
+        if (j->r < 0) {
+                alder_log_error(ALDER_LOG_WARNING, j->err, NULL, "software management /9/%u: %s failed", v->inst,
+                                j->method);
+                delivery_state(v, UPDATE_STATE_DELIVERED, install_result_of(j->r), alder_error_message(j->err));
+                install_job_free(j);
+                return;
+        }
+        const char *name = json_string_value(json_object_get(j->res, "name"));
+        const char *version = json_string_value(json_object_get(j->res, "version"));
         alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "software management /9/%u: %s installed %s %s",
-                  v->inst, method, name, json_string_value(json_object_get(res, "version")) ?: "");
-        _cleanup_free_ char *app = strdup(name);
-        uint16_t inst = v->inst;
-        claim_instance(a, name, inst);
+                  v->inst, j->method, name, version ? version : "");
+        claim_instance(a, name, v->inst);
         delivery_drop(a, v);
         refresh(a);
-        struct app *p = app ? find_name(a, app) : NULL;
+        struct app *p = find_name(a, name);
         if (p) {
                 p->result = RESULT_INSTALLED;
                 free(p->reason);
                 p->reason = NULL;
         }
+        install_job_free(j);
 }
 
 static int queue_install(struct dmc_apps *a, uint16_t inst, alder_error **err)
@@ -588,11 +619,24 @@ static int queue_install(struct dmc_apps *a, uint16_t inst, alder_error **err)
         if (!v || v->state != UPDATE_STATE_DELIVERED)
                 return alder_error_set(err, EINVAL, "Install needs a delivered package (Update State 3), not %d",
                                        v ? v->state : UPDATE_STATE_INSTALLED);
+        if (v->installing)
+                return alder_error_set(err, EBUSY, "the package is being installed");
         struct install_job *j = calloc(1, sizeof(*j));
-        if (!j)
+        if (!j || !(j->socket = strdup(a->d->cfg.appd_socket)) || !(j->path = strdup(dmc_download_path(v->dl)))) {
+                if (j)
+                        install_job_free(j);
                 return alder_error_set(err, ENOMEM, "out of memory");
-        *j = (struct install_job){.a = a, .inst = inst};
-        return dmc_defer(a->d, install_run, free, j, err);
+        }
+        j->a = a;
+        j->inst = inst;
+        j->method = v->app ? "app.update" : "app.install";
+        int r = dmc_thread(a->d, install_work, install_done, j, err);
+        if (r < 0) {
+                install_job_free(j);
+                return r;
+        }
+        v->installing = true;
+        return 0;
 }
 
 static void publish_job(struct dmc *d, void *arg)
@@ -659,6 +703,8 @@ static int sw_remove(struct dmc_object *o, uint16_t inst, alder_error **err)
         struct delivery *v = find_delivery(a, inst);
         if (!v || v->app)
                 return alder_error_set(err, EOPNOTSUPP, "an installed app goes with Uninstall (/9/%u/6)", inst);
+        if (v->installing)
+                return alder_error_set(err, EBUSY, "the package is being installed");
         delivery_drop(a, v);
         /* The served path goes after this answer (not from inside its own handler). */
         return dmc_defer(a->d, publish_job, no_free, a, err);

@@ -671,19 +671,23 @@ class IpcPeer:
                 conn, _ = self.sock.accept()
             except socket.timeout:
                 continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    while True:
-                        head = conn.recv(4, socket.MSG_WAITALL)
-                        if len(head) < 4:
-                            break
-                        req = json.loads(conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL))
-                        reply = {"id": req["id"], **self.answer(req["method"], req.get("params", {}))}
-                        body = json.dumps(reply).encode()
-                        conn.sendall(len(body).to_bytes(4, "big") + body)
-                except OSError:
-                    pass
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        """One connection at a time each: a slow answer (an install) does not hold the others up."""
+        with conn:
+            conn.settimeout(5)
+            try:
+                while True:
+                    head = conn.recv(4, socket.MSG_WAITALL)
+                    if len(head) < 4:
+                        break
+                    req = json.loads(conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL))
+                    reply = {"id": req["id"], **self.answer(req["method"], req.get("params", {}))}
+                    body = json.dumps(reply).encode()
+                    conn.sendall(len(body).to_bytes(4, "big") + body)
+            except OSError:
+                pass
 
     def close(self):
         self.stop = True
@@ -701,6 +705,7 @@ class FakeAppd(IpcPeer):
         super().__init__(path)
 
     install_error = None
+    install_delay = 0
 
     def answer(self, method, params):
         if method in ("app.install", "app.update"):
@@ -725,6 +730,7 @@ class FakeAppd(IpcPeer):
         """Records the call with the package's bytes; the app's name and version are in the test package."""
         data = Path(package).read_bytes()
         self.calls.append((method, package, data))
+        time.sleep(self.install_delay)
         if self.install_error:
             return {"error": self.install_error}
         meta = json.loads(data[20:])
@@ -799,7 +805,14 @@ def test_software_management_delivers_packages(peers, dmcs, ports, tmp_path):
                               "message": "alder-appd: broken 0.1.0 failed its health check"}
         create(base + "/broken.alpkg")
         wait_for(lambda: sw_state(peer, 3) == (3, 3), 20, "/9/3 delivered")
+        appd.install_delay = 2
         assert peer.request("post /9/3/4 -1 -")["code"] == "2.04"
+        # alder-appd takes its time (a thread waits for it): the device answers meanwhile, a second Install is 5.03.
+        wait_for(lambda: any(c[0] == "app.install" and c[1].endswith("package-3.alpkg") for c in appd.calls), 5,
+                 "app.install of /9/3")
+        assert peer.request("get /3/0/0")["code"] == "2.05"
+        r = peer.request("post /9/3/4 -1 -")
+        assert r["code"] == "5.03" and "being installed" in r["text"], r
         wait_for(lambda: sw_state(peer, 3) == (3, 58), 10, "result 58 (install failure)")
         dmc.wait_log(r"/9/3: app.install failed: alder-appd: broken 0.1.0 failed its health check")
         assert peer.request("get /9/3/16")["text"] == "alder-appd: broken 0.1.0 failed its health check"
