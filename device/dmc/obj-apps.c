@@ -379,8 +379,10 @@ static void delivery_free(struct delivery *v)
 {
         if (!v)
                 return;
-        dmc_download_cancel(v->dl); /* and the file */
-        dmc_download_free(v->dl);
+        if (v->dl) {
+                dmc_download_cancel(v->dl); /* and the file */
+                dmc_download_free(v->dl);
+        }
         free(v->app);
         free(v->reason);
         free(v);
