@@ -51,8 +51,14 @@ struct dmc_job {
 
 #define DMC_MAX_JOBS 32
 
+/* Work on a thread of its own (an app install waits for alder-appd), then its outcome applied in the loop. */
+struct dmc_work;
+
 struct dmc_apps;
 struct dmc_fw;
+struct dmc_download;
+
+#define DMC_MAX_DOWNLOADS 8 /* Firmware Update's and Software Management's package pulls */
 
 struct dmc {
         struct dmc_config cfg;
@@ -86,8 +92,12 @@ struct dmc {
         struct dmc_command command;
         struct dmc_job jobs[DMC_MAX_JOBS];
         size_t n_jobs;
+        struct dmc_work *works; /* running or finished, not yet applied */
+        int work_fd;            /* eventfd: a work finished */
         struct dmc_apps *apps;
         struct dmc_fw *fw;
+        struct dmc_download *downloads[DMC_MAX_DOWNLOADS]; /* registered by dmc_download_new, polled by the loop */
+        size_t n_downloads;
         char *root_arg; /* --root as given, for reloads */
 };
 
@@ -101,14 +111,21 @@ int dmc_run(struct dmc *d, alder_error **err) ALDER_WUR;
 int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)(void *), void *arg,
               alder_error **err) ALDER_WUR;
 
+/*
+ * loop.c: runs work(arg) on a thread (it must touch nothing of the loop's),
+ * then done(d, arg) in the loop, which owns arg from then on. dmc_done waits
+ * for running works and applies them.
+ */
+int dmc_thread(struct dmc *d, void (*work)(void *), void (*done)(struct dmc *, void *), void *arg,
+               alder_error **err) ALDER_WUR;
+
 /* obj-apps.c: refreshes the app list when due; returns when next. */
 int64_t dmc_apps_tick(struct dmc_apps *a, int64_t now_ms);
 void dmc_apps_free(struct dmc_apps *a);
 
-/* obj-firmware.c: the pull's libcoap fd (*coap_fd, -1 when none) and the install thread's eventfd (returned). */
-int dmc_fw_fds(struct dmc_fw *f, int *coap_fd);
+/* obj-firmware.c: the install thread's eventfd and its event. */
+int dmc_fw_fd(struct dmc_fw *f);
 void dmc_fw_event(struct dmc_fw *f);
-int64_t dmc_fw_tick(struct dmc_fw *f, int64_t now_ms);
 void dmc_fw_free(struct dmc_fw *f);
 
 /* coap.c */

@@ -7,14 +7,18 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "alder/log.h"
 #include "daemon.h"
+#include "download.h"
 #include "objects.h"
 
 static void on_objects_changed(struct dmc_model *m, struct dmc_object *o, void *ctx)
@@ -30,13 +34,16 @@ static void on_objects_changed(struct dmc_model *m, struct dmc_object *o, void *
 
 int dmc_init(struct dmc *d, struct dmc_config *cfg, alder_error **err)
 {
-        *d = (struct dmc){0};
+        *d = (struct dmc){.work_fd = -1};
         d->cfg = *cfg;
         *cfg = (struct dmc_config){0};
         d->lifetime_s = d->cfg.server.lifetime_s;
         d->model.lwm2m_1_0 = strcmp(d->cfg.lwm2m_version, "1.0") == 0;
         d->model.on_change = on_objects_changed;
         d->model.on_change_ctx = d;
+        d->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->work_fd < 0)
+                return alder_error_sys(err, errno, "eventfd");
         int (*const adders[])(struct dmc *, alder_error **) = {
                 dmc_obj_security_add, dmc_obj_server_add,   dmc_obj_device_add,
                 dmc_obj_connmon_add,  dmc_obj_firmware_add, dmc_obj_apps_add,
@@ -87,9 +94,70 @@ int dmc_defer(struct dmc *d, void (*run)(struct dmc *, void *), void (*free_arg)
         return 0;
 }
 
+struct dmc_work {
+        struct dmc_work *next;
+        struct dmc *d;
+        void (*work)(void *);
+        void (*done)(struct dmc *, void *);
+        void *arg;
+        pthread_t thread;
+        atomic_bool finished;
+};
+
+static void *work_thread(void *p)
+{
+        struct dmc_work *w = p;
+        w->work(w->arg);
+        atomic_store(&w->finished, true);
+        uint64_t one = 1;
+        if (write(w->d->work_fd, &one, sizeof(one)) < 0) {
+                /* the loop then learns at its next event: nothing better to do from here */
+        }
+        return NULL;
+}
+
+int dmc_thread(struct dmc *d, void (*work)(void *), void (*done)(struct dmc *, void *), void *arg, alder_error **err)
+{
+        struct dmc_work *w = calloc(1, sizeof(*w));
+        if (!w)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        *w = (struct dmc_work){.d = d, .work = work, .done = done, .arg = arg};
+        int r = pthread_create(&w->thread, NULL, work_thread, w);
+        if (r != 0) {
+                free(w);
+                return alder_error_sys(err, r, "start a thread");
+        }
+        w->next = d->works;
+        d->works = w;
+        return 0;
+}
+
+/* Applies the works that finished (all of them, waiting, when `wait`). */
+static void works_apply(struct dmc *d, bool wait)
+{
+        uint64_t n;
+        if (read(d->work_fd, &n, sizeof(n)) < 0) {
+                /* nothing signalled: the finished flags tell the same */
+        }
+        for (struct dmc_work **p = &d->works; *p;) {
+                struct dmc_work *w = *p;
+                if (!wait && !atomic_load(&w->finished)) {
+                        p = &w->next;
+                        continue;
+                }
+                pthread_join(w->thread, NULL);
+                *p = w->next;
+                w->done(d, w->arg);
+                free(w);
+        }
+}
+
 void dmc_done(struct dmc *d)
 {
         d->stopping = true;
+        if (d->work_fd >= 0)
+                works_apply(d, true);
+        alder_closep(&d->work_fd);
         jobs_run(d);
         dmc_coap_done(d);
         dmc_apps_free(d->apps);
@@ -268,30 +336,42 @@ int dmc_run(struct dmc *d, alder_error **err)
                 }
                 if (d->apps)
                         next = ALDER_MIN(next, dmc_apps_tick(d->apps, now));
-                int fw_coap = -1, fw_event = -1;
-                if (d->fw) {
-                        next = ALDER_MIN(next, dmc_fw_tick(d->fw, now));
-                        fw_event = dmc_fw_fds(d->fw, &fw_coap);
+                /* signals, the server's CoAP, a command's pidfd, the firmware install, works; each download's two */
+                struct pollfd pfd[5 + 2 * DMC_MAX_DOWNLOADS] = {{.fd = sfd, .events = POLLIN},
+                                                                {.fd = -1},
+                                                                {.fd = -1},
+                                                                {.fd = d->fw ? dmc_fw_fd(d->fw) : -1, .events = POLLIN},
+                                                                {.fd = d->work_fd, .events = POLLIN}};
+                size_t n_dl = d->n_downloads;
+                struct dmc_download *dls[DMC_MAX_DOWNLOADS];
+                for (size_t i = 0; i < n_dl; i++) {
+                        int dl_coap;
+                        dls[i] = d->downloads[i];
+                        next = ALDER_MIN(next, dmc_download_tick(dls[i], now));
+                        pfd[5 + 2 * i] = (struct pollfd){.fd = dmc_download_fds(dls[i], &dl_coap), .events = POLLIN};
+                        pfd[6 + 2 * i] = (struct pollfd){.fd = dl_coap, .events = POLLIN};
                 }
-                struct pollfd pfd[5] = {{.fd = sfd, .events = POLLIN},
-                                        {.fd = -1},
-                                        {.fd = -1},
-                                        {.fd = fw_coap, .events = POLLIN},
-                                        {.fd = fw_event, .events = POLLIN}};
                 if (!d->asleep)
                         pfd[1] = (struct pollfd){.fd = coap_fd, .events = POLLIN};
                 if (d->command.proc)
                         pfd[2] = (struct pollfd){.fd = alder_proc_pidfd(d->command.proc), .events = POLLIN};
                 int64_t wait = next - dmc_now_ms();
                 int timeout = wait <= 0 ? 0 : wait > INT_MAX ? INT_MAX : (int) wait;
-                if (poll(pfd, 5, timeout) < 0 && errno != EINTR)
+                if (poll(pfd, 5 + 2 * n_dl, timeout) < 0 && errno != EINTR)
                         return alder_error_sys(err, errno, "poll");
                 if ((pfd[0].revents & POLLIN) && handle_signals(d, sfd))
                         break;
                 if (pfd[2].revents & POLLIN)
                         command_reap(d);
-                if (pfd[4].revents & POLLIN)
+                if (pfd[3].revents & POLLIN)
                         dmc_fw_event(d->fw);
+                /* Download callbacks change states only: none of them frees a download. */
+                for (size_t i = 0; i < n_dl; i++)
+                        if (pfd[5 + 2 * i].revents & POLLIN)
+                                dmc_download_event(dls[i]);
+                /* Last: a work's outcome may free downloads. */
+                if (pfd[4].revents & POLLIN)
+                        works_apply(d, false);
         }
         alder_log_info("stopping");
         int64_t wait = ALDER_MIN(ALDER_MAX(2 * d->cfg.ack_timeout_ms, 3000), 10000);

@@ -679,11 +679,15 @@ static int do_create(struct dmc_model *m, const struct dmc_request *req, struct 
                                     t.path, inst, recs.v[i].path.id[1]);
                 inst = recs.v[i].path.id[1];
         }
-        if (inst < 0) {
+        bool pick = inst < 0 || inst == ALDER_LWM2M_ID_NONE; /* no instance in the payload: the client picks */
+        if (pick) {
                 for (inst = 0; inst <= ALDER_LWM2M_ID_MAX && dmc_object_has_instance(t.obj, (uint16_t) inst); inst++)
                         ;
                 if (inst > ALDER_LWM2M_ID_MAX)
                         return fail(resp, DMC_COAP_INTERNAL_ERROR, "%s: no free instance id", t.path);
+                for (size_t i = 0; i < recs.n; i++)
+                        if (recs.v[i].path.len >= 2)
+                                recs.v[i].path.id[1] = (uint16_t) inst;
         } else if (dmc_object_has_instance(t.obj, (uint16_t) inst)) {
                 return fail(resp, DMC_COAP_BAD_REQUEST, "%s/%d: the instance already exists", t.path, inst);
         }

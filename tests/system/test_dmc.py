@@ -671,19 +671,23 @@ class IpcPeer:
                 conn, _ = self.sock.accept()
             except socket.timeout:
                 continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    while True:
-                        head = conn.recv(4, socket.MSG_WAITALL)
-                        if len(head) < 4:
-                            break
-                        req = json.loads(conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL))
-                        reply = {"id": req["id"], **self.answer(req["method"], req.get("params", {}))}
-                        body = json.dumps(reply).encode()
-                        conn.sendall(len(body).to_bytes(4, "big") + body)
-                except OSError:
-                    pass
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        """One connection at a time each: a slow answer (an install) does not hold the others up."""
+        with conn:
+            conn.settimeout(5)
+            try:
+                while True:
+                    head = conn.recv(4, socket.MSG_WAITALL)
+                    if len(head) < 4:
+                        break
+                    req = json.loads(conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL))
+                    reply = {"id": req["id"], **self.answer(req["method"], req.get("params", {}))}
+                    body = json.dumps(reply).encode()
+                    conn.sendall(len(body).to_bytes(4, "big") + body)
+            except OSError:
+                pass
 
     def close(self):
         self.stop = True
@@ -700,7 +704,12 @@ class FakeAppd(IpcPeer):
                      "sensor": {"version": "2.1.0", "state": "stopped"}}
         super().__init__(path)
 
+    install_error = None
+    install_delay = 0
+
     def answer(self, method, params):
+        if method in ("app.install", "app.update"):
+            return self.install(method, params["package"])
         self.calls.append((method, params.get("name")))
         name = params.get("name")
         if method == "app.list":
@@ -716,6 +725,114 @@ class FakeAppd(IpcPeer):
         elif method == "app.logs":
             return {"result": {"data": "hello from " + name + "\n", "offset": 0, "size": 0}}
         return {"result": {"name": name}}
+
+    def install(self, method, package):
+        """Records the call with the package's bytes; the app's name and version are in the test package."""
+        data = Path(package).read_bytes()
+        self.calls.append((method, package, data))
+        time.sleep(self.install_delay)
+        if self.install_error:
+            return {"error": self.install_error}
+        meta = json.loads(data[20:])
+        if method == "app.update" and meta["name"] not in self.apps:
+            return {"error": {"code": -2, "errno_name": "ENOENT", "message": "alder-appd: not installed"}}
+        self.apps[meta["name"]] = {"version": meta["version"], "state": "stopped"}
+        return {"result": {"name": meta["name"], "version": meta["version"], "sequence": 1, "running": False}}
+
+
+def alpkg_stub(name, version):
+    """A well-formed .alpkg header (magic, version 1, a 4-byte envelope) and the app's name/version after it."""
+    meta = json.dumps({"name": name, "version": version}).encode()
+    return b"\x89ALPKG\r\n" + (1).to_bytes(4, "big") + (4).to_bytes(4, "big") + b"\xd8\x6b\xa0\xa0" + meta
+
+
+def tlv_resource(rid, value):
+    """One TLV resource (8-bit id, 8-bit length)."""
+    assert len(value) < 256
+    return bytes([0xC8, rid, len(value)]) + value
+
+
+def sw_state(peer, inst):
+    return int(peer.request(f"get /9/{inst}/7")["text"]), int(peer.request(f"get /9/{inst}/9")["text"])
+
+
+def test_software_management_delivers_packages(peers, dmcs, ports, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "camera.alpkg").write_bytes(alpkg_stub("camera", "1.0.0"))
+    (www / "sensor.alpkg").write_bytes(alpkg_stub("sensor", "2.2.0"))
+    (www / "broken.alpkg").write_bytes(alpkg_stub("broken", "0.1.0"))
+    (www / "notes.txt").write_bytes(b"not a package")
+    srv, base = file_server(www)
+    peer = peers(ports)
+    dmc = dmcs(ports)
+    dmc.config["apps_poll_ms"] = 200
+    appd = FakeAppd(dmc.root / "run/alder/appd.sock")
+    data = dmc.root / "var/lib/alder/dmc"
+
+    def create(uri):
+        r = peer.request("post /9 11542 " + tlv_resource(3, uri.encode()).hex())
+        assert r["code"] == "2.01", r
+
+    try:
+        dmc.start()
+        peer.wait("register")
+        # Create with a Package URI (pull over http): downloading, then delivered (downloaded + well-formed).
+        start = peer.mark()
+        create(base + "/camera.alpkg")
+        peer.wait("update", pred=lambda e: "</9/2>" in e["text"].split(","), start=start)
+        wait_for(lambda: sw_state(peer, 2) == (3, 3), 20, "/9/2 delivered")
+        assert peer.request("get /9/2/0")["code"] == "4.04"  # no name before the install
+        # Install: app.install with the downloaded file's absolute path; the instance becomes the app's.
+        assert peer.request("post /9/2/4 -1 -")["code"] == "2.04"
+        wait_for(lambda: any(c[0] == "app.install" for c in appd.calls), 10, "app.install")
+        call = next(c for c in appd.calls if c[0] == "app.install")
+        assert call[1] == str(data / "package-2.alpkg") and call[2] == alpkg_stub("camera", "1.0.0")
+        wait_for(lambda: peer.request("get /9/2/0")["text"] == "camera", 10, "/9/2 is camera")
+        assert sw_state(peer, 2) == (4, 2)
+        assert peer.request("get /33900/2/0")["text"] == "camera"
+        assert not (data / "package-2.alpkg").exists()
+        # An update of an installed app: its Package URI, then Install → app.update.
+        assert peer.request("put /9/1/3 0 " + (base + "/sensor.alpkg").encode().hex())["code"] == "2.04"
+        wait_for(lambda: sw_state(peer, 1) == (3, 3), 20, "/9/1 delivered")
+        assert peer.request("get /9/1/0")["text"] == "sensor"
+        assert peer.request("post /9/1/4 -1 -")["code"] == "2.04"
+        wait_for(lambda: peer.request("get /9/1/1")["text"] == "2.2.0", 10, "sensor 2.2.0")
+        assert sw_state(peer, 1) == (4, 2)
+        assert [c[1] for c in appd.calls if c[0] == "app.update"] == [str(data / "package-1.alpkg")]
+        # A failing install: result 58, appd's words in the log and in Status Reason; still delivered.
+        appd.install_error = {"code": -71, "errno_name": "EPROTO",
+                              "message": "alder-appd: broken 0.1.0 failed its health check"}
+        create(base + "/broken.alpkg")
+        wait_for(lambda: sw_state(peer, 3) == (3, 3), 20, "/9/3 delivered")
+        appd.install_delay = 2
+        assert peer.request("post /9/3/4 -1 -")["code"] == "2.04"
+        # alder-appd takes its time (a thread waits for it): the device answers meanwhile, a second Install is 5.03.
+        wait_for(lambda: any(c[0] == "app.install" and c[1].endswith("package-3.alpkg") for c in appd.calls), 5,
+                 "app.install of /9/3")
+        assert peer.request("get /3/0/0")["code"] == "2.05"
+        r = peer.request("post /9/3/4 -1 -")
+        assert r["code"] == "5.03" and "being installed" in r["text"], r
+        wait_for(lambda: sw_state(peer, 3) == (3, 58), 10, "result 58 (install failure)")
+        dmc.wait_log(r"/9/3: app.install failed: alder-appd: broken 0.1.0 failed its health check")
+        assert peer.request("get /9/3/16")["text"] == "alder-appd: broken 0.1.0 failed its health check"
+        # Pulls that fail, each with its result: not found (56), not a package (54); a push (Package) works too.
+        create(base + "/missing.alpkg")
+        wait_for(lambda: sw_state(peer, 4) == (0, 56), 20, "result 56 (invalid URI)")
+        assert peer.request("put /9/4/3 0 " + (base + "/notes.txt").encode().hex())["code"] == "2.04"
+        wait_for(lambda: sw_state(peer, 4) == (0, 54), 20, "result 54 (not a package)")
+        assert peer.request("put /9/4/2 42 " + alpkg_stub("push", "1.0.0").hex())["code"] == "2.04"
+        assert sw_state(peer, 4) == (3, 3)
+        # Delete of a package never installed; the device keeps working.
+        assert peer.request("delete /9/4")["code"] == "2.02"
+        assert peer.request("get /9/4/7")["code"] == "4.04"
+        assert not (data / "package-4.alpkg").exists()
+        assert peer.request("get /3/0/0")["code"] == "2.05"
+        assert peer.request("get /9/0/0")["text"] == "gateway"
+    finally:
+        appd.close()
+        srv.shutdown()
+    assert dmc.stop() == 0
 
 
 def test_apps_through_appd(peers, dmcs, ports):
@@ -747,7 +864,7 @@ def test_apps_through_appd(peers, dmcs, ports):
         assert "</9/0>" not in upd["text"].split(",") and "</9/1>" in upd["text"].split(",")
         assert peer.request("get /9/0/0")["code"] == "4.04"
         r = peer.request("post /9/1/4 -1 -")
-        assert r["code"] == "4.05" and "not implemented" in r["text"]
+        assert r["code"] == "4.00" and "Install needs a delivered package (Update State 3), not 4" in r["text"]
     finally:
         appd.close()
     # alder-appd gone: the objects stay, without instances, and the log says why.

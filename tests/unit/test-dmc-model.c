@@ -420,6 +420,19 @@ static void test_create_delete(void **state)
                DMC_COAP_METHOD_NOT_ALLOWED, "/30000/0/1: Delete applies to object instances");
         expect("create without payload", request(DMC_POST, "/30000", DMC_NO_FORMAT, DMC_NO_FORMAT, NULL, NULL, 0),
                DMC_COAP_BAD_REQUEST, "/30000: Create needs a Content-Format");
+        /* Resources without an instance (the TLV holds no Object Instance): the client picks the lowest free id. */
+        static const uint8_t bare[] = {0xC1, 1, 7}; /* resource 1 = 7 */
+        a = request(DMC_POST, "/30000", 11542, DMC_NO_FORMAT, NULL, bare, sizeof(bare));
+        assert_int_equal(a.code, DMC_COAP_CREATED);
+        uint16_t picked = a.created;
+        answer_clear(&a);
+        assert_true(picked < 16);
+        char path[32];
+        snprintf(path, sizeof(path), "/30000/%u/1", picked);
+        expect("read the picked instance", GET(path, DMC_NO_FORMAT), DMC_COAP_CONTENT, "7");
+        snprintf(path, sizeof(path), "/30000/%u", picked);
+        expect("delete it", request(DMC_DELETE, path, DMC_NO_FORMAT, DMC_NO_FORMAT, NULL, NULL, 0), DMC_COAP_DELETED,
+               "");
 }
 
 static void test_attributes_and_discover(void **state)
