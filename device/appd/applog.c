@@ -164,25 +164,6 @@ void applog_read(struct appd *d, struct instance *inst, struct applog_stream *s)
                 (void) fdatasync(inst->unit->log_fd);
 }
 
-/* Replaces bytes that are not valid UTF-8 with '?', in place: JSON strings must be UTF-8. */
-static void utf8_sanitize(char *s, size_t n)
-{
-        for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-                bool ok = len > 0 && i + len <= n;
-                for (size_t k = 1; ok && k < len; k++)
-                        ok = ((unsigned char) s[i + k] >> 6) == 0x2;
-                if (ok && c == 0)
-                        ok = false; /* NUL would cut C strings */
-                if (!ok) {
-                        s[i++] = '?';
-                        continue;
-                }
-                i += len;
-        }
-}
-
 int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, json_t **ret, alder_error **err)
 {
         int r = alder_app_name_check(name, err);
@@ -202,14 +183,13 @@ int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, 
         int64_t size = st.st_size;
         int64_t from = offset < 0 ? (size > (int64_t) max ? size - (int64_t) max : 0) : offset > size ? 0 : offset;
         size_t n = (size_t) ALDER_MIN((int64_t) max, size - from);
-        _cleanup_free_ char *buf = malloc(n + 1);
+        _cleanup_free_ char *buf = malloc(n ? n : 1);
         if (!buf)
                 return alder_error_set(err, ENOMEM, "out of memory");
         ssize_t got = pread(fd, buf, n, from);
         if (got < 0)
                 return alder_error_sys(err, errno, "read log '%s'", path);
-        utf8_sanitize(buf, (size_t) got);
-        *ret = json_pack("{s:s%,s:I,s:I}", "data", buf, (size_t) got, "offset", (json_int_t) (from + got), "size",
-                         (json_int_t) size);
+        *ret = json_pack("{s:o,s:I,s:I}", "data", alder_json_string_lossy(buf, (size_t) got), "offset",
+                         (json_int_t) (from + got), "size", (json_int_t) size);
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }
