@@ -186,7 +186,7 @@ static bool str_is(struct logrec_str s, const char *want)
 
 static bool segment_matches(const struct filter *f, const struct logstore_segment *seg)
 {
-        return seg->header_ok && (!f->has_boot || memcmp(seg->boot_id, f->boot, 16) == 0);
+        return !f->has_boot || (seg->header_ok && memcmp(seg->boot_id, f->boot, 16) == 0);
 }
 
 static bool record_matches(const struct filter *f, const struct logrec *r)

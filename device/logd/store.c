@@ -208,7 +208,7 @@ int logstore_reader_open(logstore *s, size_t segment, uint64_t from_seq, logstor
                 .seg = seg,
                 .fd = -1,
                 .pos = LOGSTORE_HEADER_SIZE,
-                .end = seg->header_ok ? seg->size : LOGSTORE_HEADER_SIZE,
+                .end = seg->size,
                 .from_seq = from_seq,
                 .valid_end = LOGSTORE_HEADER_SIZE,
         };
@@ -304,7 +304,11 @@ int logstore_reader_next(logstore_reader *rd, struct logrec *ret, alder_error **
 
 /* ---- open ---- */
 
-/* Reads a segment's header and scans its frames; a damaged header leaves it unreadable, which is no error. */
+/*
+ * Reads a segment's header and scans its frames. A damaged header is no
+ * error: its records stay readable (and keep their sequence numbers taken),
+ * only their boot is unknown (all zeros), and nothing is appended to it.
+ */
 static int load_segment(logstore *s, uint64_t number, uint64_t *ret_header_first_seq, alder_error **err)
 {
         struct logstore_segment seg = {.number = number};
@@ -319,7 +323,7 @@ static int load_segment(logstore *s, uint64_t number, uint64_t *ret_header_first
         seg.header_ok = pread(fd, h, sizeof(h), 0) == (ssize_t) sizeof(h) &&
                         header_decode(h, number, seg.boot_id, ret_header_first_seq);
         int r = push_segment(s, &seg, err);
-        if (r < 0 || !seg.header_ok)
+        if (r < 0)
                 return r;
 
         struct logstore_segment *added = last_segment(s);
@@ -591,13 +595,18 @@ int logstore_flush(logstore *s, alder_error **err)
         if (s->buf_len == 0)
                 return 0;
         struct logstore_segment *seg = last_segment(s);
-        int r = alder_write_all(s->wfd, s->buf, s->buf_len, "log segment", err);
+        char name[NAME_SIZE], *path = NULL;
+        segment_name(seg->number, name);
+        if (asprintf(&path, "%s/%s", s->dir, name) < 0)
+                path = NULL;
+        int r = alder_write_all(s->wfd, s->buf, s->buf_len, path ? path : name, err);
+        free(path);
         if (r < 0) {
                 /* cut what may have been written; either way the next append starts a new segment */
                 (void) ftruncate(s->wfd, (off_t) seg->size);
                 alder_closep(&s->wfd);
                 rewind_buffer(s);
-                return alder_error_wrap(err, "segment %016" PRIx64, seg->number);
+                return r;
         }
         seg->size += s->buf_len;
         s->total += s->buf_len;

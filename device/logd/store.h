@@ -58,8 +58,8 @@ struct logstore_checkpoint {
 
 struct logstore_segment {
         uint64_t number;
-        bool header_ok; /* false: unreadable, kept only until it is the oldest */
-        uint8_t boot_id[16];
+        bool header_ok;               /* false: damaged; the records are read all the same, the boot is unknown */
+        uint8_t boot_id[16];          /* zeros when the header is damaged */
         uint64_t size;                /* bytes in the file */
         uint64_t first_seq, last_seq; /* 0: no record */
         uint64_t first_realtime_us, last_realtime_us;
