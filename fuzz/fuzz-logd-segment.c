@@ -7,11 +7,13 @@
  * opened again must read the same records plus the new one, last, with the
  * next sequence number after it.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alder/fileio.h"
@@ -55,12 +57,16 @@ static size_t read_all(logstore *s, uint64_t *ret_last)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!dir[0]) {
-                snprintf(dir, sizeof(dir), "/tmp/fuzz-logd-segment.XXXXXX");
+                /* tmpfs when there is one: the store syncs what it writes */
+                snprintf(dir, sizeof(dir), "%s/fuzz-logd-segment.XXXXXX",
+                         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
                 if (!mkdtemp(dir))
                         abort();
         }
         if (size > LOGSTORE_MIN_SEGMENT)
                 return 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) /* removed at the end of the last run */
+                abort();
         char path[128];
         snprintf(path, sizeof(path), "%s/0000000000000001.seg", dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
