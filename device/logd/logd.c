@@ -109,7 +109,7 @@ static int load_forward(struct logd *d, const json_t *doc, const char *src, alde
                 return r;
         static const char *const keys[] = {"to", "level", "socket", NULL};
         const char *to = NULL, *sock = NULL;
-        r = alder_json_check_keys(fwd, src, "forward", keys, err);
+        r = alder_json_check_keys(doc, src, "forward", keys, err);
         if (r == 0)
                 r = alder_json_get_string(doc, src, "forward.to", ALDER_JSON_OPTIONAL, &to, err);
         if (r == 0 && to) {

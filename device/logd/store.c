@@ -381,7 +381,8 @@ static int list_segments(logstore *s, uint64_t **ret, size_t *ret_n, alder_error
                 }
                 v[n++] = number;
         }
-        qsort(v, n, sizeof(*v), compare_u64);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), compare_u64);
         *ret = steal_pointer(&v);
         *ret_n = n;
         return 0;

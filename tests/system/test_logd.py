@@ -438,16 +438,19 @@ def test_flood_of_app_output_stays_within_bound(device, alder, logd):
               % (line - 9, n))
     pkg = pack_busybox_app(device, alder, "flood", "1.0.0", 1, script)
     assert device.app("install", str(pkg)).rc == 0
+    t0 = time.monotonic()
     assert device.app("start", "flood").rc == 0
-    peak = 0
-    deadline = time.monotonic() + 600
+    peak = logd_rss = appd_rss = 0
+    deadline = time.monotonic() + 3600
     while True:
         peak = max(peak, d.store_bytes())
+        logd_rss, appd_rss = max(logd_rss, d.rss_kb()), max(appd_rss, rss_kb(device.proc.pid))
         last = d.query(source="flood", tail=True, limit=1)["entries"]
         if last and int(last[0]["message"].split()[0]) == n:
             break
         assert time.monotonic() < deadline, f"flood not done: {last}"
         time.sleep(0.2)
+    seconds = time.monotonic() - t0
     assert device.app("stop", "flood").rc == 0
     peak = max(peak, d.store_bytes())
     assert peak <= bound
@@ -460,3 +463,15 @@ def test_flood_of_app_output_stays_within_bound(device, alder, logd):
     c = d.status()["counters"]
     assert c["dropped_no_space"] == c["dropped_write_error"] == c["malformed"] == c["oversize"] == 0
     assert not (device.root / "var/log/alder/apps/flood.log").exists()  # all of it went to logd
+    if os.environ.get("ALDER_LOGD_FLOOD_REPORT"):  # for bench/logd/run.py --flood-mb
+        Path(os.environ["ALDER_LOGD_FLOOD_REPORT"]).write_text(json.dumps({
+            "mb": FLOOD_MB, "lines": n, "line_bytes": line, "seconds": round(seconds, 2), "bound": bound,
+            "store_peak_bytes": peak, "kept_lines": len(numbers), "logd_rss_peak_kb": logd_rss,
+            "appd_rss_peak_kb": appd_rss}))
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
