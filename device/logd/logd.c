@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,9 +32,11 @@
 #define INGEST_BATCH        256 /* datagrams per round, so that API calls are served under a flood too */
 #define DROPS_NOTE_MS       10000u
 #define SYSLOG_LINE_MAX     2048
-#define BOOT_ID_FILE        "/proc/sys/kernel/random/boot_id"
-#define JOURNAL_SOCKET      "/run/systemd/journal/socket"
-#define SYSLOG_SOCKET       "/dev/log"
+/* A record's values and keys in the native protocol: its payload bounds them, plus framing and the tail fields. */
+#define FORWARD_BUF_SIZE (2 * LOGREC_MAX_PAYLOAD + 4096)
+#define BOOT_ID_FILE     "/proc/sys/kernel/random/boot_id"
+#define JOURNAL_SOCKET   "/run/systemd/journal/socket"
+#define SYSLOG_SOCKET    "/dev/log"
 
 uint64_t logd_now_ms(void)
 {
@@ -339,9 +342,10 @@ int logd_init(struct logd *d, const struct logd_config *cfg, alder_error **err)
 {
         *d = (struct logd){.cfg = *cfg, .dgram_fd = -1, .signal_fd = -1, .forward_fd = -1};
         d->rbuf = malloc(LOGD_DGRAM_MAX);
+        d->fwd_buf = malloc(FORWARD_BUF_SIZE);
         d->msg = malloc(sizeof(*d->msg));
         d->scratch = malloc(sizeof(*d->scratch));
-        if (!d->rbuf || !d->msg || !d->scratch)
+        if (!d->rbuf || !d->fwd_buf || !d->msg || !d->scratch)
                 return alder_error_set(err, ENOMEM, "out of memory");
         int r = make_paths(d, cfg, err);
         if (r == 0)
@@ -415,15 +419,60 @@ static void forward_send(struct logd *d, const struct iovec *iov, size_t n)
                 d->n.forwarded++;
 }
 
-/* The datagram as it came, plus who sent it and its number here. */
-static void forward_journal(struct logd *d, const struct logrec *r, const uint8_t *raw, size_t len)
+/* KEY=value\n, or KEY\n + little-endian u64 size + value + \n when the value has a newline. */
+static size_t put_native(uint8_t *out, const char *key, struct logrec_str v)
 {
-        char tail[128];
-        int n = snprintf(tail, sizeof(tail), "ALDER_SEQ=%" PRIu64 "\nALDER_PID=%u\nALDER_UID=%u\n", r->seq, r->pid,
-                         r->uid);
-        struct iovec iov[2] = {{(void *) raw, len}, {tail, (size_t) n}};
-        /* only after a complete last field: anything else would be glued to it */
-        forward_send(d, iov, len > 0 && raw[len - 1] == '\n' ? 2 : 1);
+        size_t n = strlen(key);
+        memcpy(out, key, n);
+        if (v.len && memchr(v.p, '\n', v.len)) {
+                uint64_t size = htole64((uint64_t) v.len);
+                out[n++] = '\n';
+                memcpy(out + n, &size, sizeof(size));
+                n += sizeof(size);
+        } else {
+                out[n++] = '=';
+        }
+        if (v.len)
+                memcpy(out + n, v.p, v.len);
+        n += v.len;
+        out[n++] = '\n';
+        return n;
+}
+
+/*
+ * The entry as logd sees it, not as it came: the source it was given (an
+ * untrusted sender's with its prefix), app tags only when trusted, and who
+ * sent it, since journald will see logd as the sender.
+ */
+static void forward_journal(struct logd *d, const struct logrec *r)
+{
+        char prio[2] = {(char) ('0' + r->level), 0}, num[3][24];
+        const char *stream = r->flags & LOGREC_STDOUT ? "stdout" : r->flags & LOGREC_STDERR ? "stderr" : NULL;
+        snprintf(num[0], sizeof(num[0]), "%" PRIu64, r->seq);
+        snprintf(num[1], sizeof(num[1]), "%u", r->pid);
+        snprintf(num[2], sizeof(num[2]), "%u", r->uid);
+        struct {
+                const char *key;
+                struct logrec_str value;
+        } head[] = {
+                {"MESSAGE", r->message}, {"PRIORITY", {prio, 1}}, {"SYSLOG_IDENTIFIER", r->source},
+                {"APP", r->app},         {"VERSION", r->version}, {"STREAM", {stream, stream ? 6 : 0}},
+        };
+        uint8_t *p = d->fwd_buf;
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(head); i++)
+                if (i < 3 || head[i].value.len)
+                        p += put_native(p, head[i].key, head[i].value);
+        for (size_t i = 0; i < r->n_fields; i++) {
+                char key[LOGREC_KEY_MAX + 1];
+                memcpy(key, r->fields[i].key.p, r->fields[i].key.len);
+                key[r->fields[i].key.len] = '\0';
+                p += put_native(p, key, r->fields[i].value);
+        }
+        static const char *const tail_keys[] = {"ALDER_SEQ", "ALDER_PID", "ALDER_UID"};
+        for (size_t i = 0; i < 3; i++)
+                p += put_native(p, tail_keys[i], (struct logrec_str){num[i], strlen(num[i])});
+        struct iovec iov = {d->fwd_buf, (size_t) (p - d->fwd_buf)};
+        forward_send(d, &iov, 1);
 }
 
 /* RFC 3164 as syslogd reads it from /dev/log: "<PRI>Mmm dd hh:mm:ss SOURCE[PID]: message", one line. */
@@ -452,8 +501,8 @@ static void stamp(struct logrec *r)
         r->monotonic_us = clock_us(CLOCK_MONOTONIC);
 }
 
-/* To the store, the forward target (raw: the datagram; NULL for logd's own) and, through the loop, the followers. */
-static void store_record(struct logd *d, struct logrec *r, const uint8_t *raw, size_t len)
+/* To the store, the forward target (unless logd's own: its log has it) and, through the loop, the followers. */
+static void store_record(struct logd *d, struct logrec *r, bool forward)
 {
         _cleanup_error_ alder_error *e = NULL;
         if (logstore_append(d->store, r, &e) == 0) {
@@ -463,10 +512,10 @@ static void store_record(struct logd *d, struct logrec *r, const uint8_t *raw, s
         } else {
                 r->seq = 0; /* counted by the store; reported by the drop notes */
         }
-        if (!raw || d->set.forward_to == LOGD_FORWARD_NONE || r->level > d->set.forward_level)
+        if (!forward || d->set.forward_to == LOGD_FORWARD_NONE || r->level > d->set.forward_level)
                 return;
         if (d->set.forward_to == LOGD_FORWARD_JOURNAL)
-                forward_journal(d, r, raw, len);
+                forward_journal(d, r);
         else
                 forward_syslog(d, r);
 }
@@ -491,7 +540,7 @@ void logd_event(struct logd *d, int level, const char *fmt, ...)
                 .message = {message, strlen(message)},
         };
         stamp(&r);
-        store_record(d, &r, NULL, 0);
+        store_record(d, &r, false);
 }
 
 static bool uid_trusted(const struct logd *d, uint32_t uid)
@@ -536,7 +585,7 @@ static void handle_datagram(struct logd *d, size_t len, const struct ucred *cred
         struct logrec r;
         logd_msg_record(d->msg, &o, d->scratch, &r);
         stamp(&r);
-        store_record(d, &r, d->rbuf, len);
+        store_record(d, &r, true);
 }
 
 static const struct ucred *find_credentials(struct msghdr *mh)

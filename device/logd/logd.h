@@ -64,7 +64,8 @@ struct logd {
         logstore *store;
         int dgram_fd, signal_fd, forward_fd;
         alder_ipc_server *server;
-        uint8_t *rbuf; /* one datagram */
+        uint8_t *rbuf;    /* one datagram */
+        uint8_t *fwd_buf; /* one entry forwarded to the journal */
         struct logd_msg *msg;
         struct logd_msg_scratch *scratch;
         struct logd_counters n;

@@ -510,6 +510,7 @@ static uint64_t free_bytes(logstore *s)
 static int no_space_error(logstore *s, alder_error **err)
 {
         s->stats.no_space = true;
+        s->space_checked_ms = now_ms(); /* the appends of the next second are refused without asking again */
         return alder_error_set(err, ENOSPC, "free space on '%s' is below the reserve of %" PRIu64 " bytes", s->dir,
                                s->o.reserve_bytes);
 }

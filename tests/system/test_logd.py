@@ -330,8 +330,22 @@ def test_forward_to_journal_and_syslog(logd, tmp_path):
     d.send({"MESSAGE": "loud", "PRIORITY": "5", "SYSLOG_IDENTIFIER": "t", "APP": "a"})
     got = fake.recv(65536)
     seq = d.wait_for(lambda es: len(es) == 2, source="t")[1]["seq"]
-    assert got == native({"MESSAGE": "loud", "PRIORITY": "5", "SYSLOG_IDENTIFIER": "t", "APP": "a"}) + \
-        f"ALDER_SEQ={seq}\nALDER_PID={os.getpid()}\nALDER_UID=0\n".encode()
+    assert got == native({"MESSAGE": "loud", "PRIORITY": "5", "SYSLOG_IDENTIFIER": "t", "APP": "a",
+                          "ALDER_SEQ": str(seq), "ALDER_PID": str(os.getpid()), "ALDER_UID": "0"})
+    # as logd sees the entry: an untrusted sender's source with its prefix, APP a field; binary values kept
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            d.send({"MESSAGE": "a\nb", "PRIORITY": "2", "SYSLOG_IDENTIFIER": "alder-appd", "APP": "a"})
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    got = fake.recv(65536)
+    seq = d.wait_for(lambda es: es, source="uid-65534:alder-appd")[0]["seq"]
+    assert got == native({"MESSAGE": "a\nb", "PRIORITY": "2", "SYSLOG_IDENTIFIER": "uid-65534:alder-appd", "APP": "a",
+                          "ALDER_SEQ": str(seq), "ALDER_PID": str(pid), "ALDER_UID": "65534"})
     d.stop()
 
     syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
