@@ -389,12 +389,10 @@ void logd_done(struct logd *d)
         alder_closep(&d->dgram_fd);
         alder_closep(&d->signal_fd);
         alder_closep(&d->forward_fd);
-        char *strings[] = {d->root,     d->config_path,        d->store_dir,    d->socket_path,
-                           d->api_path, d->set.forward_socket, (char *) d->rbuf};
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(strings); i++)
-                free(strings[i]);
-        free(d->msg);
-        free(d->scratch);
+        void *owned[] = {d->root, d->config_path, d->store_dir, d->socket_path, d->api_path, d->set.forward_socket,
+                         d->rbuf, d->fwd_buf,     d->msg,       d->scratch};
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(owned); i++)
+                free(owned[i]);
         *d = (struct logd){.dgram_fd = -1, .signal_fd = -1, .forward_fd = -1};
 }
 
