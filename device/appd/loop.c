@@ -84,22 +84,6 @@ static void reap_children(struct appd *d)
         }
 }
 
-static int open_signalfd(struct appd *d, alder_error **err)
-{
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return alder_error_sys(err, errno, "block signals");
-        d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (d->signal_fd < 0)
-                return alder_error_sys(err, errno, "signalfd");
-        return 0;
-}
-
 static void handle_signals(struct appd *d)
 {
         struct signalfd_siginfo si;
@@ -207,7 +191,8 @@ int appd_run(struct appd *d, alder_error **err)
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 alder_log(ALDER_LOG_WARNING, NULL, "PR_SET_CHILD_SUBREAPER: %s: exit codes will be unknown",
                           strerror(errno));
-        int r = open_signalfd(d, err);
+        static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+        int r = d->signal_fd = alder_signalfd_open(signals, ALDER_ARRAY_SIZE(signals), err);
         if (r < 0)
                 return r;
         units_recover(d);

@@ -22,6 +22,7 @@
 #include "alder/fileio.h"
 #include "alder/json.h"
 #include "alder/log.h"
+#include "alder/spawn.h"
 #include "logd.h"
 
 #define CONFIG_MAX_SIZE     (64u * 1024u)
@@ -272,6 +273,11 @@ static int open_dgram(struct logd *d, alder_error **err)
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return alder_error_sys(err, errno, "socket");
+        /* before bind: an entry that comes in at once has its sender's credentials too */
+        int one = 1, size = RCVBUF_SIZE;
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+                return alder_error_sys(err, errno, "SO_PASSCRED on '%s'", d->socket_path);
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)); /* bursts queue; the default works */
         if (unlink(d->socket_path) < 0 && errno != ENOENT)
                 return alder_error_sys(err, errno, "remove stale socket '%s'", d->socket_path);
         /* every local process may log, as to journald: what it may claim is checked per entry */
@@ -280,10 +286,6 @@ static int open_dgram(struct logd *d, alder_error **err)
         umask(old);
         if (r < 0)
                 return alder_error_sys(err, errno, "bind '%s'", d->socket_path);
-        int one = 1, size = RCVBUF_SIZE;
-        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-                return alder_error_sys(err, errno, "SO_PASSCRED on '%s'", d->socket_path);
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)); /* bursts queue; the default works */
         d->dgram_fd = steal_fd(&fd);
         return 0;
 }
@@ -306,19 +308,6 @@ static int open_forward(struct logd *d, alder_error **err)
         /* connected: journald or syslogd restarting shows as a failed send, counted, and the next one reconnects */
         (void) connect(d->forward_fd, (struct sockaddr *) &sa, sizeof(sa));
         return 0;
-}
-
-static int open_signalfd(struct logd *d, alder_error **err)
-{
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return alder_error_sys(err, errno, "block signals");
-        d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        return d->signal_fd < 0 ? alder_error_sys(err, errno, "signalfd") : 0;
 }
 
 /* ---- init ---- */
@@ -366,16 +355,18 @@ int logd_init(struct logd *d, const struct logd_config *cfg, alder_error **err)
                 r = alder_path_parent(d->socket_path, &run, err);
         if (r == 0)
                 r = alder_mkdir_p(run, 0755, err);
+        /* entries first: once the API answers, senders find the datagram socket */
+        if (r == 0)
+                r = open_dgram(d, err);
         alder_ipc_server_options opts = {.name = "alder-logd", .socket_mode = 0600, .max_message_size = 4u << 20};
         if (r == 0)
                 r = alder_ipc_server_new(d->api_path, logd_methods, d, &opts, &d->server, err);
         if (r == 0)
-                r = open_dgram(d, err);
-        if (r == 0)
                 r = open_forward(d, err);
+        static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
         if (r == 0)
-                r = open_signalfd(d, err);
-        return r;
+                r = d->signal_fd = alder_signalfd_open(signals, ALDER_ARRAY_SIZE(signals), err);
+        return r < 0 ? r : 0;
 }
 
 void logd_done(struct logd *d)
