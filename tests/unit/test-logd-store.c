@@ -30,20 +30,32 @@
 
 /*
  * fstatvfs() reports this many free bytes (UINT64_MAX: the truth). With
- * _FILE_OFFSET_BITS=64 glibc's header turns calls into fstatvfs64.
+ * _FILE_OFFSET_BITS=64 glibc's header may turn calls into fstatvfs64: both
+ * are wrapped.
  */
 static uint64_t fake_free = UINT64_MAX;
 
-int __real_fstatvfs64(int fd, struct statvfs *st);
-int __wrap_fstatvfs64(int fd, struct statvfs *st);
-int __wrap_fstatvfs64(int fd, struct statvfs *st)
+static int fake_statvfs(int r, struct statvfs *st)
 {
-        int r = __real_fstatvfs64(fd, st);
         if (r == 0 && fake_free != UINT64_MAX) {
                 st->f_frsize = 4096;
                 st->f_bavail = fake_free / 4096;
         }
         return r;
+}
+
+int __real_fstatvfs64(int fd, struct statvfs *st);
+int __wrap_fstatvfs64(int fd, struct statvfs *st);
+int __wrap_fstatvfs64(int fd, struct statvfs *st)
+{
+        return fake_statvfs(__real_fstatvfs64(fd, st), st);
+}
+
+int __real_fstatvfs(int fd, struct statvfs *st);
+int __wrap_fstatvfs(int fd, struct statvfs *st);
+int __wrap_fstatvfs(int fd, struct statvfs *st)
+{
+        return fake_statvfs(__real_fstatvfs(fd, st), st);
 }
 
 /* The next write() of more than a segment header fails with this errno (0: none). */
