@@ -8,122 +8,81 @@
 /* Growth bound of a writer whose caller set none. */
 #define WRITER_DEFAULT_MAX (1024u * 1024u)
 
-/* ---- strict decoding ------------------------------------------------------------------------- */
+/* ---- streaming reader ------------------------------------------------------------------------ */
 
-/* What the streaming decoder reported for the item head at the current offset. */
-enum head_kind {
-        HEAD_NONE,
-        HEAD_UINT,
-        HEAD_NEGINT,
-        HEAD_BYTES,
-        HEAD_TEXT,
-        HEAD_ARRAY,
-        HEAD_MAP,
-        HEAD_TAG,
-        HEAD_BOOL_NULL,
-        HEAD_INDEFINITE,
-        HEAD_FLOAT,
-        HEAD_UNDEFINED,
-        HEAD_BREAK,
-};
+#define SET_HEAD(ctx, ...) (*(struct alder_cbor_head *) (ctx) = (struct alder_cbor_head){__VA_ARGS__})
 
-struct head {
-        enum head_kind kind;
-        uint64_t value;         /* integer argument, string length, container size or tag */
-        const char *indefinite; /* "array", "map", ... for HEAD_INDEFINITE */
-};
+/* libcbor reports integers, negative integers and tags by the width of their argument. */
+#define ON_INT(name, type, k)                           \
+        static void name(void *ctx, type v)             \
+        {                                               \
+                SET_HEAD(ctx, .kind = (k), .value = v); \
+        }
+ON_INT(on_uint8, uint8_t, ALDER_CBOR_UINT)
+ON_INT(on_uint16, uint16_t, ALDER_CBOR_UINT)
+ON_INT(on_uint32, uint32_t, ALDER_CBOR_UINT)
+ON_INT(on_uint64, uint64_t, ALDER_CBOR_UINT)
+ON_INT(on_negint8, uint8_t, ALDER_CBOR_NEGINT)
+ON_INT(on_negint16, uint16_t, ALDER_CBOR_NEGINT)
+ON_INT(on_negint32, uint32_t, ALDER_CBOR_NEGINT)
+ON_INT(on_negint64, uint64_t, ALDER_CBOR_NEGINT)
+ON_INT(on_tag, uint64_t, ALDER_CBOR_TAG)
 
-static void on_uint8(void *ctx, uint8_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
-}
-static void on_uint16(void *ctx, uint16_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
-}
-static void on_uint32(void *ctx, uint32_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
-}
-static void on_uint64(void *ctx, uint64_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_UINT, v, NULL};
-}
-static void on_negint8(void *ctx, uint8_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
-}
-static void on_negint16(void *ctx, uint16_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
-}
-static void on_negint32(void *ctx, uint32_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
-}
-static void on_negint64(void *ctx, uint64_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_NEGINT, v, NULL};
-}
 static void on_bytes(void *ctx, cbor_data data, size_t len)
 {
-        *(struct head *) ctx = (struct head){HEAD_BYTES, len, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_BYTES, .len = len, .data = data);
 }
 static void on_text(void *ctx, cbor_data data, size_t len)
 {
-        *(struct head *) ctx = (struct head){HEAD_TEXT, len, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_TEXT, .len = len, .data = data);
 }
 static void on_array(void *ctx, size_t n)
 {
-        *(struct head *) ctx = (struct head){HEAD_ARRAY, n, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_ARRAY, .len = n);
 }
 static void on_map(void *ctx, size_t n)
 {
-        *(struct head *) ctx = (struct head){HEAD_MAP, n, NULL};
-}
-static void on_tag(void *ctx, uint64_t v)
-{
-        *(struct head *) ctx = (struct head){HEAD_TAG, v, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_MAP, .len = n);
 }
 static void on_indef_bytes(void *ctx)
 {
-        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "byte string"};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_BYTES, .indefinite = true);
 }
 static void on_indef_text(void *ctx)
 {
-        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "text string"};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_TEXT, .indefinite = true);
 }
 static void on_indef_array(void *ctx)
 {
-        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "array"};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_ARRAY, .indefinite = true);
 }
 static void on_indef_map(void *ctx)
 {
-        *(struct head *) ctx = (struct head){HEAD_INDEFINITE, 0, "map"};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_MAP, .indefinite = true);
 }
 static void on_float(void *ctx, float v)
 {
-        *(struct head *) ctx = (struct head){HEAD_FLOAT, 0, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_FLOAT, .f = v);
 }
 static void on_double(void *ctx, double v)
 {
-        *(struct head *) ctx = (struct head){HEAD_FLOAT, 0, NULL};
-}
-static void on_undefined(void *ctx)
-{
-        *(struct head *) ctx = (struct head){HEAD_UNDEFINED, 0, NULL};
-}
-static void on_null(void *ctx)
-{
-        *(struct head *) ctx = (struct head){HEAD_BOOL_NULL, 0, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_FLOAT, .f = v);
 }
 static void on_bool(void *ctx, bool v)
 {
-        *(struct head *) ctx = (struct head){HEAD_BOOL_NULL, v, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_BOOL, .value = v);
+}
+static void on_null(void *ctx)
+{
+        SET_HEAD(ctx, .kind = ALDER_CBOR_NULL);
+}
+static void on_undefined(void *ctx)
+{
+        SET_HEAD(ctx, .kind = ALDER_CBOR_UNDEFINED);
 }
 static void on_break(void *ctx)
 {
-        *(struct head *) ctx = (struct head){HEAD_BREAK, 0, NULL};
+        SET_HEAD(ctx, .kind = ALDER_CBOR_BREAK);
 }
 
 static const struct cbor_callbacks head_callbacks = {
@@ -153,6 +112,82 @@ static const struct cbor_callbacks head_callbacks = {
         .indef_break = on_break,
 };
 
+/* libcbor 0.8 refuses the one-byte tags 6..20 as "unassigned" (COSE_Sign1's 18 among them). */
+static bool is_unsupported_tag_byte(uint8_t b)
+{
+        return b >= 0xc6 && b <= 0xd4;
+}
+
+int alder_cbor_read_head(struct alder_cbor_reader *r, struct alder_cbor_head *ret, alder_error **err)
+{
+        size_t at = r->off;
+        if (at >= r->len)
+                return ALDER_CBOR_FAIL(r, err, at, EBADMSG, "truncated (an item is missing)");
+        /* libcbor would call them malformed input: name them instead */
+        if (is_unsupported_tag_byte(r->buf[at]))
+                return ALDER_CBOR_FAIL(r, err, at, EBADMSG, "tag %d is not supported", r->buf[at] - 0xc0);
+        /* every kind has a callback; UNDEFINED stands for "none was called" */
+        struct alder_cbor_head h = {.kind = ALDER_CBOR_UNDEFINED};
+        struct cbor_decoder_result res = cbor_stream_decode(r->buf + at, r->len - at, &head_callbacks, &h);
+        if (res.status == CBOR_DECODER_NEDATA)
+                return ALDER_CBOR_FAIL(r, err, at, EBADMSG, "truncated item");
+        if (res.status != CBOR_DECODER_FINISHED || res.read == 0)
+                return ALDER_CBOR_FAIL(r, err, at, EBADMSG, "malformed item (byte 0x%02x)", r->buf[at]);
+        h.off = at;
+        h.size = res.read;
+        r->off += res.read;
+        *ret = h;
+        return 0;
+}
+
+int alder_cbor_check_count(const struct alder_cbor_reader *r, size_t at, enum alder_cbor_kind kind, uint64_t n,
+                           alder_error **err)
+{
+        size_t left = r->len - r->off;
+        if (n > left || (kind == ALDER_CBOR_MAP && n > left / 2))
+                return ALDER_CBOR_FAIL(r, err, at, EBADMSG, "%s of %llu items exceeds the remaining %zu bytes",
+                                       alder_cbor_kind_name(kind), (unsigned long long) n, left);
+        return 0;
+}
+
+const char *alder_cbor_kind_name(enum alder_cbor_kind k)
+{
+        static const char *const names[] = {
+                [ALDER_CBOR_UINT] = "unsigned integer",
+                [ALDER_CBOR_NEGINT] = "negative integer",
+                [ALDER_CBOR_BYTES] = "byte string",
+                [ALDER_CBOR_TEXT] = "text string",
+                [ALDER_CBOR_ARRAY] = "array",
+                [ALDER_CBOR_MAP] = "map",
+                [ALDER_CBOR_TAG] = "tag",
+                [ALDER_CBOR_FLOAT] = "floating-point number",
+                [ALDER_CBOR_BOOL] = "boolean",
+                [ALDER_CBOR_NULL] = "null",
+                [ALDER_CBOR_UNDEFINED] = "undefined",
+                [ALDER_CBOR_BREAK] = "break",
+        };
+        const char *n = ALDER_NAME_OF(names, k);
+        return n ? n : "item";
+}
+
+/* The value of an unsigned (negative: -1 - v) integer, when it fits in int64_t. */
+static bool int64_of(bool negative, uint64_t v, int64_t *ret)
+{
+        if (v > INT64_MAX)
+                return false;
+        *ret = negative ? -1 - (int64_t) v : (int64_t) v;
+        return true;
+}
+
+bool alder_cbor_head_int64(const struct alder_cbor_head *h, int64_t *ret)
+{
+        if (h->kind != ALDER_CBOR_UINT && h->kind != ALDER_CBOR_NEGINT)
+                return false;
+        return int64_of(h->kind == ALDER_CBOR_NEGINT, h->value, ret);
+}
+
+/* ---- strict decoding ------------------------------------------------------------------------- */
+
 /* An open container: an array, a map or a tag (a tag holds exactly one item). */
 struct frame {
         uint64_t remaining; /* items (arrays, tags) or pairs (maps) still to come */
@@ -164,11 +199,7 @@ struct frame {
 };
 
 struct scanner {
-        const char *what;
-        size_t base; /* offset of buf in the document, for messages */
-        const uint8_t *buf;
-        size_t len;
-        size_t off;
+        struct alder_cbor_reader rd;
         size_t items;
         unsigned depth;
         struct frame stack[ALDER_CBOR_MAX_DEPTH];
@@ -188,35 +219,26 @@ static size_t head_size(uint64_t v)
         return 9;
 }
 
-#define SCAN_FAIL(s, err, at, errnum, fmt, ...)                                                             \
-        alder_error_set((err), (errnum), "%s: CBOR offset %zu: " fmt, (s)->what, (s)->base + (size_t) (at), \
-                        ##__VA_ARGS__)
-
-/* libcbor 0.8 refuses the one-byte tags 6..20 as "unassigned" (COSE_Sign1's 18 among them). */
-static bool is_unsupported_tag_byte(uint8_t b)
-{
-        return b >= 0xc6 && b <= 0xd4;
-}
-
-/* A map key just ended at s->off: it must sort strictly after the previous key. */
+/* A map key just ended at the reader's offset: it must sort strictly after the previous key. */
 static int check_key_order(const struct scanner *s, struct frame *f, alder_error **err)
 {
-        size_t len = s->off - f->key_start;
+        const struct alder_cbor_reader *rd = &s->rd;
+        size_t len = rd->off - f->key_start;
         if (f->prev_key_len > 0) {
                 size_t n = ALDER_MIN(len, f->prev_key_len);
-                int c = memcmp(s->buf + f->key_start, s->buf + f->prev_key_start, n);
+                int c = memcmp(rd->buf + f->key_start, rd->buf + f->prev_key_start, n);
                 if (c == 0 && len == f->prev_key_len)
-                        return SCAN_FAIL(s, err, f->key_start, EBADMSG, "duplicate map key");
+                        return ALDER_CBOR_FAIL(rd, err, f->key_start, EBADMSG, "duplicate map key");
                 if (c < 0 || (c == 0 && len < f->prev_key_len))
-                        return SCAN_FAIL(s, err, f->key_start, EBADMSG,
-                                         "map keys are not in deterministic (bytewise) order");
+                        return ALDER_CBOR_FAIL(rd, err, f->key_start, EBADMSG,
+                                               "map keys are not in deterministic (bytewise) order");
         }
         f->prev_key_start = f->key_start;
         f->prev_key_len = len;
         return 0;
 }
 
-/* An item ended at s->off: closes every container it completes. */
+/* An item ended at the reader's offset: closes every container it completes. */
 static int complete_item(struct scanner *s, alder_error **err)
 {
         while (s->depth > 0) {
@@ -236,105 +258,111 @@ static int complete_item(struct scanner *s, alder_error **err)
         return 0;
 }
 
-static int check_head(const struct scanner *s, const struct head *h, size_t read, alder_error **err)
+static int check_head(const struct scanner *s, const struct alder_cbor_head *h, alder_error **err)
 {
-        size_t at = s->off;
+        const struct alder_cbor_reader *rd = &s->rd;
+        if (h->indefinite)
+                return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG,
+                                       "indefinite-length %s (only definite lengths are allowed)",
+                                       alder_cbor_kind_name(h->kind));
         switch (h->kind) {
-        case HEAD_UINT:
-        case HEAD_NEGINT:
-        case HEAD_TAG:
-        case HEAD_ARRAY:
-        case HEAD_MAP:
-                if (read != head_size(h->value))
-                        return SCAN_FAIL(s, err, at, EBADMSG, "integer, length or tag not in its shortest form");
+        case ALDER_CBOR_UINT:
+        case ALDER_CBOR_NEGINT:
+        case ALDER_CBOR_TAG:
+        case ALDER_CBOR_ARRAY:
+        case ALDER_CBOR_MAP:
+                if (h->size != head_size(h->kind == ALDER_CBOR_ARRAY || h->kind == ALDER_CBOR_MAP ? h->len : h->value))
+                        return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG,
+                                               "integer, length or tag not in its shortest form");
                 return 0;
-        case HEAD_BYTES:
-        case HEAD_TEXT:
-                if (read - h->value != head_size(h->value))
-                        return SCAN_FAIL(s, err, at, EBADMSG, "string length not in its shortest form");
+        case ALDER_CBOR_BYTES:
+        case ALDER_CBOR_TEXT:
+                if (h->size - h->len != head_size(h->len))
+                        return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG, "string length not in its shortest form");
                 return 0;
-        case HEAD_BOOL_NULL:
+        case ALDER_CBOR_BOOL:
+        case ALDER_CBOR_NULL:
                 return 0;
-        case HEAD_INDEFINITE:
-                return SCAN_FAIL(s, err, at, EBADMSG, "indefinite-length %s (only definite lengths are allowed)",
-                                 h->indefinite);
-        case HEAD_BREAK:
-                return SCAN_FAIL(s, err, at, EBADMSG, "unexpected 'break' (only definite lengths are allowed)");
-        case HEAD_FLOAT:
-                return SCAN_FAIL(s, err, at, EBADMSG, "floating-point values are not allowed");
-        case HEAD_UNDEFINED:
-        case HEAD_NONE:
+        case ALDER_CBOR_BREAK:
+                return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG,
+                                       "unexpected 'break' (only definite lengths are allowed)");
+        case ALDER_CBOR_FLOAT:
+                return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG, "floating-point values are not allowed");
+        case ALDER_CBOR_UNDEFINED:
                 break;
         }
-        return SCAN_FAIL(s, err, at, EBADMSG, "simple value not allowed (only true, false and null)");
+        return ALDER_CBOR_FAIL(rd, err, h->off, EBADMSG, "simple value not allowed (only true, false and null)");
 }
 
-static int open_container(struct scanner *s, const struct head *h, alder_error **err)
+/* Opens the container whose head `h` just ended at the reader's offset. */
+static int open_container(struct scanner *s, const struct alder_cbor_head *h, alder_error **err)
 {
-        size_t at = s->off;
-        size_t left = s->len - s->off; /* bytes after the head: each item needs at least one */
-        uint64_t n = h->value;
-        if (h->kind == HEAD_TAG)
+        size_t at = s->rd.off;
+        bool is_map = h->kind == ALDER_CBOR_MAP;
+        uint64_t n = h->len;
+        if (h->kind == ALDER_CBOR_TAG)
                 n = 1;
         else if (n == 0)
                 return complete_item(s, err);
-        if ((h->kind == HEAD_MAP && n > left / 2) || n > left)
-                return SCAN_FAIL(s, err, at, EBADMSG, "%s of %llu items exceeds the remaining %zu bytes",
-                                 h->kind == HEAD_MAP ? "map" : "array", (unsigned long long) n, left);
+        /* a tag's one item is counted (and named) as an array's */
+        int r = alder_cbor_check_count(&s->rd, at, is_map ? ALDER_CBOR_MAP : ALDER_CBOR_ARRAY, n, err);
+        if (r < 0)
+                return r;
         if (s->depth >= ALDER_CBOR_MAX_DEPTH)
-                return SCAN_FAIL(s, err, at, E2BIG, "nesting deeper than %d levels", ALDER_CBOR_MAX_DEPTH);
-        s->stack[s->depth++] =
-                (struct frame){.remaining = n, .is_map = h->kind == HEAD_MAP, .want_key = h->kind == HEAD_MAP};
+                return ALDER_CBOR_FAIL(&s->rd, err, at, E2BIG, "nesting deeper than %d levels", ALDER_CBOR_MAX_DEPTH);
+        s->stack[s->depth++] = (struct frame){.remaining = n, .is_map = is_map, .want_key = is_map};
         return 0;
 }
 
-static bool is_container(enum head_kind k)
+static bool is_container(enum alder_cbor_kind k)
 {
-        return k == HEAD_ARRAY || k == HEAD_MAP || k == HEAD_TAG;
+        return k == ALDER_CBOR_ARRAY || k == ALDER_CBOR_MAP || k == ALDER_CBOR_TAG;
 }
 
-/* Reads one item head (plus a string's bytes) at s->off. */
+/* Reads one item head (plus a string's bytes) at the reader's offset. */
 static int scan_one(struct scanner *s, alder_error **err)
 {
-        struct head h = {HEAD_NONE, 0, NULL};
-        if (is_unsupported_tag_byte(s->buf[s->off]))
-                return SCAN_FAIL(s, err, s->off, ENOTSUP, "tag %d is not supported here", s->buf[s->off] - 0xc0);
-        struct cbor_decoder_result res = cbor_stream_decode(s->buf + s->off, s->len - s->off, &head_callbacks, &h);
-        if (res.status == CBOR_DECODER_NEDATA)
-                return SCAN_FAIL(s, err, s->off, EBADMSG, "truncated item");
-        if (res.status != CBOR_DECODER_FINISHED)
-                return SCAN_FAIL(s, err, s->off, EBADMSG, "malformed item (byte 0x%02x)", s->buf[s->off]);
-        int r = check_head(s, &h, res.read, err);
+        struct alder_cbor_reader *rd = &s->rd;
+        struct alder_cbor_head h;
+        /* refused here before the reader does: cbor_load() could not decode them either */
+        if (is_unsupported_tag_byte(rd->buf[rd->off]))
+                return ALDER_CBOR_FAIL(rd, err, rd->off, ENOTSUP, "tag %d is not supported here",
+                                       rd->buf[rd->off] - 0xc0);
+        int r = alder_cbor_read_head(rd, &h, err);
+        if (r < 0)
+                return r;
+        r = check_head(s, &h, err);
         if (r < 0)
                 return r;
         if (++s->items > ALDER_CBOR_MAX_ITEMS)
-                return SCAN_FAIL(s, err, s->off, E2BIG, "more than %d items", ALDER_CBOR_MAX_ITEMS);
+                return ALDER_CBOR_FAIL(rd, err, h.off, E2BIG, "more than %d items", ALDER_CBOR_MAX_ITEMS);
         if (s->depth > 0 && s->stack[s->depth - 1].want_key)
-                s->stack[s->depth - 1].key_start = s->off;
-        s->off += res.read;
+                s->stack[s->depth - 1].key_start = h.off;
         return is_container(h.kind) ? open_container(s, &h, err) : complete_item(s, err);
 }
 
 static int scan(struct scanner *s, alder_error **err)
 {
-        if (s->len == 0)
-                return alder_error_set(err, EBADMSG, "%s: empty document", s->what);
+        struct alder_cbor_reader *rd = &s->rd;
+        if (rd->len == 0)
+                return alder_error_set(err, EBADMSG, "%s: empty document", rd->what);
         do {
                 int r = scan_one(s, err);
                 if (r < 0)
                         return r;
-        } while (s->depth > 0 && s->off < s->len);
+        } while (s->depth > 0 && rd->off < rd->len);
         if (s->depth > 0)
-                return SCAN_FAIL(s, err, s->off, EBADMSG, "truncated item");
-        if (s->off != s->len)
-                return SCAN_FAIL(s, err, s->off, EBADMSG, "%zu trailing bytes after the data item", s->len - s->off);
+                return ALDER_CBOR_FAIL(rd, err, rd->off, EBADMSG, "truncated item");
+        if (rd->off != rd->len)
+                return ALDER_CBOR_FAIL(rd, err, rd->off, EBADMSG, "%zu trailing bytes after the data item",
+                                       rd->len - rd->off);
         return 0;
 }
 
 static int decode_at(const char *what, size_t base, const uint8_t *buf, size_t len, cbor_item_t **ret,
                      alder_error **err)
 {
-        struct scanner s = {.what = what, .base = base, .buf = buf, .len = len};
+        struct scanner s = {.rd = {.what = what, .buf = buf, .len = len, .base = base}};
         int r = scan(&s, err);
         if (r < 0)
                 return r;
@@ -396,26 +424,17 @@ int alder_cbor_check_tag(const char *what, uint64_t tag, uint64_t expected, cons
 
 /* ---- access ---------------------------------------------------------------------------------- */
 
+/* The kinds of the major types 0..6 are numbered as libcbor's types. */
+_Static_assert((int) ALDER_CBOR_UINT == CBOR_TYPE_UINT && (int) ALDER_CBOR_NEGINT == CBOR_TYPE_NEGINT &&
+                       (int) ALDER_CBOR_BYTES == CBOR_TYPE_BYTESTRING && (int) ALDER_CBOR_TEXT == CBOR_TYPE_STRING &&
+                       (int) ALDER_CBOR_ARRAY == CBOR_TYPE_ARRAY && (int) ALDER_CBOR_MAP == CBOR_TYPE_MAP &&
+                       (int) ALDER_CBOR_TAG == CBOR_TYPE_TAG,
+               "enum alder_cbor_kind follows the CBOR major types");
+
 const char *alder_cbor_type_name(const cbor_item_t *item)
 {
-        switch (cbor_typeof(item)) {
-        case CBOR_TYPE_UINT:
-                return "unsigned integer";
-        case CBOR_TYPE_NEGINT:
-                return "negative integer";
-        case CBOR_TYPE_BYTESTRING:
-                return "byte string";
-        case CBOR_TYPE_STRING:
-                return "text string";
-        case CBOR_TYPE_ARRAY:
-                return "array";
-        case CBOR_TYPE_MAP:
-                return "map";
-        case CBOR_TYPE_TAG:
-                return "tag";
-        case CBOR_TYPE_FLOAT_CTRL:
-                break;
-        }
+        if (cbor_typeof(item) != CBOR_TYPE_FLOAT_CTRL)
+                return alder_cbor_kind_name((enum alder_cbor_kind) cbor_typeof(item));
         if (cbor_is_bool(item))
                 return "boolean";
         if (cbor_is_null(item))
@@ -425,14 +444,7 @@ const char *alder_cbor_type_name(const cbor_item_t *item)
 
 bool alder_cbor_get_int64(const cbor_item_t *item, int64_t *ret)
 {
-        if (!cbor_is_int(item))
-                return false;
-        uint64_t v = cbor_get_int(item);
-        if (v > INT64_MAX)
-                return false;
-        /* A negative integer item holds n for the value -1 - n. */
-        *ret = cbor_isa_uint(item) ? (int64_t) v : -1 - (int64_t) v;
-        return true;
+        return cbor_is_int(item) && int64_of(cbor_isa_negint(item), cbor_get_int(item), ret);
 }
 
 cbor_item_t *alder_cbor_map_get_int(const cbor_item_t *map, int64_t key)

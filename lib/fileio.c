@@ -430,10 +430,11 @@ int alder_fsync_tree(const char *path, alder_error **err)
         return fsync_tree_at(steal_fd(&fd), path, 0, err);
 }
 
+/* 1 when it made the directory, 0 when there was one. */
 static int mkdir_one(const char *path, mode_t mode, alder_error **err)
 {
         if (mkdir(path, mode) == 0)
-                return 0;
+                return 1;
         if (errno != EEXIST)
                 return alder_error_sys(err, errno, "mkdir '%s'", path);
         struct stat st;
@@ -444,7 +445,7 @@ static int mkdir_one(const char *path, mode_t mode, alder_error **err)
         return 0;
 }
 
-int alder_mkdir_p(const char *path, mode_t mode, alder_error **err)
+static int mkdir_p(const char *path, mode_t mode, bool durable, alder_error **err)
 {
         _cleanup_free_ char *p = strdup(path);
         if (!p)
@@ -460,11 +461,23 @@ int alder_mkdir_p(const char *path, mode_t mode, alder_error **err)
                 char saved = p[i];
                 p[i] = '\0';
                 int r = mkdir_one(p, mode, err);
+                if (r > 0 && durable)
+                        r = alder_fsync_parent_dir(p, err);
                 if (r < 0)
                         return r;
                 p[i] = saved;
         }
         return 0;
+}
+
+int alder_mkdir_p(const char *path, mode_t mode, alder_error **err)
+{
+        return mkdir_p(path, mode, false, err);
+}
+
+int alder_mkdir_p_durable(const char *path, mode_t mode, alder_error **err)
+{
+        return mkdir_p(path, mode, true, err);
 }
 
 int alder_path_join(const char *root, const char *rel, char **ret, alder_error **err)

@@ -33,6 +33,15 @@ char *lwm2m_base64_encode(const uint8_t *data, size_t len, bool url, size_t *ret
  */
 int lwm2m_base64_decode(const char *s, size_t len, bool url, uint8_t **ret, size_t *ret_len, size_t *ret_bad);
 
+/* The unsigned integer in n <= 8 big-endian bytes (TLV headers and values). */
+static inline uint64_t lwm2m_be_uint(const uint8_t *p, size_t n)
+{
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = (v << 8) | p[i];
+        return v;
+}
+
 /* "O:I" with both in 0..65535 (65535:65535 is the null link). */
 bool lwm2m_objlnk_parse(const char *s, size_t len, uint16_t *ret_object, uint16_t *ret_instance);
 
@@ -112,54 +121,18 @@ LWM2M_CODEC(tlv);
 LWM2M_CODEC(senml_json);
 LWM2M_CODEC(senml_cbor);
 
-/* ---- a pull reader of CBOR items over libcbor's streaming decoder (untrusted input) ------------- */
+/* ---- CBOR over the streaming reader of lib/alder/cbor-util.h (untrusted input) ---------------- */
 
-enum lwm2m_cbor_kind {
-        LWM2M_CBOR_UINT,
-        LWM2M_CBOR_NEGINT, /* value -1 - u */
-        LWM2M_CBOR_BYTES,
-        LWM2M_CBOR_TEXT,
-        LWM2M_CBOR_ARRAY,
-        LWM2M_CBOR_MAP,
-        LWM2M_CBOR_TAG,
-        LWM2M_CBOR_FLOAT,
-        LWM2M_CBOR_BOOL,
-        LWM2M_CBOR_NULL,
-        LWM2M_CBOR_UNDEFINED,
-        LWM2M_CBOR_BREAK,
-};
-
-struct lwm2m_cbor_item {
-        enum lwm2m_cbor_kind kind;
-        bool indefinite;     /* BYTES, TEXT, ARRAY, MAP without a length (chunks / items until BREAK) */
-        uint64_t u;          /* UINT, NEGINT, TAG value; ARRAY/MAP count; BYTES/TEXT length */
-        double f;            /* FLOAT */
-        bool b;              /* BOOL */
-        const uint8_t *data; /* definite BYTES/TEXT */
-        size_t off;          /* offset of the item's head */
-};
-
-struct lwm2m_cbor_reader {
-        const char *what;
-        const uint8_t *buf;
-        size_t len;
-        size_t off;
-};
-
-/* Reads the next item head (and a definite string's bytes). */
-int lwm2m_cbor_next(struct lwm2m_cbor_reader *r, struct lwm2m_cbor_item *it, alder_error **err) ALDER_WUR;
 /*
  * Completes a BYTES/TEXT item whose head was just read: definite strings point
  * into the buffer, indefinite ones are joined into *ret_owned (free it).
  */
-int lwm2m_cbor_string(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_item *it, uint8_t **ret_owned,
+int lwm2m_cbor_string(struct alder_cbor_reader *r, const struct alder_cbor_head *it, uint8_t **ret_owned,
                       const uint8_t **ret_data, size_t *ret_len, alder_error **err) ALDER_WUR;
 /* Skips the rest of an item whose head was just read (nesting bounded by ALDER_CBOR_MAX_DEPTH). */
-int lwm2m_cbor_skip(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_item *it, alder_error **err) ALDER_WUR;
+int lwm2m_cbor_skip(struct alder_cbor_reader *r, const struct alder_cbor_head *it, alder_error **err) ALDER_WUR;
 /* Checks a container's declared count against the bytes left (each item needs at least one byte per entry). */
-int lwm2m_cbor_check_count(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_item *it, alder_error **err) ALDER_WUR;
-/* Name of an item kind for messages: "unsigned integer", "text string", ... */
-const char *lwm2m_cbor_kind_name(enum lwm2m_cbor_kind k);
+int lwm2m_cbor_check_count(struct alder_cbor_reader *r, const struct alder_cbor_head *it, alder_error **err) ALDER_WUR;
 
 /* What lwm2m_cbor_value() takes. */
 enum {
@@ -172,7 +145,7 @@ enum {
 };
 
 /* Reads the value whose head `it` was just read into v, or fails saying it is not `expected`. */
-int lwm2m_cbor_value(struct lwm2m_cbor_reader *r, const struct lwm2m_cbor_item *it, unsigned accept,
+int lwm2m_cbor_value(struct alder_cbor_reader *r, const struct alder_cbor_head *it, unsigned accept,
                      const char *expected, struct alder_lwm2m_value *v, alder_error **err) ALDER_WUR;
 
 /* Appends a float in the shortest of single/double precision that holds it exactly. */
@@ -181,6 +154,3 @@ void lwm2m_cbor_put_float(struct alder_cbor_writer *w, double f);
 /* Appends a record's typed value as application/cbor has it (TIME as tag 1, OBJLNK as "O:I" text). */
 int lwm2m_cbor_put_value(struct alder_cbor_writer *w, const char *what, const struct alder_lwm2m_record *rec,
                          alder_error **err) ALDER_WUR;
-
-#define LWM2M_CBOR_FAIL(r, at, errnum, fmt, ...) \
-        alder_error_set(err, (errnum), "%s: CBOR offset %zu: " fmt, (r)->what, (size_t) (at), ##__VA_ARGS__)

@@ -299,14 +299,14 @@ static void cbor_strings_done(struct cbor_strings *s)
         free(s->n);
 }
 
-static int cbor_text_field(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, size_t index,
-                           const struct lwm2m_cbor_item *it, const char *field, uint8_t **owned, const char **ret,
+static int cbor_text_field(struct senml_decoder *d, struct alder_cbor_reader *rd, size_t index,
+                           const struct alder_cbor_head *it, const char *field, uint8_t **owned, const char **ret,
                            size_t *ret_len, alder_error **err)
 {
         const uint8_t *data;
-        if (it->kind != LWM2M_CBOR_TEXT)
+        if (it->kind != ALDER_CBOR_TEXT)
                 return SENML_FAIL(d, index, EBADMSG, "field '%s' must be a text string, got %s", field,
-                                  lwm2m_cbor_kind_name(it->kind));
+                                  alder_cbor_kind_name(it->kind));
         free(*owned);
         *owned = NULL;
         int r = lwm2m_cbor_string(rd, it, owned, &data, ret_len, err);
@@ -316,11 +316,11 @@ static int cbor_text_field(struct senml_decoder *d, struct lwm2m_cbor_reader *rd
         return 0;
 }
 
-static int cbor_pair(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, size_t index, int64_t label,
+static int cbor_pair(struct senml_decoder *d, struct alder_cbor_reader *rd, size_t index, int64_t label,
                      struct senml_fields *f, struct cbor_strings *strs, alder_error **err)
 {
-        struct lwm2m_cbor_item it;
-        int r = lwm2m_cbor_next(rd, &it, err);
+        struct alder_cbor_head it;
+        int r = alder_cbor_read_head(rd, &it, err);
         if (r < 0)
                 return r;
         const char *name = label_name(label);
@@ -333,9 +333,9 @@ static int cbor_pair(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, size
         case LABEL_BT:
         case LABEL_T:
         case LABEL_UT:
-                if (it.kind != LWM2M_CBOR_UINT && it.kind != LWM2M_CBOR_NEGINT && it.kind != LWM2M_CBOR_FLOAT)
+                if (it.kind != ALDER_CBOR_UINT && it.kind != ALDER_CBOR_NEGINT && it.kind != ALDER_CBOR_FLOAT)
                         return SENML_FAIL(d, index, EBADMSG, "field '%s' must be a number, got %s", name,
-                                          lwm2m_cbor_kind_name(it.kind));
+                                          alder_cbor_kind_name(it.kind));
                 return 0;
         case LABEL_BV:
         case LABEL_BS:
@@ -372,29 +372,29 @@ static int cbor_pair(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, size
         }
 }
 
-static int cbor_record(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, size_t index, alder_error **err)
+static int cbor_record(struct senml_decoder *d, struct alder_cbor_reader *rd, size_t index, alder_error **err)
 {
         _cleanup_(senml_fields_done) struct senml_fields f = {.value = {.type = ALDER_LWM2M_TYPE_NONE}};
         _cleanup_(cbor_strings_done) struct cbor_strings strs = {NULL, NULL};
-        struct lwm2m_cbor_item map;
+        struct alder_cbor_head map;
         uint32_t seen = 0; /* labels -6..8 at bits 0..14, vlo at bit 15 */
-        int r = lwm2m_cbor_next(rd, &map, err);
+        int r = alder_cbor_read_head(rd, &map, err);
         if (r < 0)
                 return r;
-        if (map.kind != LWM2M_CBOR_MAP)
-                return SENML_FAIL(d, index, EBADMSG, "expected a map, got %s", lwm2m_cbor_kind_name(map.kind));
+        if (map.kind != ALDER_CBOR_MAP)
+                return SENML_FAIL(d, index, EBADMSG, "expected a map, got %s", alder_cbor_kind_name(map.kind));
         r = lwm2m_cbor_check_count(rd, &map, err);
         if (r < 0)
                 return r;
-        for (uint64_t i = 0; map.indefinite || i < map.u; i++) {
-                struct lwm2m_cbor_item key;
+        for (uint64_t i = 0; map.indefinite || i < map.len; i++) {
+                struct alder_cbor_head key;
                 int64_t label;
-                r = lwm2m_cbor_next(rd, &key, err);
+                r = alder_cbor_read_head(rd, &key, err);
                 if (r < 0)
                         return r;
-                if (key.kind == LWM2M_CBOR_BREAK && map.indefinite)
+                if (key.kind == ALDER_CBOR_BREAK && map.indefinite)
                         break;
-                if (key.kind == LWM2M_CBOR_TEXT) {
+                if (key.kind == ALDER_CBOR_TEXT) {
                         _cleanup_free_ uint8_t *owned = NULL;
                         const uint8_t *s;
                         size_t len;
@@ -404,20 +404,19 @@ static int cbor_record(struct senml_decoder *d, struct lwm2m_cbor_reader *rd, si
                         if (len == 3 && memcmp(s, "vlo", 3) == 0) {
                                 label = LABEL_VLO;
                         } else {
-                                struct lwm2m_cbor_item value;
+                                struct alder_cbor_head value;
                                 r = senml_must_understand(d, index, (const char *) s, len, err);
-                                if (r < 0 || (r = lwm2m_cbor_next(rd, &value, err)) < 0 ||
+                                if (r < 0 || (r = alder_cbor_read_head(rd, &value, err)) < 0 ||
                                     (r = lwm2m_cbor_skip(rd, &value, err)) < 0)
                                         return r;
                                 continue;
                         }
-                } else if (key.kind == LWM2M_CBOR_UINT || key.kind == LWM2M_CBOR_NEGINT) {
-                        if (key.u > INT64_MAX)
+                } else if (key.kind == ALDER_CBOR_UINT || key.kind == ALDER_CBOR_NEGINT) {
+                        if (!alder_cbor_head_int64(&key, &label))
                                 return SENML_FAIL(d, index, EBADMSG, "label out of range");
-                        label = key.kind == LWM2M_CBOR_UINT ? (int64_t) key.u : -1 - (int64_t) key.u;
                 } else {
                         return SENML_FAIL(d, index, EBADMSG, "a label must be an integer or a text string, got %s",
-                                          lwm2m_cbor_kind_name(key.kind));
+                                          alder_cbor_kind_name(key.kind));
                 }
                 if (label >= -6 && label <= 8) {
                         uint32_t bit = 1u << (label + 6);
@@ -441,21 +440,21 @@ int lwm2m_senml_cbor_decode(const struct alder_lwm2m_path *base, const uint8_t *
 {
         _cleanup_(senml_decoder_done) struct senml_decoder d = {
                 .sink = {.what = SENML_CBOR, .unit = "record", .base = *base}};
-        struct lwm2m_cbor_reader rd = {.what = SENML_CBOR, .buf = buf, .len = len};
-        struct lwm2m_cbor_item array;
-        int r = lwm2m_cbor_next(&rd, &array, err);
+        struct alder_cbor_reader rd = {.what = SENML_CBOR, .buf = buf, .len = len};
+        struct alder_cbor_head array;
+        int r = alder_cbor_read_head(&rd, &array, err);
         if (r < 0)
                 return r;
-        if (array.kind != LWM2M_CBOR_ARRAY)
+        if (array.kind != ALDER_CBOR_ARRAY)
                 return alder_error_set(err, EBADMSG, SENML_CBOR ": expected an array of records, got %s",
-                                       lwm2m_cbor_kind_name(array.kind));
+                                       alder_cbor_kind_name(array.kind));
         r = lwm2m_cbor_check_count(&rd, &array, err);
         if (r < 0)
                 return r;
-        if (!array.indefinite && array.u > ALDER_LWM2M_RECORDS_MAX)
+        if (!array.indefinite && array.len > ALDER_LWM2M_RECORDS_MAX)
                 return alder_error_set(err, E2BIG, SENML_CBOR ": %llu records (at most %d)",
-                                       (unsigned long long) array.u, ALDER_LWM2M_RECORDS_MAX);
-        for (size_t i = 0; array.indefinite || i < array.u; i++) {
+                                       (unsigned long long) array.len, ALDER_LWM2M_RECORDS_MAX);
+        for (size_t i = 0; array.indefinite || i < array.len; i++) {
                 if (array.indefinite) {
                         /* peek for the break that ends the records */
                         if (rd.off < rd.len && rd.buf[rd.off] == 0xff) {
@@ -468,7 +467,7 @@ int lwm2m_senml_cbor_decode(const struct alder_lwm2m_path *base, const uint8_t *
                         return r;
         }
         if (rd.off != len)
-                return LWM2M_CBOR_FAIL(&rd, rd.off, EBADMSG, "%zu trailing bytes after the records", len - rd.off);
+                return ALDER_CBOR_FAIL(&rd, err, rd.off, EBADMSG, "%zu trailing bytes after the records", len - rd.off);
         return lwm2m_sink_finish(&d.sink, out, err);
 }
 

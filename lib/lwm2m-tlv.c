@@ -58,14 +58,6 @@ struct tlv_decoder {
 #define TLV_FAIL(at, errnum, fmt, ...) \
         alder_error_set(err, (errnum), WHAT " offset %zu: " fmt, (size_t) (at), ##__VA_ARGS__)
 
-static uint32_t be(const uint8_t *p, size_t n)
-{
-        uint32_t v = 0;
-        for (size_t i = 0; i < n; i++)
-                v = (v << 8) | p[i];
-        return v;
-}
-
 static int tlv_header(const uint8_t *buf, size_t off, size_t end, struct tlv *t, alder_error **err)
 {
         uint8_t type = buf[off];
@@ -74,8 +66,8 @@ static int tlv_header(const uint8_t *buf, size_t off, size_t end, struct tlv *t,
         if (head > left)
                 return TLV_FAIL(off, EBADMSG, "truncated header (%zu bytes, %zu left)", head, left);
         t->kind = (enum tlv_kind)(type >> 6);
-        t->id = (uint16_t) be(buf + off + 1, id_len);
-        t->len = len_len ? be(buf + off + 1 + id_len, len_len) : (size_t) (type & 7);
+        t->id = (uint16_t) lwm2m_be_uint(buf + off + 1, id_len);
+        t->len = len_len ? (size_t) lwm2m_be_uint(buf + off + 1 + id_len, len_len) : (size_t) (type & 7);
         t->off = off;
         t->value_off = off + head;
         if (t->id > ALDER_LWM2M_ID_MAX)
@@ -178,32 +170,29 @@ int lwm2m_tlv_decode(const struct alder_lwm2m_path *base, const uint8_t *buf, si
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static void put_header(struct alder_cbor_writer *w, enum tlv_kind kind, uint16_t id, size_t len)
-{
-        uint8_t h[6];
-        size_t n = 1;
-        h[0] = (uint8_t) (kind << 6);
-        if (id > 0xff) {
-                h[0] |= 0x20;
-                h[n++] = (uint8_t) (id >> 8);
-        }
-        h[n++] = (uint8_t) id;
-        if (len < 8) {
-                h[0] |= (uint8_t) len;
-        } else {
-                unsigned len_len = len <= 0xff ? 1 : len <= 0xffff ? 2 : 3;
-                h[0] |= (uint8_t) (len_len << 3);
-                for (unsigned i = len_len; i > 0; i--)
-                        h[n++] = (uint8_t) (len >> (8 * (i - 1)));
-        }
-        alder_cbor_put_raw(w, h, n);
-}
-
 static size_t put_be(uint8_t *out, uint64_t v, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 out[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
         return n;
+}
+
+static void put_header(struct alder_cbor_writer *w, enum tlv_kind kind, uint16_t id, size_t len)
+{
+        uint8_t h[6];
+        size_t n = 1;
+        h[0] = (uint8_t) (kind << 6);
+        if (id > 0xff)
+                h[0] |= 0x20;
+        n += put_be(h + n, id, id > 0xff ? 2 : 1);
+        if (len < 8) {
+                h[0] |= (uint8_t) len;
+        } else {
+                unsigned len_len = len <= 0xff ? 1 : len <= 0xffff ? 2 : 3;
+                h[0] |= (uint8_t) (len_len << 3);
+                n += put_be(h + n, len, len_len);
+        }
+        alder_cbor_put_raw(w, h, n);
 }
 
 /* The value bytes of a record: integers in the fewest of 1/2/4/8 bytes, floats in 4 when exact. */

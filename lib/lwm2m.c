@@ -438,20 +438,10 @@ static const char *article(enum alder_lwm2m_type t)
 /* Big-endian two's complement of 1, 2, 4 or 8 bytes. */
 static int64_t be_signed(const uint8_t *p, size_t n)
 {
-        uint64_t u = 0;
-        for (size_t i = 0; i < n; i++)
-                u = (u << 8) | p[i];
+        uint64_t u = lwm2m_be_uint(p, n);
         if (n < 8 && (p[0] & 0x80))
                 u |= ~(uint64_t) 0 << (n * 8);
         return (int64_t) u;
-}
-
-static uint64_t be_unsigned(const uint8_t *p, size_t n)
-{
-        uint64_t u = 0;
-        for (size_t i = 0; i < n; i++)
-                u = (u << 8) | p[i];
-        return u;
 }
 
 static bool is_int_size(size_t n)
@@ -479,16 +469,16 @@ static int convert_tlv(const struct alder_lwm2m_value *v, enum alder_lwm2m_type 
                         return alder_error_set(err, EBADMSG,
                                                "TLV value of %zu bytes is not an Unsigned Integer (1, 2, 4 or 8 bytes)",
                                                n);
-                nv->u = be_unsigned(p, n);
+                nv->u = lwm2m_be_uint(p, n);
                 break;
         case ALDER_LWM2M_TYPE_FLOAT:
                 if (n == 4) {
-                        uint32_t bits = (uint32_t) be_unsigned(p, 4);
+                        uint32_t bits = (uint32_t) lwm2m_be_uint(p, 4);
                         float f;
                         memcpy(&f, &bits, sizeof(f));
                         nv->f = f;
                 } else if (n == 8) {
-                        uint64_t bits = be_unsigned(p, 8);
+                        uint64_t bits = lwm2m_be_uint(p, 8);
                         memcpy(&nv->f, &bits, sizeof(nv->f));
                 } else {
                         return alder_error_set(err, EBADMSG, "TLV value of %zu bytes is not a Float (4 or 8 bytes)", n);
@@ -502,8 +492,8 @@ static int convert_tlv(const struct alder_lwm2m_value *v, enum alder_lwm2m_type 
         case ALDER_LWM2M_TYPE_OBJLNK:
                 if (n != 4)
                         return alder_error_set(err, EBADMSG, "TLV value of %zu bytes is not an Objlnk (4 bytes)", n);
-                nv->objlnk.object = (uint16_t) be_unsigned(p, 2);
-                nv->objlnk.instance = (uint16_t) be_unsigned(p + 2, 2);
+                nv->objlnk.object = (uint16_t) lwm2m_be_uint(p, 2);
+                nv->objlnk.instance = (uint16_t) lwm2m_be_uint(p + 2, 2);
                 break;
         default:
                 return -EINVAL; /* string types: handled by the caller */

@@ -13,6 +13,8 @@ build_pkgs=(
         libcbor-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         libcoap3-dev libsqlite3-dev libmicrohttpd-dev  # LwM2M client (alder-dmc) and service (alder-dm)
         libcurl4-openssl-dev                # HTTP(S): alder dm (REST client), package/bundle downloads
+        libtss2-dev                         # alder-secd's TPM 2.0 backend (tpm2-tss ESAPI; optional at build time)
+        libp11-kit-dev                      # the PKCS#11 header for alder-secd's PKCS#11 backend (optional at build time)
         gcc-aarch64-linux-gnu umoci skopeo file  # the demo packs an arm64 example app
         # the demo's device image: aarch64 cross build, image/build, image/run
         libjansson-dev:arm64 libcbor-dev:arm64 libssl-dev:arm64 libarchive-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64 libcoap3-dev:arm64
@@ -30,6 +32,8 @@ test_pkgs=(
         strace                              # kill -9 injection at each syscall (test_appd_crash.py)
         libubootenv-tool                    # fw_setenv/fw_printenv: alder-updated arms the try-boot (test_update.py)
         libcoap3-bin                        # third-party CoAP peers: coap-client, coap-rd-openssl (LwM2M interop)
+        swtpm swtpm-tools tpm2-tools        # a software TPM and the TCG tools for secd's TPM backend (test_secd_tpm.py)
+        softhsm2 opensc                     # a PKCS#11 token and pkcs11-tool for secd's PKCS#11 backend (test_secd_pkcs11.py)
 )
 
 case "$profile" in

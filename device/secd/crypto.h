@@ -9,9 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "psa/crypto.h"
 
-#define SECD_GCM_TAG_SIZE 16u
+#define SECD_GCM_TAG_SIZE  16u
+#define SECD_AEAD_TAG_SIZE 16u /* GCM and ChaCha20-Poly1305 */
 
 /*
  * AES-GCM with a key of 16, 24 or 32 bytes. Encrypting writes in_len bytes of
@@ -22,6 +25,17 @@
 psa_status_t secd_gcm(bool encrypt, const uint8_t *key, size_t key_len, const uint8_t *nonce, size_t nonce_len,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
                       size_t out_size, size_t *out_len);
+
+/*
+ * ChaCha20-Poly1305 (RFC 8439) with a 32-byte key and a 12-byte nonce, in the
+ * same conventions as secd_gcm().
+ */
+psa_status_t secd_chacha20_poly1305(bool encrypt, const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                                    size_t nonce_len, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+                                    size_t in_len, uint8_t *out, size_t out_size, size_t *out_len);
+
+/* OpenSSL's digest of a PSA hash algorithm (SHA-256/384/512), NULL for others. */
+const EVP_MD *secd_hash_md(psa_algorithm_t alg);
 
 /* Digest size of a PSA hash algorithm, 0 when not supported. */
 size_t secd_hash_size(psa_algorithm_t alg);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "alder/log.h"
 #include "crypto.h"
 #include "secd.h"
@@ -80,10 +82,44 @@ static void forget_cached_key(const struct req *r)
         explicit_bzero(r->d->cached, sizeof(*r->d->cached));
 }
 
+/*
+ * Whether a key of `type` may name `alg` in its policy: PSA_ERROR_NOT_SUPPORTED
+ * for an algorithm secd does not know, PSA_ERROR_INVALID_ARGUMENT for one that
+ * does not go with the key type (an ECDSA policy on an AES key...).
+ */
+static psa_status_t alg_fits_type(psa_key_type_t type, psa_algorithm_t alg)
+{
+        psa_ecc_family_t f = PSA_KEY_TYPE_IS_ECC(type) ? PSA_KEY_TYPE_ECC_GET_FAMILY(type) : 0;
+        bool fits;
+        if (alg == PSA_ALG_NONE)
+                return PSA_SUCCESS;
+        if (PSA_ALG_IS_ECDSA(alg))
+                fits = f == PSA_ECC_FAMILY_SECP_R1;
+        else if (PSA_ALG_IS_HASH_AND_SIGN(alg)) /* RSA-PSS, RSA PKCS#1 v1.5 */
+                fits = PSA_KEY_TYPE_IS_RSA(type);
+        else if (alg == PSA_ALG_PURE_EDDSA)
+                fits = f == PSA_ECC_FAMILY_TWISTED_EDWARDS;
+        else if (PSA_ALG_IS_HMAC(alg) && alg == PSA_ALG_HMAC(alg)) /* not truncated */
+                fits = type == PSA_KEY_TYPE_HMAC;
+        else if (alg == PSA_ALG_GCM)
+                fits = type == PSA_KEY_TYPE_AES;
+        else if (alg == PSA_ALG_CHACHA20_POLY1305)
+                fits = type == PSA_KEY_TYPE_CHACHA20;
+        else if (alg == PSA_ALG_ECDH)
+                fits = PSA_KEY_TYPE_IS_ECC_KEY_PAIR(type) &&
+                       (f == PSA_ECC_FAMILY_SECP_R1 || f == PSA_ECC_FAMILY_MONTGOMERY);
+        else
+                return PSA_ERROR_NOT_SUPPORTED;
+        return fits ? PSA_SUCCESS : PSA_ERROR_INVALID_ARGUMENT;
+}
+
 static psa_status_t check_new_attrs(const struct req *r, const psa_key_attributes_t *a)
 {
         if (a->private_type == PSA_KEY_TYPE_NONE || (a->private_usage & ~KNOWN_USAGE))
                 return PSA_ERROR_INVALID_ARGUMENT;
+        psa_status_t s = alg_fits_type(a->private_type, a->private_alg);
+        if (s != PSA_SUCCESS)
+                return s;
         if (a->private_lifetime == PSA_KEY_LIFETIME_VOLATILE)
                 return a->private_id == PSA_KEY_ID_NULL && !r->sess->app ? PSA_ERROR_NOT_SUPPORTED
                        : a->private_id == PSA_KEY_ID_NULL                ? PSA_SUCCESS
@@ -131,11 +167,18 @@ static psa_status_t op_new_key(const struct req *r, bool import)
 {
         struct secd_key *k = r->d->key;
         k->attrs = r->m->attrs;
+        k->app = r->app;
         k->blob_len = 0;
         psa_status_t s = check_new_attrs(r, &k->attrs);
         if (s != PSA_SUCCESS)
                 return s;
+        /* PSA 1.1: permission to sign or verify a hash is permission to do so with a message. */
+        if (k->attrs.private_usage & PSA_KEY_USAGE_SIGN_HASH)
+                k->attrs.private_usage |= PSA_KEY_USAGE_SIGN_MESSAGE;
+        if (k->attrs.private_usage & PSA_KEY_USAGE_VERIFY_HASH)
+                k->attrs.private_usage |= PSA_KEY_USAGE_VERIFY_MESSAGE;
         s = import ? r->d->backend->import(k, r->m->input.p, r->m->input.len) : r->d->backend->generate(k);
+        k->app = NULL; /* points into this request */
         return s == PSA_SUCCESS ? keep_key(r, k) : s;
 }
 
@@ -171,8 +214,8 @@ static psa_status_t op_export(const struct req *r, bool public_only)
         size_t len = 0;
         if (public_only)
                 s = r->d->backend->export_public(k, r->d->scratch, out_size(r), &len);
-        else if (!(k->attrs.private_usage & PSA_KEY_USAGE_EXPORT))
-                s = PSA_ERROR_NOT_PERMITTED;
+        else if (!(k->attrs.private_usage & PSA_KEY_USAGE_EXPORT) && !PSA_KEY_TYPE_IS_PUBLIC_KEY(k->attrs.private_type))
+                s = PSA_ERROR_NOT_PERMITTED; /* a public key is exportable whatever its flags */
         else
                 s = r->d->backend->export_key(k, r->d->scratch, out_size(r), &len);
         return put_output(r, s, len);
@@ -268,6 +311,92 @@ static psa_status_t op_verify_hash(const struct req *r)
                                           r->m->signature.len);
 }
 
+/* Hash-and-sign algorithms get the message's hash; the others (PureEdDSA) the message. */
+static psa_status_t sign_message(const struct req *r, size_t *len)
+{
+        const struct secd_backend *b = r->d->backend;
+        psa_algorithm_t alg = r->m->alg;
+        if (!PSA_ALG_IS_HASH_AND_SIGN(alg))
+                return b->sign_message ? b->sign_message(r->d->key, alg, r->m->input.p, r->m->input.len, r->d->scratch,
+                                                         out_size(r), len)
+                                       : PSA_ERROR_NOT_SUPPORTED;
+        uint8_t hash[PSA_HASH_MAX_SIZE];
+        size_t hash_len;
+        psa_status_t s = PSA_ALG_SIGN_GET_HASH(alg) ? secd_hash(PSA_ALG_SIGN_GET_HASH(alg), r->m->input.p,
+                                                                r->m->input.len, hash, sizeof(hash), &hash_len)
+                                                    : PSA_ERROR_INVALID_ARGUMENT; /* ECDSA_ANY names no hash */
+        return s == PSA_SUCCESS ? b->sign_hash(r->d->key, alg, hash, hash_len, r->d->scratch, out_size(r), len) : s;
+}
+
+static psa_status_t op_sign_message(const struct req *r)
+{
+        psa_status_t s = get_key_for(r, PSA_KEY_USAGE_SIGN_MESSAGE, r->m->alg);
+        size_t len = 0;
+        if (s == PSA_SUCCESS)
+                s = sign_message(r, &len);
+        return put_output(r, s, len);
+}
+
+static psa_status_t op_verify_message(const struct req *r)
+{
+        const struct secd_backend *b = r->d->backend;
+        psa_algorithm_t alg = r->m->alg;
+        psa_status_t s = get_key_for(r, PSA_KEY_USAGE_VERIFY_MESSAGE, alg);
+        if (s != PSA_SUCCESS)
+                return s;
+        const struct secd_bytes *in = &r->m->input, *sig = &r->m->signature;
+        if (!PSA_ALG_IS_HASH_AND_SIGN(alg))
+                return b->verify_message ? b->verify_message(r->d->key, alg, in->p, in->len, sig->p, sig->len)
+                                         : PSA_ERROR_NOT_SUPPORTED;
+        if (!PSA_ALG_SIGN_GET_HASH(alg))
+                return PSA_ERROR_INVALID_ARGUMENT;
+        uint8_t hash[PSA_HASH_MAX_SIZE];
+        size_t hash_len;
+        s = secd_hash(PSA_ALG_SIGN_GET_HASH(alg), in->p, in->len, hash, sizeof(hash), &hash_len);
+        return s == PSA_SUCCESS ? b->verify_hash(r->d->key, alg, hash, hash_len, sig->p, sig->len) : s;
+}
+
+/* The MAC of the input with the request's key into `out` (PSA_MAC_MAX_SIZE bytes). */
+static psa_status_t compute_mac(const struct req *r, psa_key_usage_t usage, uint8_t *out, size_t size, size_t *len)
+{
+        psa_status_t s = get_key_for(r, usage, r->m->alg);
+        if (s != PSA_SUCCESS)
+                return s;
+        if (!r->d->backend->mac)
+                return PSA_ERROR_NOT_SUPPORTED;
+        return r->d->backend->mac(r->d->key, r->m->alg, r->m->input.p, r->m->input.len, out, size, len);
+}
+
+static psa_status_t op_mac_compute(const struct req *r)
+{
+        size_t len = 0;
+        psa_status_t s = compute_mac(r, PSA_KEY_USAGE_SIGN_MESSAGE, r->d->scratch, out_size(r), &len);
+        return put_output(r, s, len);
+}
+
+static psa_status_t op_mac_verify(const struct req *r)
+{
+        uint8_t mac[PSA_MAC_MAX_SIZE];
+        size_t len = 0;
+        psa_status_t s = compute_mac(r, PSA_KEY_USAGE_VERIFY_MESSAGE, mac, sizeof(mac), &len);
+        if (s == PSA_SUCCESS && (len != r->m->signature.len || CRYPTO_memcmp(mac, r->m->signature.p, len) != 0))
+                s = PSA_ERROR_INVALID_SIGNATURE;
+        explicit_bzero(mac, sizeof(mac));
+        return s;
+}
+
+static psa_status_t op_raw_key_agreement(const struct req *r)
+{
+        psa_status_t s = get_key_for(r, PSA_KEY_USAGE_DERIVE, r->m->alg);
+        size_t len = 0;
+        if (s == PSA_SUCCESS)
+                s = r->d->backend->key_agreement
+                            ? r->d->backend->key_agreement(r->d->key, r->m->alg, r->m->input.p, r->m->input.len,
+                                                           r->d->scratch, out_size(r), &len)
+                            : PSA_ERROR_NOT_SUPPORTED;
+        return put_output(r, s, len);
+}
+
 static psa_status_t op_aead(const struct req *r, bool encrypt)
 {
         psa_status_t s = get_key_for(r, encrypt ? PSA_KEY_USAGE_ENCRYPT : PSA_KEY_USAGE_DECRYPT, r->m->alg);
@@ -308,7 +437,8 @@ static psa_status_t op_generate_random(const struct req *r)
 {
         if (r->m->out_size > SECD_WIRE_MAX_DATA)
                 return PSA_ERROR_INVALID_ARGUMENT;
-        return put_output(r, secd_random(r->d->scratch, r->m->out_size), r->m->out_size);
+        psa_status_t (*random)(uint8_t *, size_t) = r->d->backend->random ? r->d->backend->random : secd_random;
+        return put_output(r, random(r->d->scratch, r->m->out_size), r->m->out_size);
 }
 
 static psa_status_t op_ps_set(const struct req *r)
@@ -447,6 +577,11 @@ static const op_fn handlers[SECD_OP_MAX] = {
         [SECD_OP_PS_LIST] = op_ps_list,
         [SECD_OP_APP_ADD] = op_app_add,
         [SECD_OP_APP_REMOVE] = op_app_remove,
+        [SECD_OP_SIGN_MESSAGE] = op_sign_message,
+        [SECD_OP_VERIFY_MESSAGE] = op_verify_message,
+        [SECD_OP_MAC_COMPUTE] = op_mac_compute,
+        [SECD_OP_MAC_VERIFY] = op_mac_verify,
+        [SECD_OP_RAW_KEY_AGREEMENT] = op_raw_key_agreement,
 };
 
 /* The app a request acts on: the session's, or on the admin socket the one it names. */

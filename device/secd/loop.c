@@ -45,6 +45,18 @@ static int listen_unix(const char *path, mode_t mode, alder_error **err)
         return steal_fd(&fd);
 }
 
+/* array, grown if need be to hold n + 1 elements of `size` (capacity *cap, doubled from 4); NULL when out of memory. */
+static void *room_for_one(void *array, size_t n, size_t *cap, size_t size)
+{
+        if (n < *cap)
+                return array;
+        size_t want = *cap ? 2 * *cap : 4;
+        void *p = reallocarray(array, want, size);
+        if (p)
+                *cap = want;
+        return p;
+}
+
 static int app_index(const struct secd *d, const char *name)
 {
         for (size_t i = 0; i < d->n_apps; i++)
@@ -90,6 +102,10 @@ static int open_app(struct secd *d, const char *name, alder_error **err)
 {
         if (d->n_apps == SECD_MAX_APPS)
                 return alder_error_set(err, E2BIG, "app %s: secd serves at most %u apps", name, SECD_MAX_APPS);
+        struct secd_app *apps = room_for_one(d->apps, d->n_apps, &d->cap_apps, sizeof(*apps));
+        if (!apps)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        d->apps = apps;
         struct secd_app a = {.listen_fd = -1};
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/apps/%s", d->run_dir, name) < 0 || asprintf(&a.socket_path, "%s/secd.sock", dir) < 0 ||
@@ -143,23 +159,34 @@ int secd_app_remove(struct secd *d, const char *name, bool purge, alder_error **
                         if (d->conns[k].app == i)
                                 d->conns[k].closing = true;
         }
+        if (strcmp(d->cached_app, name) == 0)
+                explicit_bzero(d->cached, sizeof(*d->cached));
+        /*
+         * The keys go before the cgroup prefix: a crash in between must not
+         * leave them served without the cross-check (load_cgroups() drops
+         * the prefix of an app that has no keys left).
+         */
+        int r = purge ? secd_store_remove_app(&d->store, name, err) : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "delete the keys and secrets of app %s", name);
         _cleanup_free_ char *path = NULL;
-        int r = d->listening ? cgroup_file(d, name, &path, err) : 0;
+        r = d->listening ? cgroup_file(d, name, &path, err) : 0;
         if (r < 0)
                 return r;
         if (path && unlink(path) < 0 && errno != ENOENT)
                 return alder_error_sys(err, errno, "remove '%s'", path);
-        if (strcmp(d->cached_app, name) == 0)
-                explicit_bzero(d->cached, sizeof(*d->cached));
-        if (purge && (r = secd_store_remove_app(&d->store, name, err)) < 0)
-                return alder_error_wrap(err, "delete the keys and secrets of app %s", name);
         alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", name), "app %s removed, its keys and secrets %s", name,
                   purge ? "deleted" : "kept");
         return 0;
 }
 
-/* ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"]}, optional. */
-static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, alder_error **err)
+/*
+ * ROOT/config/secd.json: {"backend": "software", "apps": ["a", "b"], "tpm": {"tcti": "..."}}, optional.
+ * The whole config stays in *settings for the backend (it reads the object named like it), *config_path
+ * names the file.
+ */
+static int load_config(struct secd *d, const struct secd_config *cfg, const char **backend, json_t **settings,
+                       char **config_path, alder_error **err)
 {
         _cleanup_free_ char *path = NULL;
         int r = cfg->config ? ((path = strdup(cfg->config)) ? 0 : -ENOMEM)
@@ -172,7 +199,7 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
                 alder_error_clear(err);
                 return 0;
         }
-        static const char *const keys[] = {"backend", "apps", NULL};
+        static const char *const keys[] = {"backend", "apps", "tpm", "pkcs11", NULL};
         _cleanup_strv_ char **apps = NULL;
         const char *name = NULL;
         if (r >= 0)
@@ -185,7 +212,26 @@ static int load_config(struct secd *d, const struct secd_config *cfg, const char
                 r = alder_error_set(err, EINVAL, "%s: field 'backend': unknown backend '%s'", path, name);
         for (char **a = apps; r >= 0 && a && *a; a++)
                 r = secd_app_add(d, *a, NULL, err);
-        return r < 0 ? alder_error_wrap(err, "config") : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "config");
+        *settings = json_incref(root);
+        *config_path = steal_pointer(&path);
+        return 0;
+}
+
+/* Opens the backend, then the device key (which a TPM backend seals). */
+static int open_backend(struct secd *d, const char *name, const json_t *settings, const char *config_path,
+                        alder_error **err)
+{
+        d->backend = secd_backend_find(name);
+        if (!d->backend)
+                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software, tpm, pkcs11)", name);
+        int r = d->backend->init ? d->backend->init(settings, config_path ? config_path : "config", err) : 0;
+        if (r < 0)
+                return alder_error_wrap(err, "backend %s", name);
+        d->backend_open = true;
+        r = secd_store_device_key(&d->store, d->backend, err);
+        return r < 0 ? alder_error_wrap(err, "open store") : 0;
 }
 
 static int add_stored_apps(struct secd *d, alder_error **err)
@@ -197,9 +243,14 @@ static int add_stored_apps(struct secd *d, alder_error **err)
         return r;
 }
 
-/* The cgroup prefixes alder-appd registered before secd restarted. */
+/*
+ * The cgroup prefixes alder-appd registered before secd restarted. A crash
+ * may have left temp files of their writes, and the prefix of an app whose
+ * purge it cut short after the keys went (secd_app_remove()): both go.
+ */
 static int load_cgroups(struct secd *d, alder_error **err)
 {
+        secd_remove_temps(d->cgroups_dir);
         _cleanup_closedir_ DIR *dir = opendir(d->cgroups_dir);
         if (!dir)
                 return alder_error_sys(err, errno, "open '%s'", d->cgroups_dir);
@@ -208,8 +259,15 @@ static int load_cgroups(struct secd *d, alder_error **err)
                 _cleanup_free_ char *path = NULL, *cgroup = NULL;
                 size_t len;
                 if (!secd_app_name_valid(e->d_name))
-                        continue; /* ".", "..", temp files of a write cut short */
+                        continue; /* ".", ".." */
                 int r = cgroup_file(d, e->d_name, &path, err);
+                if (r == 0 && !secd_store_has_app(&d->store, e->d_name)) {
+                        if (unlink(path) < 0 && errno != ENOENT)
+                                return alder_error_sys(err, errno, "remove '%s'", path);
+                        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("APP", e->d_name),
+                                  "app %s: dropped the cgroup prefix left by its removal", e->d_name);
+                        continue;
+                }
                 if (r == 0)
                         r = alder_read_file(path, SECD_CGROUP_MAX, &cgroup, &len, err);
                 if (r == 0)
@@ -260,11 +318,12 @@ int secd_init(struct secd *d, const struct secd_config *cfg, alder_error **err)
         if (d->listening && (r = open_sockets(d, err)) < 0)
                 return r;
         const char *backend = cfg->backend;
-        if ((r = load_config(d, cfg, &backend, err)) < 0)
+        _cleanup_json_ json_t *settings = NULL;
+        _cleanup_free_ char *config_path = NULL;
+        if ((r = load_config(d, cfg, &backend, &settings, &config_path, err)) < 0)
                 return r;
-        d->backend = secd_backend_find(backend ? backend : "software");
-        if (!d->backend)
-                return alder_error_set(err, EINVAL, "unknown backend '%s' (known: software)", backend);
+        if ((r = open_backend(d, backend ? backend : "software", settings, config_path, err)) < 0)
+                return r;
         for (char **a = cfg->apps; a && *a; a++)
                 if ((r = secd_app_add(d, *a, NULL, err)) < 0)
                         return r;
@@ -344,6 +403,10 @@ static void accept_conn(struct secd *d, int listen_fd, int app)
         }
         /* A peer refused by the cross-check still gets a reply that says so, to its first request. */
         bool denied = app >= 0 && !app_peer_ok(&d->apps[app], fd);
+        struct secd_conn *conns = room_for_one(d->conns, d->n_conns, &d->cap_conns, sizeof(*conns));
+        if (!conns)
+                return;
+        d->conns = conns;
         uint8_t *buf = malloc(SECD_WIRE_MAX_FRAME);
         if (!buf)
                 return;
@@ -517,7 +580,11 @@ void secd_done(struct secd *d)
                 close(d->admin_fd);
                 unlink(d->admin_path);
         }
+        free(d->apps);
+        free(d->conns);
         secd_store_close(&d->store);
+        if (d->backend_open && d->backend->done)
+                d->backend->done();
         free(d->admin_path);
         free(d->run_dir);
         free(d->cgroups_dir);

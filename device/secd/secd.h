@@ -30,7 +30,7 @@
 struct secd_config {
         const char *root;    /* prefix of every path ("" = /) */
         const char *config;  /* default ROOT/config/secd.json */
-        const char *backend; /* default: the config's, else "software" */
+        const char *backend; /* default: the config's, else "software" ("tpm": settings in the config's "tpm") */
         char **apps;         /* apps named on the command line (NULL-terminated, may be NULL) */
         bool no_sockets;     /* unit tests: store and dispatch only */
 };
@@ -66,12 +66,14 @@ struct secd {
         char *cgroups_dir; /* ROOT/run/alder/secd/cgroups: the prefix of each app, kept across restarts */
         struct secd_store store;
         const struct secd_backend *backend;
+        bool backend_open; /* init() done: done() is due */
         int admin_fd;
         char *admin_path;
-        struct secd_app apps[SECD_MAX_APPS];
-        size_t n_apps;
-        struct secd_conn conns[SECD_MAX_CONNS];
-        size_t n_conns;
+        /* Grown on demand (an idle secd with few apps keeps little): n_* in use, cap_* allocated. */
+        struct secd_app *apps;
+        size_t n_apps, cap_apps;
+        struct secd_conn *conns;
+        size_t n_conns, cap_conns;
         uint8_t *reply;   /* SECD_WIRE_MAX_FRAME */
         uint8_t *scratch; /* SECD_WIRE_MAX_DATA: output of an operation */
         struct secd_key *key;

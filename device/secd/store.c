@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alder/fileio.h"
 #include "crypto.h"
@@ -68,18 +69,26 @@ static int make_device_key(struct secd_store *s, const char *dir, const char *pa
 {
         if (getrandom(s->device_key, sizeof(s->device_key), 0) != (ssize_t) sizeof(s->device_key))
                 return alder_error_sys(err, errno, "getrandom for the device key");
-        int r = alder_mkdir_p(dir, 0700, err);
+        int r = alder_mkdir_p_durable(dir, 0700, err);
         if (r < 0)
                 return r;
         return alder_write_file_atomic(path, s->device_key, sizeof(s->device_key), 0600, err);
 }
 
-static void sweep_removed(struct secd_store *s);
+static void recover(struct secd_store *s, const char *keydir);
+#define SEALED_SUFFIX  ".sealed"
+#define SEALED_KEY_MAX 4096u
+
+static char *sealed_path(const char *key_path)
+{
+        char *p = NULL;
+        return asprintf(&p, "%s" SEALED_SUFFIX, key_path) < 0 ? NULL : p;
+}
 
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
 {
         *s = (struct secd_store){0};
-        _cleanup_free_ char *keydir = NULL, *keypath = NULL, *dir = NULL;
+        _cleanup_free_ char *keydir = NULL, *keypath = NULL, *dir = NULL, *sealed = NULL;
         int r = alder_path_join(root, "config/secd", &keydir, err);
         if (r >= 0)
                 r = alder_path_join(keydir, "device.key", &keypath, err);
@@ -87,26 +96,75 @@ int secd_store_open(struct secd_store *s, const char *root, alder_error **err)
                 r = alder_path_join(root, "var/lib/alder/secd", &dir, err);
         if (r < 0)
                 return r;
-        r = load_device_key(s, keypath, err);
+        if (!(sealed = sealed_path(keypath)))
+                return alder_error_set(err, ENOMEM, "out of memory");
+        s->key_sealed = access(sealed, F_OK) == 0;
+        r = s->key_sealed ? 0 : load_device_key(s, keypath, err);
         if (r == -ENOENT) {
                 alder_error_clear(err);
                 r = make_device_key(s, keydir, keypath, err);
         }
         if (r < 0)
                 return alder_error_wrap(err, "device key");
-        r = alder_mkdir_p(dir, 0700, err);
+        r = alder_mkdir_p_durable(dir, 0700, err);
         if (r < 0)
                 return r;
         s->dir = steal_pointer(&dir);
-        sweep_removed(s);
+        recover(s, keydir);
+        s->key_path = steal_pointer(&keypath);
         return 0;
+}
+
+static int unseal_device_key(struct secd_store *s, const struct secd_backend *b, const char *sealed, alder_error **err)
+{
+        _cleanup_free_ char *blob = NULL;
+        size_t len, key_len = 0;
+        int r = alder_read_file(sealed, SEALED_KEY_MAX, &blob, &len, err);
+        if (r >= 0)
+                r = b->unseal((const uint8_t *) blob, len, s->device_key, sizeof(s->device_key), &key_len, err);
+        if (r >= 0 && key_len != SECD_DEVICE_KEY_SIZE)
+                r = alder_error_set(err, EBADMSG, "%s: unsealed %zu bytes, expected %u", sealed, key_len,
+                                    SECD_DEVICE_KEY_SIZE);
+        if (r < 0)
+                return alder_error_wrap(err, "unseal device key '%s'", sealed);
+        s->key_sealed = false;
+        /* A plain key left by a power cut between sealing and its removal. */
+        if (unlink(s->key_path) == 0)
+                return alder_fsync_parent_dir(s->key_path, err);
+        return 0;
+}
+
+int secd_store_device_key(struct secd_store *s, const struct secd_backend *b, alder_error **err)
+{
+        _cleanup_free_ char *sealed = sealed_path(s->key_path);
+        if (!sealed)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        if (!b->seal)
+                return s->key_sealed ? alder_error_set(err, EPERM,
+                                                       "%s: the device key is sealed to a TPM, which backend '%s' "
+                                                       "cannot unseal (configure backend 'tpm')",
+                                                       sealed, b->name)
+                                     : 0;
+        if (s->key_sealed)
+                return unseal_device_key(s, b, sealed, err);
+        uint8_t blob[SEALED_KEY_MAX];
+        size_t len = 0;
+        int r = b->seal(s->device_key, sizeof(s->device_key), blob, sizeof(blob), &len, err);
+        if (r >= 0)
+                r = alder_write_file_atomic(sealed, blob, len, 0600, err);
+        if (r < 0)
+                return alder_error_wrap(err, "seal device key into '%s'", sealed);
+        if (unlink(s->key_path) < 0)
+                return alder_error_sys(err, errno, "remove plain device key '%s'", s->key_path);
+        return alder_fsync_parent_dir(s->key_path, err);
 }
 
 void secd_store_close(struct secd_store *s)
 {
         explicit_bzero(s->device_key, sizeof(s->device_key));
         free(s->dir);
-        s->dir = NULL;
+        free(s->key_path);
+        s->dir = s->key_path = NULL;
 }
 
 /* dir/APP[/sub[/name]] */
@@ -128,11 +186,18 @@ int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err)
                 _cleanup_free_ char *p = store_path(s, app, subs[i], NULL);
                 if (!p)
                         return alder_error_set(err, ENOMEM, "out of memory");
-                int r = alder_mkdir_p(p, 0700, err);
+                int r = alder_mkdir_p_durable(p, 0700, err);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+bool secd_store_has_app(const struct secd_store *s, const char *app)
+{
+        _cleanup_free_ char *p = secd_app_name_valid(app) ? store_path(s, app, NULL, NULL) : NULL;
+        struct stat st;
+        return p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 #define REMOVED_PREFIX ".removed-"
@@ -164,15 +229,39 @@ int secd_store_remove_app(struct secd_store *s, const char *app, alder_error **e
         return r < 0 ? r : alder_remove_tree(gone, err);
 }
 
-static void sweep_removed(struct secd_store *s)
+void secd_remove_temps(const char *dir)
 {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+                if (alder_is_temp_name(e->d_name))
+                        (void) unlinkat(dirfd(d), e->d_name, 0);
+}
+
+/*
+ * What a crash left: temp files of atomic writes (of the device key, of keys
+ * and secrets) and the folders of app removals cut short. Best effort: what
+ * fails to go now goes at the next start, and nothing reads these names.
+ */
+static void recover(struct secd_store *s, const char *keydir)
+{
+        secd_remove_temps(keydir);
         _cleanup_closedir_ DIR *d = opendir(s->dir);
         struct dirent *e;
         while (d && (e = readdir(d))) {
-                _cleanup_free_ char *p = NULL;
-                if (strncmp(e->d_name, REMOVED_PREFIX, strlen(REMOVED_PREFIX)) == 0 &&
-                    asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0)
-                        remove_leftover(p);
+                bool removed = strncmp(e->d_name, REMOVED_PREFIX, strlen(REMOVED_PREFIX)) == 0;
+                if (removed) {
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0)
+                                remove_leftover(p);
+                        continue;
+                }
+                static const char *const subs[] = {"keys", "ps"};
+                for (size_t i = 0; secd_app_name_valid(e->d_name) && i < ALDER_ARRAY_SIZE(subs); i++) {
+                        _cleanup_free_ char *p = store_path(s, e->d_name, subs[i], NULL);
+                        if (p)
+                                secd_remove_temps(p);
+                }
         }
 }
 

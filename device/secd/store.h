@@ -24,18 +24,38 @@
 #define SECD_MAX_SECRETS_PER_APP 1024u
 
 struct secd_store {
-        char *dir; /* ROOT/var/lib/alder/secd */
+        char *dir;       /* ROOT/var/lib/alder/secd */
+        char *key_path;  /* ROOT/config/secd/device.key */
+        bool key_sealed; /* the device key is ROOT/config/secd/device.key.sealed, not opened yet */
         uint8_t device_key[SECD_DEVICE_KEY_SIZE];
 };
 
-/* Opens the store below root ("" or "/" for the device), making the device key on first start. */
+/*
+ * Opens the store below root ("" or "/" for the device), making the device key
+ * on first start. When the device key is sealed (device.key.sealed, see
+ * secd_store_device_key()), it is not loaded here.
+ */
 int secd_store_open(struct secd_store *s, const char *root, alder_error **err) ALDER_WUR;
+
+/*
+ * Puts the device key under the backend's sealing (a TPM): a sealed key is
+ * unsealed; a plain one is sealed into device.key.sealed (atomically), then
+ * the plain file removed, so a power cut leaves one of the two usable. A
+ * backend that cannot seal keeps the plain file, and refuses a sealed one.
+ */
+int secd_store_device_key(struct secd_store *s, const struct secd_backend *b, alder_error **err) ALDER_WUR;
 void secd_store_close(struct secd_store *s);
 
 /* True for a name usable as an app id: [a-z0-9][a-z0-9._-]{0,63}, without "..". */
 bool secd_app_name_valid(const char *name);
 
-/* Creates the app's folders (idempotent). */
+/* Removes the temp files of atomic writes a crash cut short (alder_is_temp_name) from dir. */
+void secd_remove_temps(const char *dir);
+
+/* True when the app has a folder in the store. */
+bool secd_store_has_app(const struct secd_store *s, const char *app);
+
+/* Creates the app's folders (idempotent), durably. */
 int secd_store_add_app(struct secd_store *s, const char *app, alder_error **err) ALDER_WUR;
 
 /* Deletes the app's keys and secrets with its folder (nothing there is no error). */

@@ -63,6 +63,7 @@ int cmd_keys(struct cli *cli, int argc, char **argv);
 int cmd_app(struct cli *cli, int argc, char **argv);
 int cmd_update(struct cli *cli, int argc, char **argv);
 int cmd_secure(struct cli *cli, int argc, char **argv);
+int cmd_dm(struct cli *cli, int argc, char **argv);
 int cmd_app_pack(struct cli *cli, int argc, char **argv);
 /* app install|update|list|status|remove|start|stop|restart|wait: argv[0] names which */
 int cmd_app_local(struct cli *cli, int argc, char **argv);

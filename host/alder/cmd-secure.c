@@ -39,10 +39,12 @@ static const char usage[] =
         "Options:\n"
         "  -a, --app APP       the app whose keys or secrets to act on (required)\n"
         "  -i, --id ID         persistent key id, 1..0x3fffffff\n"
-        "  -t, --type TYPE     key type: ecc-p256, ecc-p384 (ECDSA signing keys) or\n"
-        "                      aes-128, aes-256 (AES-GCM keys)\n"
+        "  -t, --type TYPE     key type: ecc-p256, ecc-p384 (ECDSA), ed25519 (EdDSA),\n"
+        "                      rsa-2048, rsa-3072 (RSA-PSS SHA-256) signing keys;\n"
+        "                      ecdh-p256, x25519 (key agreement); aes-128, aes-256\n"
+        "                      (AES-GCM), chacha20 (ChaCha20-Poly1305), hmac-sha256\n"
         "  -u, --usage LIST    comma-separated usage: sign, verify, encrypt, decrypt,\n"
-        "                      export (default: sign,verify for ECC, encrypt,decrypt for AES)\n"
+        "                      derive, export (default: what the type is for)\n"
         "  -U, --uid UID       secret's uid (non-zero, up to 64 bits)\n"
         "  -w, --write-once    the secret can never be changed or removed again\n"
         "  -s, --socket PATH   admin socket (default " DEFAULT_ADMIN_SOCKET ")\n"
@@ -140,11 +142,27 @@ static void admin_start(struct admin_call *call, const struct secure_args *a, ui
 
 static const char *type_name(psa_key_type_t t)
 {
-        return t == PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)     ? "ecc-key-pair-secp-r1"
-               : t == PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1) ? "ecc-public-key-secp-r1"
-               : t == PSA_KEY_TYPE_AES                                    ? "aes"
-               : t == PSA_KEY_TYPE_HMAC                                   ? "hmac"
-                                                                          : "other";
+        static const struct {
+                psa_key_type_t type;
+                const char *name;
+        } names[] = {
+                {PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1), "ecc-key-pair-secp-r1"},
+                {PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1), "ecc-public-key-secp-r1"},
+                {PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_TWISTED_EDWARDS), "ecc-key-pair-twisted-edwards"},
+                {PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_TWISTED_EDWARDS), "ecc-public-key-twisted-edwards"},
+                {PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY), "ecc-key-pair-montgomery"},
+                {PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_MONTGOMERY), "ecc-public-key-montgomery"},
+                {PSA_KEY_TYPE_RSA_KEY_PAIR, "rsa-key-pair"},
+                {PSA_KEY_TYPE_RSA_PUBLIC_KEY, "rsa-public-key"},
+                {PSA_KEY_TYPE_AES, "aes"},
+                {PSA_KEY_TYPE_CHACHA20, "chacha20"},
+                {PSA_KEY_TYPE_HMAC, "hmac"},
+                {PSA_KEY_TYPE_RAW_DATA, "raw-data"},
+        };
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(names); i++)
+                if (names[i].type == t)
+                        return names[i].name;
+        return "other";
 }
 
 static int print_key_list(struct cli *cli, const struct secd_msg *m)
@@ -199,22 +217,34 @@ static int key_template(const struct secure_args *a, psa_key_attributes_t *k)
                  PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH, PSA_ALG_ECDSA(PSA_ALG_SHA_384)},
                 {"aes-128", PSA_KEY_TYPE_AES, 128, PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT, PSA_ALG_GCM},
                 {"aes-256", PSA_KEY_TYPE_AES, 256, PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT, PSA_ALG_GCM},
+                {"ed25519", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_TWISTED_EDWARDS), 255,
+                 PSA_KEY_USAGE_SIGN_MESSAGE | PSA_KEY_USAGE_VERIFY_MESSAGE, PSA_ALG_PURE_EDDSA},
+                {"rsa-2048", PSA_KEY_TYPE_RSA_KEY_PAIR, 2048, PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH,
+                 PSA_ALG_RSA_PSS(PSA_ALG_SHA_256)},
+                {"rsa-3072", PSA_KEY_TYPE_RSA_KEY_PAIR, 3072, PSA_KEY_USAGE_SIGN_HASH | PSA_KEY_USAGE_VERIFY_HASH,
+                 PSA_ALG_RSA_PSS(PSA_ALG_SHA_256)},
+                {"ecdh-p256", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1), 256, PSA_KEY_USAGE_DERIVE,
+                 PSA_ALG_ECDH},
+                {"x25519", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY), 255, PSA_KEY_USAGE_DERIVE,
+                 PSA_ALG_ECDH},
+                {"chacha20", PSA_KEY_TYPE_CHACHA20, 256, PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT,
+                 PSA_ALG_CHACHA20_POLY1305},
+                {"hmac-sha256", PSA_KEY_TYPE_HMAC, 256, PSA_KEY_USAGE_SIGN_MESSAGE | PSA_KEY_USAGE_VERIFY_MESSAGE,
+                 PSA_ALG_HMAC(PSA_ALG_SHA_256)},
         };
         static const struct {
                 const char *name;
                 psa_key_usage_t bit;
-        } usages[] = {{"sign", PSA_KEY_USAGE_SIGN_HASH},
-                      {"verify", PSA_KEY_USAGE_VERIFY_HASH},
-                      {"encrypt", PSA_KEY_USAGE_ENCRYPT},
-                      {"decrypt", PSA_KEY_USAGE_DECRYPT},
-                      {"export", PSA_KEY_USAGE_EXPORT}};
+        } usages[] = {{"sign", PSA_KEY_USAGE_SIGN_HASH},  {"verify", PSA_KEY_USAGE_VERIFY_HASH},
+                      {"encrypt", PSA_KEY_USAGE_ENCRYPT}, {"decrypt", PSA_KEY_USAGE_DECRYPT},
+                      {"derive", PSA_KEY_USAGE_DERIVE},   {"export", PSA_KEY_USAGE_EXPORT}};
         size_t i = 0;
         while (i < ALDER_ARRAY_SIZE(types) && (!a->type || strcmp(types[i].name, a->type) != 0))
                 i++;
         if (i == ALDER_ARRAY_SIZE(types))
                 return cli_usage_error("secure keys generate",
-                                       "--type: '%s' is not one of ecc-p256, ecc-p384, "
-                                       "aes-128, aes-256",
+                                       "--type: '%s' is not one of ecc-p256, ecc-p384, ed25519, rsa-2048, "
+                                       "rsa-3072, ecdh-p256, x25519, aes-128, aes-256, chacha20, hmac-sha256",
                                        a->type ? a->type : "");
         *k = psa_key_attributes_init();
         psa_set_key_type(k, types[i].type);

@@ -17,6 +17,7 @@ static const struct cli_command commands[] = {
         {"update", "create, sign, verify and install root-filesystem updates", cmd_update},
         {"secure", "provision apps' keys and secrets in alder-secd", cmd_secure},
         {"logs", "print the device's log from alder-logd", cmd_logs},
+        {"dm", "devices, resources and notifications of the alder-dm service", cmd_dm},
 };
 
 static void print_usage(FILE *out)

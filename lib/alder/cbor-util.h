@@ -77,6 +77,77 @@ bool alder_cbor_get_int64(const cbor_item_t *item, int64_t *ret);
 /* The value stored under integer key `key` of a map item, or NULL. */
 cbor_item_t *alder_cbor_map_get_int(const cbor_item_t *map, int64_t key);
 
+/*
+ * Streaming reader: one item head at a time over libcbor's cbor_stream_decode(),
+ * nothing allocated. It takes any well-formed CBOR (floats, indefinite lengths,
+ * simple values); callers decide what they accept. alder_cbor_decode() checks
+ * a document with it before building a tree; LwM2M reads SenML-CBOR and
+ * application/cbor with it. Errors name the document and the byte offset:
+ *     "SenML-CBOR: CBOR offset 3: truncated item"
+ */
+enum alder_cbor_kind {
+        /* the major types 0..6, in their order (as libcbor's CBOR_TYPE_*) */
+        ALDER_CBOR_UINT,
+        ALDER_CBOR_NEGINT,
+        ALDER_CBOR_BYTES,
+        ALDER_CBOR_TEXT,
+        ALDER_CBOR_ARRAY,
+        ALDER_CBOR_MAP,
+        ALDER_CBOR_TAG,
+        /* major type 7 */
+        ALDER_CBOR_FLOAT, /* half, single or double precision */
+        ALDER_CBOR_BOOL,
+        ALDER_CBOR_NULL,
+        ALDER_CBOR_UNDEFINED,
+        ALDER_CBOR_BREAK,
+};
+
+struct alder_cbor_head {
+        enum alder_cbor_kind kind;
+        bool indefinite;     /* BYTES, TEXT, ARRAY, MAP without a length: chunks / items up to a BREAK */
+        uint64_t value;      /* UINT, TAG: the value; NEGINT: n of the value -1 - n; BOOL: 0 or 1 */
+        uint64_t len;        /* definite BYTES, TEXT: bytes; ARRAY: items; MAP: pairs */
+        double f;            /* FLOAT */
+        const uint8_t *data; /* definite BYTES, TEXT: the string, inside the reader's buffer */
+        size_t off;          /* offset of the head in the reader's buffer */
+        size_t size;         /* bytes read: the head and a definite string's bytes */
+};
+
+struct alder_cbor_reader {
+        const char *what; /* the document, for messages */
+        const uint8_t *buf;
+        size_t len;
+        size_t off;  /* where the next head starts */
+        size_t base; /* offset of buf in the document, for messages */
+};
+
+/* "<what>: CBOR offset <base + at>: <message>" with errnum; returns -errnum. */
+#define ALDER_CBOR_FAIL(r, err, at, errnum, fmt, ...)                                                       \
+        alder_error_set((err), (errnum), "%s: CBOR offset %zu: " fmt, (r)->what, (r)->base + (size_t) (at), \
+                        ##__VA_ARGS__)
+
+/*
+ * Reads the item head at r->off (with a definite string's bytes) and moves past
+ * it. Fails (EBADMSG) at the end of the buffer ("truncated (an item is
+ * missing)"), on a head or string cut short ("truncated item"), on malformed
+ * bytes, and on the one-byte tags 6..20, which libcbor 0.8 cannot decode.
+ */
+int alder_cbor_read_head(struct alder_cbor_reader *r, struct alder_cbor_head *ret, alder_error **err) ALDER_WUR;
+
+/*
+ * A container of n items (for a map: n pairs) whose head ended at r->off must
+ * fit in the bytes left, each item taking at least one: "<kind> of <n> items
+ * exceeds the remaining <left> bytes" at offset `at` (EBADMSG).
+ */
+int alder_cbor_check_count(const struct alder_cbor_reader *r, size_t at, enum alder_cbor_kind kind, uint64_t n,
+                           alder_error **err) ALDER_WUR;
+
+/* Name of a kind as users read it: "unsigned integer", "text string", "floating-point number", ... */
+const char *alder_cbor_kind_name(enum alder_cbor_kind k);
+
+/* The integer value of a UINT or NEGINT head, when it fits in int64_t. */
+bool alder_cbor_head_int64(const struct alder_cbor_head *h, int64_t *ret);
+
 /* A growable output buffer. After the first failure every call is a no-op and `error` keeps its errno. */
 struct alder_cbor_writer {
         uint8_t *buf;

@@ -82,6 +82,14 @@ int alder_path_parent(const char *path, char **ret, alder_error **err) ALDER_WUR
 int alder_mkdir_p(const char *path, mode_t mode, alder_error **err) ALDER_WUR;
 
 /*
+ * The same, and each directory it makes is made durable (its parent
+ * fsynced): for folders whose files must survive a power cut, which the
+ * fsync of a file and of its own directory alone does not promise when the
+ * directory itself is new.
+ */
+int alder_mkdir_p_durable(const char *path, mode_t mode, alder_error **err) ALDER_WUR;
+
+/*
  * Joins `rel` below `root` lexically: "." and empty components are dropped,
  * ".." steps back one component but never above root (that is refused with
  * EPERM, naming the path). A leading '/' in rel is taken relative to root, as

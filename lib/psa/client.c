@@ -173,28 +173,75 @@ psa_status_t psa_destroy_key(psa_key_id_t key)
         return finish_plain(&c);
 }
 
+/* sign_message, mac_compute, raw_key_agreement: key, alg, input in; bytes out. */
+static psa_status_t key_alg_output(uint16_t op, psa_key_id_t key, psa_algorithm_t alg, const uint8_t *in,
+                                   size_t in_length, uint8_t *out, size_t out_size, size_t *out_length)
+{
+        struct call c;
+        call_start(&c, op);
+        secd_put_u32(&c.w, SECD_TAG_KEY_ID, key);
+        secd_put_u32(&c.w, SECD_TAG_ALG, alg);
+        secd_put_bytes(&c.w, SECD_TAG_INPUT, in, in_length);
+        secd_put_u32(&c.w, SECD_TAG_OUT_SIZE, clamp_u32(out_size));
+        return finish_output(&c, out, out_size, out_length);
+}
+
+/* verify_message, mac_verify: key, alg, input and the signature or MAC to check. */
+static psa_status_t key_alg_check(uint16_t op, psa_key_id_t key, psa_algorithm_t alg, const uint8_t *in,
+                                  size_t in_length, const uint8_t *sig, size_t sig_length)
+{
+        struct call c;
+        call_start(&c, op);
+        secd_put_u32(&c.w, SECD_TAG_KEY_ID, key);
+        secd_put_u32(&c.w, SECD_TAG_ALG, alg);
+        secd_put_bytes(&c.w, SECD_TAG_INPUT, in, in_length);
+        secd_put_bytes(&c.w, SECD_TAG_SIGNATURE, sig, sig_length);
+        return finish_plain(&c);
+}
+
 psa_status_t psa_sign_hash(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *hash, size_t hash_length,
                            uint8_t *signature, size_t signature_size, size_t *signature_length)
 {
-        struct call c;
-        call_start(&c, SECD_OP_SIGN_HASH);
-        secd_put_u32(&c.w, SECD_TAG_KEY_ID, key);
-        secd_put_u32(&c.w, SECD_TAG_ALG, alg);
-        secd_put_bytes(&c.w, SECD_TAG_INPUT, hash, hash_length);
-        secd_put_u32(&c.w, SECD_TAG_OUT_SIZE, clamp_u32(signature_size));
-        return finish_output(&c, signature, signature_size, signature_length);
+        return key_alg_output(SECD_OP_SIGN_HASH, key, alg, hash, hash_length, signature, signature_size,
+                              signature_length);
 }
 
 psa_status_t psa_verify_hash(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *hash, size_t hash_length,
                              const uint8_t *signature, size_t signature_length)
 {
-        struct call c;
-        call_start(&c, SECD_OP_VERIFY_HASH);
-        secd_put_u32(&c.w, SECD_TAG_KEY_ID, key);
-        secd_put_u32(&c.w, SECD_TAG_ALG, alg);
-        secd_put_bytes(&c.w, SECD_TAG_INPUT, hash, hash_length);
-        secd_put_bytes(&c.w, SECD_TAG_SIGNATURE, signature, signature_length);
-        return finish_plain(&c);
+        return key_alg_check(SECD_OP_VERIFY_HASH, key, alg, hash, hash_length, signature, signature_length);
+}
+
+psa_status_t psa_sign_message(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                              uint8_t *signature, size_t signature_size, size_t *signature_length)
+{
+        return key_alg_output(SECD_OP_SIGN_MESSAGE, key, alg, input, input_length, signature, signature_size,
+                              signature_length);
+}
+
+psa_status_t psa_verify_message(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                                const uint8_t *signature, size_t signature_length)
+{
+        return key_alg_check(SECD_OP_VERIFY_MESSAGE, key, alg, input, input_length, signature, signature_length);
+}
+
+psa_status_t psa_mac_compute(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                             uint8_t *mac, size_t mac_size, size_t *mac_length)
+{
+        return key_alg_output(SECD_OP_MAC_COMPUTE, key, alg, input, input_length, mac, mac_size, mac_length);
+}
+
+psa_status_t psa_mac_verify(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                            const uint8_t *mac, size_t mac_length)
+{
+        return key_alg_check(SECD_OP_MAC_VERIFY, key, alg, input, input_length, mac, mac_length);
+}
+
+psa_status_t psa_raw_key_agreement(psa_algorithm_t alg, psa_key_id_t private_key, const uint8_t *peer_key,
+                                   size_t peer_key_length, uint8_t *output, size_t output_size, size_t *output_length)
+{
+        return key_alg_output(SECD_OP_RAW_KEY_AGREEMENT, private_key, alg, peer_key, peer_key_length, output,
+                              output_size, output_length);
 }
 
 static psa_status_t aead_common(uint16_t op, psa_key_id_t key, psa_algorithm_t alg, const uint8_t *nonce,

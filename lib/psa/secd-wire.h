@@ -52,6 +52,11 @@ enum secd_op {
         SECD_OP_PS_LIST = 18,
         SECD_OP_APP_ADD = 19,    /* admin socket only */
         SECD_OP_APP_REMOVE = 20, /* admin socket only */
+        SECD_OP_SIGN_MESSAGE = 21,
+        SECD_OP_VERIFY_MESSAGE = 22,
+        SECD_OP_MAC_COMPUTE = 23,
+        SECD_OP_MAC_VERIFY = 24,
+        SECD_OP_RAW_KEY_AGREEMENT = 25,
         SECD_OP_MAX,
 };
 

@@ -270,6 +270,11 @@ static const struct {
         [SECD_OP_PS_LIST] = {"ps_list", 0, 0},
         [SECD_OP_APP_ADD] = {"app_add", B(APP), B(CGROUP)},
         [SECD_OP_APP_REMOVE] = {"app_remove", B(APP), B(FLAGS)},
+        [SECD_OP_SIGN_MESSAGE] = {"sign_message", B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE), 0},
+        [SECD_OP_VERIFY_MESSAGE] = {"verify_message", B(KEY_ID) | B(ALG) | B(INPUT) | B(SIGNATURE), 0},
+        [SECD_OP_MAC_COMPUTE] = {"mac_compute", B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE), 0},
+        [SECD_OP_MAC_VERIFY] = {"mac_verify", B(KEY_ID) | B(ALG) | B(INPUT) | B(SIGNATURE), 0},
+        [SECD_OP_RAW_KEY_AGREEMENT] = {"raw_key_agreement", B(KEY_ID) | B(ALG) | B(INPUT) | B(OUT_SIZE), 0},
 };
 
 const char *secd_op_name(uint16_t opcode)

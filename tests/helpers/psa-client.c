@@ -19,12 +19,16 @@
 static int usage(void)
 {
         fputs("usage: psa-client generate TYPE BITS USAGE ALG ID | import TYPE USAGE ALG ID HEX |\n"
-              "  export ID | export-public ID | destroy ID | attrs ID | sign ID HASHHEX | verify ID HASHHEX SIGHEX |\n"
-              "  encrypt ID NONCE AAD PT | decrypt ID NONCE AAD CT | hash HEX | random N |\n"
+              "  export ID | export-public ID | destroy ID | attrs ID | sign ID ALG HASHHEX |\n"
+              "  verify ID ALG HASHHEX SIGHEX | sign-msg ID ALG HEX | verify-msg ID ALG HEX SIGHEX |\n"
+              "  mac ID ALG HEX | mac-verify ID ALG HEX MACHEX | ecdh ID PEERHEX |\n"
+              "  encrypt ID NONCE AAD PT [ALG] | decrypt ID NONCE AAD CT [ALG] | hash HEX | random N |\n"
               "  ps-set UID HEX [write-once] | ps-get UID [OFFSET SIZE] | ps-info UID | ps-rm UID |\n"
-              "  bench-sign ID N | bench-aead ID SIZE N\n"
-              "TYPE: ecc (secp_r1 pair), ecc-pub, aes, hmac; USAGE: comma list of export,sign,verify,encrypt,decrypt;\n"
-              "ALG: ecdsa-sha256, ecdsa-any, gcm, none; ID 0 = volatile\n",
+              "  bench-sign ID N [ALG] | bench-aead ID SIZE N\n"
+              "TYPE: ecc (secp_r1 pair), ecc-pub, ed25519, ed25519-pub, x25519, rsa, rsa-pub, aes, chacha20, hmac;\n"
+              "USAGE: comma list of export,sign,verify,encrypt,decrypt,derive;\n"
+              "ALG: ecdsa-sha256, ecdsa-sha384, ecdsa-any, rsa-pss-sha256, rsa-pss-any, rsa-pkcs1-sha256, eddsa,\n"
+              "  hmac-sha256, hmac-sha384, gcm, chacha20-poly1305, ecdh, none; ID 0 = volatile\n",
               stderr);
         return 2;
 }
@@ -51,13 +55,36 @@ static int print_hex(const uint8_t *p, size_t n)
         return 0;
 }
 
+struct name {
+        const char *name;
+        uint32_t value;
+};
+
+/* The value of a name in a table, else the string as a number. */
+static uint32_t lookup(const struct name *names, const char *s)
+{
+        for (; names->name; names++)
+                if (strcmp(names->name, s) == 0)
+                        return names->value;
+        return (uint32_t) strtoul(s, NULL, 0);
+}
+
 static psa_key_type_t parse_type(const char *s)
 {
-        return strcmp(s, "ecc") == 0       ? PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)
-               : strcmp(s, "ecc-pub") == 0 ? PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1)
-               : strcmp(s, "aes") == 0     ? PSA_KEY_TYPE_AES
-               : strcmp(s, "hmac") == 0    ? PSA_KEY_TYPE_HMAC
-                                           : (psa_key_type_t) strtoul(s, NULL, 0);
+        static const struct name names[] = {
+                {"ecc", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1)},
+                {"ecc-pub", PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1)},
+                {"ed25519", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_TWISTED_EDWARDS)},
+                {"ed25519-pub", PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_TWISTED_EDWARDS)},
+                {"x25519", PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY)},
+                {"rsa", PSA_KEY_TYPE_RSA_KEY_PAIR},
+                {"rsa-pub", PSA_KEY_TYPE_RSA_PUBLIC_KEY},
+                {"aes", PSA_KEY_TYPE_AES},
+                {"chacha20", PSA_KEY_TYPE_CHACHA20},
+                {"hmac", PSA_KEY_TYPE_HMAC},
+                {NULL, 0},
+        };
+        return (psa_key_type_t) lookup(names, s);
 }
 
 static psa_key_usage_t parse_usage(const char *s)
@@ -65,11 +92,9 @@ static psa_key_usage_t parse_usage(const char *s)
         static const struct {
                 const char *name;
                 psa_key_usage_t bit;
-        } names[] = {{"export", PSA_KEY_USAGE_EXPORT},
-                     {"sign", PSA_KEY_USAGE_SIGN_HASH},
-                     {"verify", PSA_KEY_USAGE_VERIFY_HASH},
-                     {"encrypt", PSA_KEY_USAGE_ENCRYPT},
-                     {"decrypt", PSA_KEY_USAGE_DECRYPT}};
+        } names[] = {{"export", PSA_KEY_USAGE_EXPORT},      {"sign", PSA_KEY_USAGE_SIGN_HASH},
+                     {"verify", PSA_KEY_USAGE_VERIFY_HASH}, {"encrypt", PSA_KEY_USAGE_ENCRYPT},
+                     {"decrypt", PSA_KEY_USAGE_DECRYPT},    {"derive", PSA_KEY_USAGE_DERIVE}};
         psa_key_usage_t u = 0;
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
                 if (strstr(s, names[i].name))
@@ -79,11 +104,23 @@ static psa_key_usage_t parse_usage(const char *s)
 
 static psa_algorithm_t parse_alg(const char *s)
 {
-        return strcmp(s, "ecdsa-sha256") == 0 ? PSA_ALG_ECDSA(PSA_ALG_SHA_256)
-               : strcmp(s, "ecdsa-any") == 0  ? PSA_ALG_ECDSA_ANY
-               : strcmp(s, "gcm") == 0        ? PSA_ALG_GCM
-               : strcmp(s, "none") == 0       ? PSA_ALG_NONE
-                                              : (psa_algorithm_t) strtoul(s, NULL, 0);
+        static const struct name names[] = {
+                {"ecdsa-sha256", PSA_ALG_ECDSA(PSA_ALG_SHA_256)},
+                {"ecdsa-sha384", PSA_ALG_ECDSA(PSA_ALG_SHA_384)},
+                {"ecdsa-any", PSA_ALG_ECDSA_ANY},
+                {"rsa-pss-sha256", PSA_ALG_RSA_PSS(PSA_ALG_SHA_256)},
+                {"rsa-pss-any", PSA_ALG_RSA_PSS(PSA_ALG_ANY_HASH)},
+                {"rsa-pkcs1-sha256", PSA_ALG_RSA_PKCS1V15_SIGN(PSA_ALG_SHA_256)},
+                {"eddsa", PSA_ALG_PURE_EDDSA},
+                {"hmac-sha256", PSA_ALG_HMAC(PSA_ALG_SHA_256)},
+                {"hmac-sha384", PSA_ALG_HMAC(PSA_ALG_SHA_384)},
+                {"gcm", PSA_ALG_GCM},
+                {"chacha20-poly1305", PSA_ALG_CHACHA20_POLY1305},
+                {"ecdh", PSA_ALG_ECDH},
+                {"none", PSA_ALG_NONE},
+                {NULL, 0},
+        };
+        return lookup(names, s);
 }
 
 static psa_key_attributes_t parse_attrs(const char *type, const char *bits, const char *usage_s, const char *alg,
@@ -129,19 +166,38 @@ static int run_key_op(int argc, char **argv)
                        psa_get_key_lifetime(&a), psa_get_key_id(&a));
                 return 0;
         }
-        if (strcmp(op, "sign") == 0 && argc == 5) {
+        /* Calls of the shape (key, alg, input) -> output and (key, alg, input, signature). */
+        static const struct {
+                const char *name;
+                psa_status_t (*make)(psa_key_id_t, psa_algorithm_t, const uint8_t *, size_t, uint8_t *, size_t,
+                                     size_t *);
+                psa_status_t (*check)(psa_key_id_t, psa_algorithm_t, const uint8_t *, size_t, const uint8_t *, size_t);
+        } calls[] = {
+                {"sign", psa_sign_hash, NULL},        {"verify", NULL, psa_verify_hash},
+                {"sign-msg", psa_sign_message, NULL}, {"verify-msg", NULL, psa_verify_message},
+                {"mac", psa_mac_compute, NULL},       {"mac-verify", NULL, psa_mac_verify},
+        };
+        for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+                if (strcmp(op, calls[i].name) != 0 || argc != (calls[i].make ? 5 : 6))
+                        continue;
                 size_t n = from_hex(argv[4], in1);
-                s = psa_sign_hash(id, parse_alg(argv[3]), in1, n, out, sizeof(out), &len);
+                if (calls[i].make) {
+                        s = calls[i].make(id, parse_alg(argv[3]), in1, n, out, sizeof(out), &len);
+                        return s ? fail(s) : print_hex(out, len);
+                }
+                size_t m = from_hex(argv[5], in2);
+                return (s = calls[i].check(id, parse_alg(argv[3]), in1, n, in2, m)) ? fail(s) : puts("ok") < 0;
+        }
+        if (strcmp(op, "ecdh") == 0 && argc == 4) {
+                size_t n = from_hex(argv[3], in1);
+                s = psa_raw_key_agreement(PSA_ALG_ECDH, id, in1, n, out, sizeof(out), &len);
                 return s ? fail(s) : print_hex(out, len);
         }
-        if (strcmp(op, "verify") == 0 && argc == 6) {
-                size_t n = from_hex(argv[4], in1), m = from_hex(argv[5], in2);
-                return (s = psa_verify_hash(id, parse_alg(argv[3]), in1, n, in2, m)) ? fail(s) : puts("ok") < 0;
-        }
-        if ((strcmp(op, "encrypt") == 0 || strcmp(op, "decrypt") == 0) && argc == 6) {
+        if ((strcmp(op, "encrypt") == 0 || strcmp(op, "decrypt") == 0) && (argc == 6 || argc == 7)) {
                 size_t nn = from_hex(argv[3], in1), na = from_hex(argv[4], in2), ni = from_hex(argv[5], in3);
-                s = (op[0] == 'e' ? psa_aead_encrypt : psa_aead_decrypt)(id, PSA_ALG_GCM, in1, nn, in2, na, in3, ni,
-                                                                         out, sizeof(out), &len);
+                psa_algorithm_t alg = argc == 7 ? parse_alg(argv[6]) : PSA_ALG_GCM;
+                s = (op[0] == 'e' ? psa_aead_encrypt : psa_aead_decrypt)(id, alg, in1, nn, in2, na, in3, ni, out,
+                                                                         sizeof(out), &len);
                 return s ? fail(s) : print_hex(out, len);
         }
         return usage();
@@ -183,13 +239,14 @@ static int run_bench(int argc, char **argv)
         psa_key_id_t id = (psa_key_id_t) strtoul(argv[2], NULL, 0);
         bool aead = strcmp(argv[1], "bench-aead") == 0;
         size_t size = aead ? strtoul(argv[3], NULL, 0) : 32, n = strtoul(argv[aead ? 4 : 3], NULL, 0), len;
+        psa_algorithm_t sign_alg = !aead && argc > 4 ? parse_alg(argv[4]) : PSA_ALG_ECDSA(PSA_ALG_SHA_256);
         if (size > MAX_BYTES - 16)
                 return usage();
         double t0 = now();
         for (size_t i = 0; i < n; i++) {
                 psa_status_t s =
                         aead ? psa_aead_encrypt(id, PSA_ALG_GCM, in1, 12, NULL, 0, in2, size, out, sizeof(out), &len)
-                             : psa_sign_hash(id, PSA_ALG_ECDSA(PSA_ALG_SHA_256), in1, 32, out, sizeof(out), &len);
+                             : psa_sign_hash(id, sign_alg, in1, 32, out, sizeof(out), &len);
                 if (s)
                         return fail(s);
         }

@@ -53,30 +53,21 @@ runtime call left by a kill (recovery removes them: KNOWN_LEFTOVERS is empty), a
 the two pointer swaps of a commit that lost the rollback target (a commit now writes its intent
 first and recovery rolls it forward).
 """
-import contextlib
-import hashlib
-import json
 import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from crashkill import TRACE_SET, attach, detach, died_of_sigkill, kill_args, parse_points, print_summary, trace_args, tree
 from appd_device import BUSYBOX, delete_all_containers, device, needs_runtime, pack_busybox_app, runtime_containers, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not shutil.which("strace") or os.geteuid() != 0,
                                 reason="needs strace and root (ptrace of alder-appd)")
 
-# Every successful call of these is an injection point (open/openat only with O_CREAT).
-POINT_SYSCALLS = ("mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-                  "symlinkat", "unlink", "unlinkat", "mknod", "mknodat", "fsync", "fdatasync", "syncfs", "open",
-                  "openat", "creat", "pidfd_open")
-TRACE_SET = ",".join(POINT_SYSCALLS)
 NOT_STATE = "/var/log/alder/"  # paths whose syscalls are no points
 WORKER_SAMPLE = 6  # worker points of an update: this many of them (see Crash.run)
 
@@ -107,47 +98,7 @@ findings = {"leftover temp files": set()}
 @pytest.fixture(scope="module", autouse=True)
 def summary(request):
     yield
-    if summary_counts:
-        text = ", ".join(f"{k}: {v}" for k, v in summary_counts.items())
-        line = f"\ntest_appd_crash: {sum(summary_counts.values())} kill -9 points covered ({text})"
-        for what, points in findings.items():
-            if points:
-                line += f"\n  known: {what} at {len(points)} points"
-        capture = request.config.pluginmanager.get_plugin("capturemanager")  # shown without -s too
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            print(line)
-
-
-def parse_points(trace_text, process):
-    """Injection points in one process's strace -y output: (process, syscall, nth call, line)."""
-    points, calls = [], {}
-    for line in trace_text.splitlines():
-        m = re.match(r"(\w+)\(", line)
-        if not m or m.group(1) not in POINT_SYSCALLS:
-            continue
-        name = m.group(1)
-        calls[name] = calls.get(name, 0) + 1
-        if re.search(r"= -1 ", line) or NOT_STATE in line or (name.startswith("open") and "O_CREAT" not in line):
-            continue
-        points.append((process, name, calls[name], line.strip()))
-    return points
-
-
-def tree(path):
-    """{relative path: what it is} of a directory tree: content digests, link targets, modes."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in dirnames + filenames:
-            p = Path(dirpath) / n
-            st = p.lstat()
-            rel = str(p.relative_to(path))
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), hashlib.sha256(p.read_bytes()).hexdigest())
-    return out
+    print_summary(request, "test_appd_crash", summary_counts, findings)
 
 
 class Crash:
@@ -253,15 +204,7 @@ class Crash:
 
     def attach(self, args):
         """strace -p on the daemon; returns once it is traced."""
-        pid = self.d.proc.pid
-        st = subprocess.Popen(["strace", "-qq", "-p", str(pid), *args], stderr=subprocess.DEVNULL)
-
-        deadline = time.monotonic() + 5
-        while f"TracerPid:\t{st.pid}\n" not in Path(f"/proc/{pid}/status").read_text():
-            assert time.monotonic() < deadline and st.poll() is None, "strace did not attach"
-            time.sleep(0.005)
-        time.sleep(0.02)  # strace sets its options after the attach
-        return st
+        return attach(self.d.proc.pid, args)
 
     # ---- the store and the containers ---------------------------------------------------------
 
@@ -355,35 +298,28 @@ class Crash:
         self.reset()
         appd_trace, worker_trace = self.d.tmp / "appd.trace", self.d.tmp / "worker.trace"
         self.ctl.write_text(f"trace {worker_trace}\n")
-        st = self.attach(["-y", "-o", str(appd_trace), "-e", f"trace={TRACE_SET}"])
+        st = self.attach(trace_args(appd_trace))
         try:
             self.install(self.new, self.command)
             assert wait_for(lambda: self.settled(self.new), 10), self.containers()
         finally:
-            st.send_signal(signal.SIGINT)  # detaches
-            st.wait(timeout=10)
-        return parse_points(appd_trace.read_text(), "appd") + parse_points(worker_trace.read_text(), "worker")
+            detach(st)
+        return parse_points(appd_trace.read_text(), "appd", NOT_STATE) + \
+            parse_points(worker_trace.read_text(), "worker", NOT_STATE)
 
     def run_point(self, point):
         process, syscall, nth, _ = point
         self.reset()
         tracer = None
         if process == "appd":
-            tracer = self.attach(["-o", "/dev/null", "-e", f"trace={syscall}",
-                                  "-e", f"inject={syscall}:signal=KILL:when={nth}"])
+            tracer = self.attach(kill_args(point))
         else:
             self.ctl.write_text(f"kill {syscall} {nth}\n")
         self.install(self.new, self.command, expect_ok=False)
-        try:
-            self.d.proc.wait(timeout=10)
-            died = True
-        except subprocess.TimeoutExpired:
-            died = False
-            self.d.proc.kill()
-            self.d.proc.wait(timeout=10)
+        died = died_of_sigkill(self.d.proc)
         if tracer:
             tracer.wait(timeout=10)
-        assert died and self.d.proc.returncode == -signal.SIGKILL, "the point was not reached"
+        assert died, "the point was not reached"
         self.assert_no_daemon_left()
         self.assert_clean_log()
         self.d.start()  # the plain daemon: recovery

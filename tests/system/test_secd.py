@@ -2,6 +2,8 @@
 socket, through libalder-psa in tests/helpers/psa-client), the admin socket
 through `alder secure`, and raw frames for the wire protocol's error paths."""
 import hashlib
+import hmac
+import json
 import os
 import signal
 import socket
@@ -23,13 +25,16 @@ P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107
 
 
 class Secd:
-    def __init__(self, build_dir, root, apps):
+    def __init__(self, build_dir, root, apps, config=None):
         self.exe = build_dir / "device" / "secd" / "alder-secd"
         self.client = build_dir / "tests" / "helpers" / "psa-client"
         self.cli = build_dir / "host" / "alder"
         self.root = root
         self.apps = apps
         self.proc = None
+        if config is not None:
+            (root / "config").mkdir(parents=True, exist_ok=True)
+            (root / "config/secd.json").write_text(json.dumps(config))
 
     def sock(self, app):
         return str(self.root / "run/alder/secd/apps" / app / "secd.sock")
@@ -38,12 +43,16 @@ class Secd:
     def admin(self):
         return str(self.root / "run/alder/secd/admin.sock")
 
-    def start(self):
+    def start(self, expect_failure=False):
         args = [str(self.exe), "--root", str(self.root)]
         for a in self.apps:
             args += ["--app", a]
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, "ALDER_LOG_TARGET": "stderr"})
+        if expect_failure:
+            _, err = self.proc.communicate(timeout=30)
+            assert self.proc.returncode != 0, err
+            return err
         deadline = time.monotonic() + 10
         while not all(self._accepts(p) for p in [self.admin] + [self.sock(a) for a in self.apps]):
             assert self.proc.poll() is None, self.proc.stderr.read()
@@ -287,6 +296,164 @@ def test_bad_attributes_are_refused(secd):
     assert secd.status("a", "generate", "aes", 128, "encrypt", "gcm", 1) == -139  # ALREADY_EXISTS
 
 
+# --- algorithms beyond ECDSA and AES-GCM, through libalder-psa, checked with the openssl CLI ---
+
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")
+P384_SPKI_PREFIX = bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200")
+
+
+def openssl(*args, input=None):
+    p = subprocess.run(["openssl", *map(str, args)], capture_output=True, input=input)
+    return p.returncode, p.stdout, p.stderr.decode()
+
+
+def check_ed25519(secd, app, key_id, tmp_path):
+    """Signs a message with an Ed25519 key of secd and verifies it with openssl (RFC 8032 PureEdDSA)."""
+    msg = b"alder ed25519 message"
+    sig = bytes.fromhex(secd.ok(app, "sign-msg", key_id, "eddsa", msg.hex()))
+    pub = bytes.fromhex(secd.ok(app, "export-public", key_id))
+    assert len(sig) == 64 and len(pub) == 32
+    (tmp_path / "msg").write_bytes(msg)
+    (tmp_path / "sig").write_bytes(sig)
+    (tmp_path / "ed.der").write_bytes(ED25519_SPKI_PREFIX + pub)
+    verify = ["pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "ed.der", "-keyform", "DER", "-rawin",
+              "-in", tmp_path / "msg", "-sigfile", tmp_path / "sig"]
+    rc, out, err = openssl(*verify)
+    assert rc == 0 and b"Signature Verified Successfully" in out, out + err.encode()
+    assert secd.status(app, "verify-msg", key_id, "eddsa", msg.hex(), sig.hex()) == 0
+    (tmp_path / "msg").write_bytes(msg + b"!")
+    assert openssl(*verify)[0] != 0
+    assert secd.status(app, "verify-msg", key_id, "eddsa", (msg + b"!").hex(), sig.hex()) == ST["invalid_signature"]
+
+
+def test_ed25519_signature_verifies_with_openssl(secd, tmp_path):
+    secd.ok("a", "generate", "ed25519", 255, "sign,verify", "eddsa", 1)
+    check_ed25519(secd, "a", 1, tmp_path)
+    # a hash is not what PureEdDSA signs
+    assert secd.status("a", "sign", 1, "eddsa", "00" * 32) == ST["invalid_argument"]
+    assert secd.status("a", "export", 1) == ST["not_permitted"]
+
+
+def check_rsa_pss(secd, app, key_id, bits, tmp_path):
+    """An RSA-PSS (SHA-256, salt = hash length) signature of secd verified by openssl, by message and by hash."""
+    msg = b"alder rsa-pss message"
+    (tmp_path / "msg").write_bytes(msg)
+    pub = bytes.fromhex(secd.ok(app, "export-public", key_id))
+    (tmp_path / "rsa.der").write_bytes(pub)  # PKCS#1 RSAPublicKey
+    rc, _, err = openssl("rsa", "-RSAPublicKey_in", "-inform", "DER", "-in", tmp_path / "rsa.der", "-pubout",
+                         "-out", tmp_path / "rsa.pem")
+    assert rc == 0, err
+    rc, out, _ = openssl("rsa", "-pubin", "-in", tmp_path / "rsa.pem", "-noout", "-text")
+    assert f"Public-Key: ({bits} bit)".encode() in out
+    h = hashlib.sha256(msg).hexdigest()
+    for sig_hex in (secd.ok(app, "sign-msg", key_id, "rsa-pss-sha256", msg.hex()),
+                    secd.ok(app, "sign", key_id, "rsa-pss-sha256", h)):
+        sig = bytes.fromhex(sig_hex)
+        assert len(sig) == bits // 8
+        (tmp_path / "sig").write_bytes(sig)
+        rc, out, err = openssl("dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32",
+                               "-verify", tmp_path / "rsa.pem", "-signature", tmp_path / "sig", tmp_path / "msg")
+        assert rc == 0 and b"Verified OK" in out, out + err.encode()
+        assert secd.status(app, "verify", key_id, "rsa-pss-sha256", h, sig_hex) == 0
+        bad = hashlib.sha256(msg + b"!").hexdigest()
+        assert secd.status(app, "verify", key_id, "rsa-pss-sha256", bad, sig_hex) == ST["invalid_signature"]
+
+
+@pytest.mark.parametrize("bits", [2048, 3072])
+def test_rsa_pss_signature_verifies_with_openssl(secd, tmp_path, bits):
+    secd.ok("a", "generate", "rsa", bits, "sign,verify", "rsa-pss-sha256", 1)
+    check_rsa_pss(secd, "a", 1, bits, tmp_path)
+    # another app verifies with the public key alone; the private key never leaves
+    pub = secd.ok("a", "export-public", 1)
+    secd.ok("b", "import", "rsa-pub", "verify", "rsa-pss-sha256", 2, pub)
+    h = hashlib.sha256(b"m").hexdigest()
+    sig = secd.ok("a", "sign", 1, "rsa-pss-sha256", h)
+    assert secd.status("b", "verify", 2, "rsa-pss-sha256", h, sig) == 0
+    assert secd.status("a", "export", 1) == ST["not_permitted"]
+    assert secd.ok("b", "attrs", 2).startswith(f"type=0x4001 bits={bits}")
+
+
+def test_rsa_private_key_imports_from_openssl(secd, tmp_path):
+    rc, _, err = openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", tmp_path / "k.pem")
+    assert rc == 0, err
+    der = openssl("rsa", "-in", tmp_path / "k.pem", "-outform", "DER", "-traditional")[1]  # RSAPrivateKey
+    pub_der = openssl("rsa", "-in", tmp_path / "k.pem", "-RSAPublicKey_out", "-outform", "DER")[1]
+    secd.ok("a", "import", "rsa", "sign,verify,export", "rsa-pss-sha256", 5, der.hex())
+    assert bytes.fromhex(secd.ok("a", "export-public", 5)) == pub_der
+    assert bytes.fromhex(secd.ok("a", "export", 5)) == der
+    assert secd.ok("a", "attrs", 5).startswith("type=0x7001 bits=2048")
+    check_rsa_pss(secd, "a", 5, 2048, tmp_path)
+
+
+def test_hmac_matches_python(secd):
+    key = bytes(range(32))
+    for alg, name, hf in (("hmac-sha256", 1, hashlib.sha256), ("hmac-sha384", 2, hashlib.sha384)):
+        secd.ok("a", "import", "hmac", "sign,verify", alg, name, key.hex())
+        mac = secd.ok("a", "mac", name, alg, b"payload".hex())
+        assert mac == hmac.new(key, b"payload", hf).hexdigest()
+        assert secd.status("a", "mac-verify", name, alg, b"payload".hex(), mac) == 0
+        assert secd.status("a", "mac-verify", name, alg, b"payloaD".hex(), mac) == ST["invalid_signature"]
+    # app b has no key 1: the MAC cannot be computed there
+    assert secd.status("b", "mac", 1, "hmac-sha256", "00") == ST["invalid_handle"]
+
+
+def test_chacha20_poly1305_round_trip_and_tampering(secd):
+    secd.ok("a", "generate", "chacha20", 256, "encrypt,decrypt", "chacha20-poly1305", 3)
+    nonce, aad, pt = "07" * 12, b"hdr".hex(), b"attack at dawn".hex()
+    ct = secd.ok("a", "encrypt", 3, nonce, aad, pt, "chacha20-poly1305")
+    assert len(ct) == len(pt) + 32
+    assert secd.ok("a", "decrypt", 3, nonce, aad, ct, "chacha20-poly1305") == pt
+    flipped = ct[:-2] + format(int(ct[-2:], 16) ^ 1, "02x")
+    assert secd.status("a", "decrypt", 3, nonce, aad, flipped, "chacha20-poly1305") == ST["invalid_signature"]
+    assert secd.status("a", "decrypt", 3, nonce, "", ct, "chacha20-poly1305") == ST["invalid_signature"]
+    assert secd.status("a", "encrypt", 3, nonce, aad, pt, "gcm") == ST["not_permitted"]
+
+
+@pytest.mark.parametrize("curve", ["P-256", "P-384", "X25519"])
+def test_ecdh_agrees_with_openssl(secd, tmp_path, curve):
+    """secd's raw ECDH output equals openssl's derive from the other side."""
+    if curve == "X25519":
+        secd.ok("a", "generate", "x25519", 255, "derive", "ecdh", 4)
+        rc, _, err = openssl("genpkey", "-algorithm", "X25519", "-out", tmp_path / "peer.pem")
+        prefix, pub_len = X25519_SPKI_PREFIX, 32
+    else:
+        bits = int(curve[2:])
+        secd.ok("a", "generate", "ecc", bits, "derive", "ecdh", 4)
+        rc, _, err = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}",
+                             "-out", tmp_path / "peer.pem")
+        prefix, pub_len = (P256_SPKI_PREFIX if bits == 256 else P384_SPKI_PREFIX), 1 + 2 * bits // 8
+    assert rc == 0, err
+    peer_spki = openssl("pkey", "-in", tmp_path / "peer.pem", "-pubout", "-outform", "DER")[1]
+    assert peer_spki.startswith(prefix)
+    peer_pub = peer_spki[-pub_len:]
+    ours = bytes.fromhex(secd.ok("a", "export-public", 4))
+    (tmp_path / "ours.der").write_bytes(prefix + ours)
+    rc, theirs, err = openssl("pkeyutl", "-derive", "-inkey", tmp_path / "peer.pem", "-peerkey", tmp_path / "ours.der",
+                              "-peerform", "DER")
+    assert rc == 0, err
+    assert bytes.fromhex(secd.ok("a", "ecdh", 4, peer_pub.hex())) == theirs
+    # without DERIVE, no agreement; a key of another app is not there
+    secd.ok("a", "generate", "ecc", 256, "sign", "ecdh", 6)
+    assert secd.status("a", "ecdh", 6, peer_pub.hex()) == ST["not_permitted"]
+    assert secd.status("b", "ecdh", 4, peer_pub.hex()) == ST["invalid_handle"]
+
+
+def test_import_refuses_what_the_policy_does_not_allow(secd):
+    cases = [
+        (["import", "ed25519", "sign", "ecdsa-sha256", 1, "00" * 32], ST["invalid_argument"]),  # ECDSA on Ed25519
+        (["import", "aes", "encrypt", "hmac-sha256", 1, "00" * 16], ST["invalid_argument"]),
+        (["import", "hmac", "sign", "gcm", 1, "00" * 16], ST["invalid_argument"]),
+        (["import", "rsa", "sign", "rsa-pss-sha256", 1, "30" * 16], ST["invalid_argument"]),  # not DER
+        (["import", "chacha20", "encrypt", "chacha20-poly1305", 1, "00" * 16], ST["not_supported"]),
+        (["import", "aes", "encrypt", "0x04404000", 1, "00" * 16], ST["not_supported"]),  # CBC: not offered
+        (["generate", "rsa", 1024, "sign", "rsa-pss-sha256", 1], ST["not_supported"]),
+    ]
+    for args, want in cases:
+        assert secd.status("a", *args) == want, args
+    assert secd.status("a", "attrs", 1) == ST["invalid_handle"]  # nothing was kept
+
+
 # --- raw frames -------------------------------------------------------------
 
 def tlv(fields):
@@ -435,3 +602,19 @@ def test_admin_socket_is_private(secd):
 def test_cli_help(build_dir):
     p = subprocess.run([str(build_dir / "host" / "alder"), "secure", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "Usage: alder secure keys list" in p.stdout and "Exit status" in p.stdout
+
+
+def test_cli_provisions_the_new_key_types(secd, tmp_path):
+    for key_id, kind in ((30, "ed25519"), (31, "rsa-2048"), (32, "chacha20"), (33, "hmac-sha256"), (34, "x25519")):
+        rc, _, err = secd.secure("", "keys", "generate", "--app", "a", "--id", str(key_id), "--type", kind)
+        assert rc == 0, err
+    check_ed25519(secd, "a", 30, tmp_path)
+    check_rsa_pss(secd, "a", 31, 2048, tmp_path)
+    ct = secd.ok("a", "encrypt", 32, "00" * 12, "", "beef", "chacha20-poly1305")
+    assert secd.ok("a", "decrypt", 32, "00" * 12, "", ct, "chacha20-poly1305") == "beef"
+    mac = secd.ok("a", "mac", 33, "hmac-sha256", "00")
+    assert secd.status("a", "mac-verify", 33, "hmac-sha256", "00", mac) == 0
+    rc, out, _ = secd.secure("--json", "keys", "list", "--app", "a")
+    types = {k["id"]: k["type"] for k in json.loads(out)}
+    assert types == {30: "ecc-key-pair-twisted-edwards", 31: "rsa-key-pair", 32: "chacha20", 33: "hmac",
+                     34: "ecc-key-pair-montgomery"}

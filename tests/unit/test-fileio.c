@@ -463,6 +463,27 @@ static void test_mkdir_p(void **state)
         assert_non_null(strstr(alder_error_message(err), "exists and is not a directory"));
 }
 
+/* The durable variant fsyncs the parent of each directory it makes, and only those; a failed fsync is reported. */
+static void test_mkdir_p_durable(void **state)
+{
+        _cleanup_free_ char *x = path_in_tmp("x"), *p = path_in_tmp("x/y/z");
+        _cleanup_error_ alder_error *err = NULL;
+        assert_int_equal(mkdir(x, 0700), 0);
+        assert_int_equal(alder_mkdir_p_durable(p, 0700, &err), 0);
+        assert_int_equal(fsync_calls, 2); /* x for y, y for z */
+        assert_int_equal(alder_mkdir_p_durable(p, 0700, &err), 0);
+        assert_int_equal(fsync_calls, 2);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0700);
+
+        _cleanup_free_ char *q = path_in_tmp("x/w");
+        fail_fsync_after = 0;
+        assert_int_equal(alder_mkdir_p_durable(q, 0700, &err), -EIO);
+        assert_non_null(strstr(alder_error_message(err), "fsync '"));
+}
+
 static void assert_join(const char *root, const char *rel, const char *expected)
 {
         _cleanup_free_ char *out = NULL;
@@ -558,6 +579,7 @@ int main(void)
                 T(test_fsync_tree_failure_names_the_file),
                 T(test_fsync_tree_single_file_fifo_and_missing),
                 T(test_mkdir_p),
+                T(test_mkdir_p_durable),
                 T(test_path_join),
                 T(test_path_join_refuses_escapes),
                 T(test_is_temp_name),

@@ -608,6 +608,15 @@ static void test_senml_cbor_known_answer(void **state)
         lw_add_int(&exp, "/3/0/13", 1367491215);
         lw_check_records("SenML-CBOR /3/0", &m, &exp);
 
+        /* [{-2: "/3/0/", 0: "9", 99: {0: "1", 2: 7}, 2: 100}]: an extension label's map is skipped whole */
+        _cleanup_test_buf_ struct test_buf ext = lw_hex("81 a4 21 65 2f 33 2f 30 2f 00 61 39 18 63 a2 00 61 31 02 07"
+                                                        "02 18 64");
+        _cleanup_lwm2m_records_ struct alder_lwm2m_records e = {0};
+        lw_decode(ALDER_LWM2M_FMT_SENML_CBOR, "/3/0", ext.data, ext.len, &e);
+        alder_lwm2m_records_clear(&exp);
+        lw_add_int(&exp, "/3/0/9", 100);
+        lw_check_records("SenML-CBOR extension map", &e, &exp);
+
         /* objlnk under the text label "vlo", opaque as a byte string, bool */
         _cleanup_lwm2m_records_ struct alder_lwm2m_records l = {0};
         alder_lwm2m_value_set_objlnk(lw_add(&l, "/1/0/1"), 3, 0);

@@ -321,6 +321,45 @@ static void test_remove_app(void **state)
         alder_error_free(err);
 }
 
+/* Temp files of atomic writes a crash cut short (device key, keys, secrets) go at the next open; the rest stays. */
+static void test_open_removes_temp_files(void **state)
+{
+        struct fixture *f = *state;
+        struct secd_key k, back;
+        make_key(&k, 1, 1);
+        assert_int_equal(secd_store_key_create(&f->s, "app1", &k, NULL), 0);
+        assert_int_equal(secd_store_ps_set(&f->s, "app1", 7, (const uint8_t *) "x", 1, 0, NULL), 0);
+        static const char *const temps[] = {
+                "config/secd/.device.key.tmp-0badf00d",
+                "var/lib/alder/secd/app1/keys/.00000002.tmp-12345678",
+                "var/lib/alder/secd/app1/ps/.0000000000000007.tmp-9abcdef0",
+        };
+        char path[256], dir[160];
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(temps); i++) {
+                snprintf(path, sizeof(path), "%s/%s", f->root, temps[i]);
+                assert_int_equal(alder_write_file_atomic(path, "half", 4, 0600, NULL), 0);
+        }
+        secd_store_close(&f->s);
+        assert_int_equal(secd_store_open(&f->s, f->root, NULL), 0);
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(temps); i++) {
+                snprintf(path, sizeof(path), "%s/%s", f->root, temps[i]);
+                assert_int_equal(access(path, F_OK), -1);
+        }
+        snprintf(dir, sizeof(dir), "%s/config/secd", f->root);
+        assert_int_equal(count_files(dir), 1); /* device.key */
+        snprintf(dir, sizeof(dir), "%s/var/lib/alder/secd/app1/keys", f->root);
+        assert_int_equal(count_files(dir), 1);
+        assert_int_equal(secd_store_key_load(&f->s, "app1", 1, &back, NULL), 0);
+        uint8_t data[ALDER_PS_MAX_DATA_SIZE];
+        size_t len;
+        psa_storage_create_flags_t flags;
+        assert_int_equal(secd_store_ps_get(&f->s, "app1", 7, data, &len, &flags, NULL), 0);
+        assert_true(len == 1 && data[0] == 'x');
+        assert_true(secd_store_has_app(&f->s, "app1"));
+        assert_false(secd_store_has_app(&f->s, "app2"));
+        assert_false(secd_store_has_app(&f->s, ".."));
+}
+
 static void test_status_from_errno(void **state)
 {
         static const struct {
@@ -352,6 +391,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_files_are_bound_to_app_and_name, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_app_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_app, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_removes_temp_files, setup, teardown),
                 cmocka_unit_test(test_status_from_errno),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,16 +52,27 @@ typedef uint32_t psa_key_id_t;
 typedef uint8_t psa_ecc_family_t;
 
 /* Key types */
-#define PSA_KEY_TYPE_NONE                    ((psa_key_type_t) 0x0000)
-#define PSA_KEY_TYPE_RAW_DATA                ((psa_key_type_t) 0x1001)
-#define PSA_KEY_TYPE_HMAC                    ((psa_key_type_t) 0x1100)
-#define PSA_KEY_TYPE_AES                     ((psa_key_type_t) 0x2400)
-#define PSA_ECC_FAMILY_SECP_R1               ((psa_ecc_family_t) 0x12)
-#define PSA_KEY_TYPE_ECC_KEY_PAIR(curve)     ((psa_key_type_t) (0x7100 | (curve)))
-#define PSA_KEY_TYPE_ECC_PUBLIC_KEY(curve)   ((psa_key_type_t) (0x4100 | (curve)))
-#define PSA_KEY_TYPE_IS_ECC_KEY_PAIR(type)   (((type) &0xff00) == 0x7100)
-#define PSA_KEY_TYPE_IS_ECC_PUBLIC_KEY(type) (((type) &0xff00) == 0x4100)
-#define PSA_KEY_TYPE_ECC_GET_FAMILY(type)    ((psa_ecc_family_t) ((type) &0xff))
+#define PSA_KEY_TYPE_NONE                         ((psa_key_type_t) 0x0000)
+#define PSA_KEY_TYPE_RAW_DATA                     ((psa_key_type_t) 0x1001)
+#define PSA_KEY_TYPE_HMAC                         ((psa_key_type_t) 0x1100)
+#define PSA_KEY_TYPE_AES                          ((psa_key_type_t) 0x2400)
+#define PSA_KEY_TYPE_CHACHA20                     ((psa_key_type_t) 0x2004)
+#define PSA_KEY_TYPE_RSA_PUBLIC_KEY               ((psa_key_type_t) 0x4001)
+#define PSA_KEY_TYPE_RSA_KEY_PAIR                 ((psa_key_type_t) 0x7001)
+#define PSA_ECC_FAMILY_SECP_R1                    ((psa_ecc_family_t) 0x12)
+#define PSA_ECC_FAMILY_MONTGOMERY                 ((psa_ecc_family_t) 0x41) /* Curve25519 (X25519), 255 bits */
+#define PSA_ECC_FAMILY_TWISTED_EDWARDS            ((psa_ecc_family_t) 0x42) /* Edwards25519 (Ed25519), 255 bits */
+#define PSA_KEY_TYPE_ECC_KEY_PAIR(curve)          ((psa_key_type_t) (0x7100 | (curve)))
+#define PSA_KEY_TYPE_ECC_PUBLIC_KEY(curve)        ((psa_key_type_t) (0x4100 | (curve)))
+#define PSA_KEY_TYPE_IS_ECC_KEY_PAIR(type)        (((type) &0xff00) == 0x7100)
+#define PSA_KEY_TYPE_IS_ECC_PUBLIC_KEY(type)      (((type) &0xff00) == 0x4100)
+#define PSA_KEY_TYPE_IS_ECC(type)                 (((type) &0xcf00) == 0x4100)
+#define PSA_KEY_TYPE_ECC_GET_FAMILY(type)         ((psa_ecc_family_t) ((type) &0xff))
+#define PSA_KEY_TYPE_IS_RSA(type)                 (((type) &0xcfff) == 0x4001)
+#define PSA_KEY_TYPE_IS_ASYMMETRIC(type)          (((type) &0x4000) == 0x4000)
+#define PSA_KEY_TYPE_IS_PUBLIC_KEY(type)          (((type) &0x7000) == 0x4000)
+#define PSA_KEY_TYPE_IS_KEY_PAIR(type)            (((type) &0x7000) == 0x7000)
+#define PSA_KEY_TYPE_PUBLIC_KEY_OF_KEY_PAIR(type) ((psa_key_type_t) ((type) & ~0x3000))
 
 /* Usage flags */
 #define PSA_KEY_USAGE_EXPORT         ((psa_key_usage_t) 0x00000001)
@@ -85,23 +96,42 @@ typedef uint8_t psa_ecc_family_t;
 #define PSA_KEY_ID_VENDOR_MAX       ((psa_key_id_t) 0x7fffffff)
 
 /* Algorithms */
-#define PSA_ALG_NONE              ((psa_algorithm_t) 0)
-#define PSA_ALG_SHA_256           ((psa_algorithm_t) 0x02000009)
-#define PSA_ALG_SHA_384           ((psa_algorithm_t) 0x0200000a)
-#define PSA_ALG_SHA_512           ((psa_algorithm_t) 0x0200000b)
-#define PSA_ALG_ECDSA(hash_alg)   ((psa_algorithm_t) (0x06000600 | ((hash_alg) &0x000000ff)))
-#define PSA_ALG_ECDSA_ANY         ((psa_algorithm_t) 0x06000600)
-#define PSA_ALG_HMAC(hash_alg)    ((psa_algorithm_t) (0x03800000 | ((hash_alg) &0x000000ff)))
-#define PSA_ALG_GCM               ((psa_algorithm_t) 0x05500200)
-#define PSA_ALG_CHACHA20_POLY1305 ((psa_algorithm_t) 0x05100500)
+#define PSA_ALG_NONE                        ((psa_algorithm_t) 0)
+#define PSA_ALG_SHA_256                     ((psa_algorithm_t) 0x02000009)
+#define PSA_ALG_SHA_384                     ((psa_algorithm_t) 0x0200000a)
+#define PSA_ALG_SHA_512                     ((psa_algorithm_t) 0x0200000b)
+#define PSA_ALG_ANY_HASH                    ((psa_algorithm_t) 0x020000ff)
+#define PSA_ALG_ECDSA(hash_alg)             ((psa_algorithm_t) (0x06000600 | ((hash_alg) &0x000000ff)))
+#define PSA_ALG_ECDSA_ANY                   ((psa_algorithm_t) 0x06000600)
+#define PSA_ALG_RSA_PKCS1V15_SIGN(hash_alg) ((psa_algorithm_t) (0x06000200 | ((hash_alg) &0x000000ff)))
+#define PSA_ALG_RSA_PSS(hash_alg)           ((psa_algorithm_t) (0x06000300 | ((hash_alg) &0x000000ff)))
+#define PSA_ALG_RSA_PSS_ANY_SALT(hash_alg)  ((psa_algorithm_t) (0x06001300 | ((hash_alg) &0x000000ff)))
+#define PSA_ALG_PURE_EDDSA                  ((psa_algorithm_t) 0x06000800)
+#define PSA_ALG_HMAC(hash_alg)              ((psa_algorithm_t) (0x03800000 | ((hash_alg) &0x000000ff)))
+#define PSA_ALG_GCM                         ((psa_algorithm_t) 0x05500200)
+#define PSA_ALG_CHACHA20_POLY1305           ((psa_algorithm_t) 0x05100500)
+#define PSA_ALG_ECDH                        ((psa_algorithm_t) 0x09020000)
+#define PSA_ALG_IS_HASH(alg)                (((alg) &0x7f000000) == 0x02000000)
+#define PSA_ALG_IS_HMAC(alg)                (((alg) &0x7fc00000) == 0x03800000)
+#define PSA_ALG_IS_RSA_PSS(alg)             (((alg) & ~0x000010ffu) == 0x06000300)
+#define PSA_ALG_IS_ECDSA(alg)               (((alg) & ~0x000001ffu) == 0x06000600)
+/* Signature algorithms that sign a hash (all but PSA_ALG_PURE_EDDSA, which signs the message itself). */
+#define PSA_ALG_IS_HASH_AND_SIGN(alg) \
+        (PSA_ALG_IS_RSA_PSS(alg) || PSA_ALG_IS_ECDSA(alg) || ((alg) & ~0x000000ffu) == 0x06000200)
+#define PSA_ALG_SIGN_GET_HASH(alg) \
+        (PSA_ALG_IS_HASH_AND_SIGN(alg) && ((alg) &0xff) ? (psa_algorithm_t) (((alg) &0xff) | 0x02000000) : 0)
+#define PSA_ALG_HMAC_GET_HASH(alg) ((psa_algorithm_t) (0x02000000 | ((alg) &0x000000ff)))
 
 /* Sizes */
 #define PSA_HASH_MAX_SIZE                                   64
-#define PSA_SIGNATURE_MAX_SIZE                              132
+#define PSA_MAC_MAX_SIZE                                    64
+#define PSA_SIGNATURE_MAX_SIZE                              384 /* RSA-3072 */
+#define PSA_RAW_KEY_AGREEMENT_OUTPUT_MAX_SIZE               48
 #define PSA_AEAD_TAG_LENGTH_GCM                             16
 #define PSA_AEAD_ENCRYPT_OUTPUT_SIZE_GCM(plaintext_length)  ((plaintext_length) + 16u)
 #define PSA_AEAD_DECRYPT_OUTPUT_SIZE_GCM(ciphertext_length) ((ciphertext_length) > 16u ? (ciphertext_length) -16u : 0u)
-#define PSA_EXPORT_PUBLIC_KEY_MAX_SIZE                      133
+#define PSA_EXPORT_PUBLIC_KEY_MAX_SIZE                      400  /* RSAPublicKey of RSA-3072 */
+#define PSA_EXPORT_KEY_PAIR_MAX_SIZE                        1787 /* RSAPrivateKey of RSA-3072 */
 
 /*
  * Key attributes: a plain value, initialized with PSA_KEY_ATTRIBUTES_INIT or
@@ -195,6 +225,21 @@ psa_status_t psa_aead_decrypt(psa_key_id_t key, psa_algorithm_t alg, const uint8
                               const uint8_t *additional_data, size_t additional_data_length, const uint8_t *ciphertext,
                               size_t ciphertext_length, uint8_t *plaintext, size_t plaintext_size,
                               size_t *plaintext_length);
+
+/* Signatures of a whole message: hash-and-sign algorithms hash it in secd; PSA_ALG_PURE_EDDSA signs it as is. */
+psa_status_t psa_sign_message(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                              uint8_t *signature, size_t signature_size, size_t *signature_length);
+psa_status_t psa_verify_message(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                                const uint8_t *signature, size_t signature_length);
+
+psa_status_t psa_mac_compute(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                             uint8_t *mac, size_t mac_size, size_t *mac_length);
+psa_status_t psa_mac_verify(psa_key_id_t key, psa_algorithm_t alg, const uint8_t *input, size_t input_length,
+                            const uint8_t *mac, size_t mac_length);
+
+/* The shared secret of an ECDH with PSA_ALG_ECDH: the x coordinate (P-256/P-384), or X25519's output. */
+psa_status_t psa_raw_key_agreement(psa_algorithm_t alg, psa_key_id_t private_key, const uint8_t *peer_key,
+                                   size_t peer_key_length, uint8_t *output, size_t output_size, size_t *output_length);
 
 psa_status_t psa_hash_compute(psa_algorithm_t alg, const uint8_t *input, size_t input_length, uint8_t *hash,
                               size_t hash_size, size_t *hash_length);
