@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alder/log.h"
@@ -27,7 +28,9 @@
 #define JOURNAL_SNDBUF (8 * 1024 * 1024)
 
 #define CUT_MARK       "..."
-#define CUT_MARK_LEN   (sizeof(CUT_MARK) - 1)
+/* auto without the journal or logd: how often to look for logd's socket again */
+#define AUTO_RECHECK_MS 1000
+#define CUT_MARK_LEN    (sizeof(CUT_MARK) - 1)
 
 /* Longest escape of one character: a C1 control, "\xc2\x85". */
 #define ESCAPE_MAX 8
@@ -60,6 +63,7 @@ static struct {
         socklen_t journal_addr_len;
         struct sockaddr_un logd_addr; /* from ALDER_LOG_SOCKET when the target is resolved */
         socklen_t logd_addr_len;
+        uint64_t auto_checked_ms; /* auto chose stderr: when logd's socket was last looked for */
 } log_state = {
         .level = ALDER_LOG_INFO,
         .target = ALDER_LOG_TARGET_AUTO,
@@ -580,6 +584,13 @@ static bool is_socket(const char *path)
         return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+static uint64_t monotonic_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
 static void apply_target(void)
 {
         const char *logd = env_value("ALDER_LOG_SOCKET");
@@ -591,6 +602,7 @@ static void apply_target(void)
                     : is_socket(log_state.logd_addr.sun_path)                            ? ALDER_LOG_TARGET_ALDER
                                                                                          : ALDER_LOG_TARGET_STDERR;
 
+        log_state.auto_checked_ms = monotonic_ms();
         /* openlog() keeps the ident pointer: reopen whenever it may change */
         if (log_state.syslog_open) {
                 closelog();
@@ -684,10 +696,28 @@ static void write_line(int fd, const char *p, size_t n)
         }
 }
 
+/*
+ * auto chose stderr because alder-logd's socket was not there: a daemon that
+ * started before alder-logd switches to it once it is (looked for at most
+ * every AUTO_RECHECK_MS). Racing threads at worst both look.
+ */
+static void auto_recheck(void)
+{
+        if (log_state.target != ALDER_LOG_TARGET_AUTO || log_state.effective != ALDER_LOG_TARGET_STDERR)
+                return;
+        uint64_t now = monotonic_ms();
+        if (now - __atomic_load_n(&log_state.auto_checked_ms, __ATOMIC_RELAXED) < AUTO_RECHECK_MS)
+                return;
+        __atomic_store_n(&log_state.auto_checked_ms, now, __ATOMIC_RELAXED);
+        if (is_socket(log_state.logd_addr.sun_path))
+                __atomic_store_n(&log_state.effective, ALDER_LOG_TARGET_ALDER, __ATOMIC_RELAXED);
+}
+
 static void emit(const struct alder_log_entry *e)
 {
         char line[ALDER_LOG_TEXT_SIZE];
 
+        auto_recheck();
         switch (log_state.effective) {
         case ALDER_LOG_TARGET_JOURNAL:
                 if (native_send(e, &log_state.journal_addr, log_state.journal_addr_len) >= 0)

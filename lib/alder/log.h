@@ -47,7 +47,9 @@
  *            running (docs/api/logd.md);
  *   auto     journal when stderr is connected to the journal (JOURNAL_STREAM
  *            holds "dev:inode" of fd 2, systemd's documented rule), else
- *            alder when logd's socket exists, else stderr.
+ *            alder when logd's socket exists, else stderr; while it is
+ *            stderr, logd's socket is looked for again at most every second,
+ *            so that a daemon started before alder-logd finds it.
  *
  * The journal and alder targets send on a blocking socket, so a burst waits
  * for the reader instead of being lost; a send still blocked after
