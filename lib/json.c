@@ -68,6 +68,44 @@ int alder_json_write_file(const char *path, const json_t *value, mode_t mode, al
         return alder_write_file_atomic(path, s, len, mode, err);
 }
 
+/* Length of the well-formed UTF-8 character at s (n bytes left), 0 when there is none: jansson's rules. */
+static size_t utf8_char_length(const unsigned char *s, size_t n)
+{
+        unsigned c = s[0];
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xc2 && c <= 0xdf ? 2
+                     : (c & 0xf0) == 0xe0     ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        if (len == 0 || len > n || c == 0)
+                return 0;
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+                if ((s[k] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[k] & 0x3fu);
+        }
+        bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+        bool surrogate = cp >= 0xd800 && cp <= 0xdfff;
+        return overlong || surrogate || cp > 0x10ffff ? 0 : len;
+}
+
+json_t *alder_json_string_lossy(const char *s, size_t n)
+{
+        _cleanup_free_ char *copy = malloc(n + 1);
+        if (!copy)
+                return NULL;
+        memcpy(copy, s, n);
+        for (size_t i = 0; i < n;) {
+                size_t len = utf8_char_length((const unsigned char *) copy + i, n - i);
+                if (len == 0)
+                        copy[i++] = '?';
+                else
+                        i += len;
+        }
+        return json_stringn_nocheck(copy, n);
+}
+
 const char *alder_json_type_name(const json_t *value)
 {
         if (!value)

@@ -48,7 +48,8 @@ struct alder_log_entry {
 size_t alder_log_format_text(const struct alder_log_entry *e, bool stderr_style, char buf[static ALDER_LOG_TEXT_SIZE]);
 
 /*
- * The journal target speaks journald's native protocol
+ * The journal target (and the alder target, to alder-logd's socket instead)
+ * speaks journald's native protocol
  * (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/): one AF_UNIX datagram per
  * entry, sent to /run/systemd/journal/socket from one close-on-exec socket per
  * process (opened on first use, and again in a child after fork()). Fields in

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alder/log.h"
@@ -27,7 +28,9 @@
 #define JOURNAL_SNDBUF (8 * 1024 * 1024)
 
 #define CUT_MARK       "..."
-#define CUT_MARK_LEN   (sizeof(CUT_MARK) - 1)
+/* auto without the journal or logd: how often to look for logd's socket again */
+#define AUTO_RECHECK_MS 1000
+#define CUT_MARK_LEN    (sizeof(CUT_MARK) - 1)
 
 /* Longest escape of one character: a C1 control, "\xc2\x85". */
 #define ESCAPE_MAX 8
@@ -44,10 +47,9 @@ static const char *const level_aliases[] = {
 };
 
 static const char *const target_names[] = {
-        [ALDER_LOG_TARGET_AUTO] = "auto",
-        [ALDER_LOG_TARGET_STDERR] = "stderr",
-        [ALDER_LOG_TARGET_JOURNAL] = "journal",
-        [ALDER_LOG_TARGET_SYSLOG] = "syslog",
+        [ALDER_LOG_TARGET_AUTO] = "auto",       [ALDER_LOG_TARGET_STDERR] = "stderr",
+        [ALDER_LOG_TARGET_JOURNAL] = "journal", [ALDER_LOG_TARGET_SYSLOG] = "syslog",
+        [ALDER_LOG_TARGET_ALDER] = "alder",
 };
 
 static struct {
@@ -59,6 +61,9 @@ static struct {
         char ident[64]; /* empty: program_invocation_short_name */
         struct sockaddr_un journal_addr;
         socklen_t journal_addr_len;
+        struct sockaddr_un logd_addr; /* from ALDER_LOG_SOCKET when the target is resolved */
+        socklen_t logd_addr_len;
+        uint64_t auto_checked_ms; /* auto chose stderr: when logd's socket was last looked for */
 } log_state = {
         .level = ALDER_LOG_INFO,
         .target = ALDER_LOG_TARGET_AUTO,
@@ -453,11 +458,23 @@ char *alder_log_journal_entry(const struct alder_log_entry *e, size_t value_max,
         return b.data;
 }
 
+char *alder_log_native_entry(int level, const char *ident, const char *message, const char *const *fields,
+                             size_t *ret_len)
+{
+        struct alder_log_entry e = {.level = clamp_level(level), .ident = ident, .message = message, .fields = fields};
+        return alder_log_journal_entry(&e, SIZE_MAX, ret_len);
+}
+
+static void set_socket_address(struct sockaddr_un *a, socklen_t *len, const char *path)
+{
+        a->sun_family = AF_UNIX;
+        snprintf(a->sun_path, sizeof(a->sun_path), "%s", path);
+        *len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(a->sun_path) + 1);
+}
+
 void alder_log_set_journal_socket_path(const char *path)
 {
-        struct sockaddr_un *a = &log_state.journal_addr;
-        snprintf(a->sun_path, sizeof(a->sun_path), "%s", path ? path : JOURNAL_SOCKET);
-        log_state.journal_addr_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(a->sun_path) + 1);
+        set_socket_address(&log_state.journal_addr, &log_state.journal_addr_len, path ? path : JOURNAL_SOCKET);
 }
 
 /* The socket of this process, opened on first use: an fd, or a negative errno. */
@@ -478,6 +495,10 @@ static int journal_socket_fd(void)
                 return -errno;
         int size = JOURNAL_SNDBUF;
         (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)); /* the default works too */
+        /* a reader that has stopped reading costs a caller this long per entry, then stderr takes it */
+        struct timeval tv = {.tv_sec = ALDER_LOG_SEND_TIMEOUT_MS / 1000,
+                             .tv_usec = (ALDER_LOG_SEND_TIMEOUT_MS % 1000) * 1000};
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
         uint64_t mine = pid << 32 | (uint32_t) fd;
         if (__atomic_compare_exchange_n(&journal_socket, &cur, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -486,8 +507,9 @@ static int journal_socket_fd(void)
         return (int) (uint32_t) cur;
 }
 
-/* The entry as one datagram, values cut at value_max bytes. */
-static int journal_send_cut(int fd, const struct alder_log_entry *e, size_t value_max)
+/* The entry as one datagram to addr, values cut at value_max bytes. */
+static int native_send_cut(int fd, const struct alder_log_entry *e, struct sockaddr_un *addr, socklen_t addr_len,
+                           size_t value_max)
 {
         size_t len;
         _cleanup_free_ char *data = alder_log_journal_entry(e, value_max, &len);
@@ -497,8 +519,8 @@ static int journal_send_cut(int fd, const struct alder_log_entry *e, size_t valu
         /* unconnected: each send finds journald again, so a restart of it costs nothing */
         struct iovec iov = {.iov_base = data, .iov_len = len};
         struct msghdr mh = {
-                .msg_name = &log_state.journal_addr,
-                .msg_namelen = log_state.journal_addr_len,
+                .msg_name = addr,
+                .msg_namelen = addr_len,
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
         };
@@ -508,14 +530,15 @@ static int journal_send_cut(int fd, const struct alder_log_entry *e, size_t valu
         return 0;
 }
 
-static int journal_send(const struct alder_log_entry *e)
+/* To journald or alder-logd, which read the same protocol. */
+static int native_send(const struct alder_log_entry *e, struct sockaddr_un *addr, socklen_t addr_len)
 {
         int fd = journal_socket_fd();
         if (fd < 0)
                 return fd;
-        int r = journal_send_cut(fd, e, SIZE_MAX);
+        int r = native_send_cut(fd, e, addr, addr_len, SIZE_MAX);
         if (r == -EMSGSIZE || r == -ENOBUFS) /* too big for the socket, or no room now: a cut entry beats none */
-                r = journal_send_cut(fd, e, ALDER_LOG_JOURNAL_RETRY_MAX);
+                r = native_send_cut(fd, e, addr, addr_len, ALDER_LOG_JOURNAL_RETRY_MAX);
         return r;
 }
 
@@ -549,13 +572,37 @@ static const char *log_ident(void)
         return log_state.ident[0] ? log_state.ident : program_invocation_short_name;
 }
 
+static const char *env_value(const char *name)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : NULL;
+}
+
+static bool is_socket(const char *path)
+{
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static uint64_t monotonic_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
 static void apply_target(void)
 {
+        const char *logd = env_value("ALDER_LOG_SOCKET");
+        set_socket_address(&log_state.logd_addr, &log_state.logd_addr_len, logd ? logd : ALDER_LOG_SOCKET_DEFAULT);
+
         alder_log_target t = log_state.target;
         if (t == ALDER_LOG_TARGET_AUTO)
                 t = alder_log_is_journal_stream(STDERR_FILENO, getenv("JOURNAL_STREAM")) ? ALDER_LOG_TARGET_JOURNAL
+                    : is_socket(log_state.logd_addr.sun_path)                            ? ALDER_LOG_TARGET_ALDER
                                                                                          : ALDER_LOG_TARGET_STDERR;
 
+        log_state.auto_checked_ms = monotonic_ms();
         /* openlog() keeps the ident pointer: reopen whenever it may change */
         if (log_state.syslog_open) {
                 closelog();
@@ -603,12 +650,6 @@ void alder_log_set_stderr_fd(int fd)
         log_state.stderr_fd = fd >= 0 ? fd : STDERR_FILENO;
 }
 
-static const char *env_value(const char *name)
-{
-        const char *v = getenv(name);
-        return v && *v ? v : NULL;
-}
-
 int alder_log_configure_from_env(alder_error **err)
 {
         const char *level_env = env_value("ALDER_LOG_LEVEL");
@@ -629,7 +670,7 @@ int alder_log_configure_from_env(alder_error **err)
                 if (target < 0)
                         return alder_error_set(err, EINVAL,
                                                "ALDER_LOG_TARGET: invalid log target '%s' (expected auto, stderr, "
-                                               "journal or syslog)",
+                                               "journal, syslog or alder)",
                                                target_env);
                 int r = alder_log_set_target((alder_log_target) target, err);
                 if (r < 0)
@@ -655,16 +696,38 @@ static void write_line(int fd, const char *p, size_t n)
         }
 }
 
+/*
+ * auto chose stderr because alder-logd's socket was not there: a daemon that
+ * started before alder-logd switches to it once it is (looked for at most
+ * every AUTO_RECHECK_MS). Racing threads at worst both look.
+ */
+static void auto_recheck(void)
+{
+        if (log_state.target != ALDER_LOG_TARGET_AUTO || log_state.effective != ALDER_LOG_TARGET_STDERR)
+                return;
+        uint64_t now = monotonic_ms();
+        if (now - __atomic_load_n(&log_state.auto_checked_ms, __ATOMIC_RELAXED) < AUTO_RECHECK_MS)
+                return;
+        __atomic_store_n(&log_state.auto_checked_ms, now, __ATOMIC_RELAXED);
+        if (is_socket(log_state.logd_addr.sun_path))
+                __atomic_store_n(&log_state.effective, ALDER_LOG_TARGET_ALDER, __ATOMIC_RELAXED);
+}
+
 static void emit(const struct alder_log_entry *e)
 {
         char line[ALDER_LOG_TEXT_SIZE];
 
+        auto_recheck();
         switch (log_state.effective) {
         case ALDER_LOG_TARGET_JOURNAL:
-                if (journal_send(e) >= 0)
+                if (native_send(e, &log_state.journal_addr, log_state.journal_addr_len) >= 0)
                         return;
                 break; /* journald not running (ENOENT, ECONNREFUSED) or the entry unsendable: stderr rather than
                           nothing */
+        case ALDER_LOG_TARGET_ALDER:
+                if (native_send(e, &log_state.logd_addr, log_state.logd_addr_len) >= 0)
+                        return;
+                break; /* the same for alder-logd */
         case ALDER_LOG_TARGET_SYSLOG:
                 alder_log_format_text(e, false, line);
                 syslog(e->level, "%s", line);

@@ -10,6 +10,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -824,4 +825,16 @@ void alder_run_result_clear(alder_run_result *r)
         free(r->stdout_buf.data);
         free(r->stderr_buf.data);
         *r = (alder_run_result){0};
+}
+
+int alder_signalfd_open(const int *signals, size_t n, alder_error **err)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (size_t i = 0; i < n; i++)
+                sigaddset(&mask, signals[i]);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return alder_error_sys(err, errno, "block signals");
+        int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        return fd < 0 ? alder_error_sys(err, errno, "signalfd") : fd;
 }

@@ -300,6 +300,7 @@ static const char *const settings_keys[] = {"runtime",
                                             "restart_delay_max_ms",
                                             "restart_reset_ms",
                                             "secd_socket",
+                                            "logd_socket",
                                             NULL};
 
 static int get_ms(const json_t *doc, const char *source, const char *field, unsigned *ret, alder_error **err)
@@ -308,6 +309,18 @@ static int get_ms(const json_t *doc, const char *source, const char *field, unsi
         int r = alder_json_get_int_range(doc, source, field, ALDER_JSON_OPTIONAL, 0, 24 * 3600 * 1000, &v, err);
         *ret = (unsigned) v;
         return r;
+}
+
+/* An optional absolute path of a socket. */
+static int get_socket(const json_t *doc, const char *src, const char *field, char **ret, alder_error **err)
+{
+        const char *path = NULL;
+        int r = alder_json_get_string(doc, src, field, ALDER_JSON_OPTIONAL, &path, err);
+        if (r < 0 || !path)
+                return r;
+        if (path[0] != '/')
+                return alder_error_set(err, EINVAL, "%s: field '%s': '%s' is not an absolute path", src, field, path);
+        return (*ret = strdup(path)) ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }
 
 /* The config file; a missing file means every default. */
@@ -355,13 +368,10 @@ static int load_settings(struct appd *d, alder_error **err)
                 r = get_ms(doc, src, "restart_delay_max_ms", &d->set.restart_delay_max_ms, err);
         if (r == 0)
                 r = get_ms(doc, src, "restart_reset_ms", &d->set.restart_reset_ms, err);
-        const char *secd = NULL;
         if (r == 0)
-                r = alder_json_get_string(doc, src, "secd_socket", ALDER_JSON_OPTIONAL, &secd, err);
-        if (r == 0 && secd && secd[0] != '/')
-                r = alder_error_set(err, EINVAL, "%s: field 'secd_socket': '%s' is not an absolute path", src, secd);
-        if (r == 0 && secd && !(d->set.secd_socket = strdup(secd)))
-                r = alder_error_set(err, ENOMEM, "out of memory");
+                r = get_socket(doc, src, "secd_socket", &d->set.secd_socket, err);
+        if (r == 0)
+                r = get_socket(doc, src, "logd_socket", &d->set.logd_socket, err);
         return r;
 }
 
@@ -416,7 +426,7 @@ static int make_paths(struct appd *d, const struct appd_config *cfg, alder_error
 
 int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
 {
-        *d = (struct appd){.cfg = *cfg, .signal_fd = -1};
+        *d = (struct appd){.cfg = *cfg, .signal_fd = -1, .logd_fd = -1};
         int r = make_paths(d, cfg, err);
         if (r == 0)
                 r = load_settings(d, err);
@@ -426,6 +436,8 @@ int appd_init(struct appd *d, const struct appd_config *cfg, alder_error **err)
                 r = default_path(d->set.secd_socket, d->root, "/run/alder/secd/admin.sock", &d->secd_socket, err);
         if (r == 0)
                 r = secd_apps_dir(d, err);
+        if (r == 0)
+                r = default_path(d->set.logd_socket, d->root, "/run/alder/log.sock", &d->logd_socket, err);
         if (r == 0)
                 r = find_stage_helper(d, err);
         if (r == 0)
@@ -467,11 +479,13 @@ void appd_done(struct appd *d)
         alder_ocirt_free(d->runtime);
         alder_appstore_close(d->store);
         alder_closep(&d->signal_fd);
+        alder_closep(&d->logd_fd);
         alder_strv_free(d->set.core_apps);
-        char *strings[] = {d->runtime_error, d->set.runtime, d->root,          d->config_path,    d->store_path,
-                           d->trust_path,    d->socket_path, d->stage_helper,  d->bundles_path,   d->fifos_path,
-                           d->logs_path,     d->secd_socket, d->secd_apps_dir, d->set.secd_socket};
+        char *strings[] = {d->runtime_error, d->set.runtime,     d->root,        d->config_path,
+                           d->store_path,    d->trust_path,      d->socket_path, d->stage_helper,
+                           d->bundles_path,  d->fifos_path,      d->logs_path,   d->secd_socket,
+                           d->secd_apps_dir, d->set.secd_socket, d->logd_socket, d->set.logd_socket};
         for (size_t i = 0; i < ALDER_ARRAY_SIZE(strings); i++)
                 free(strings[i]);
-        *d = (struct appd){.signal_fd = -1};
+        *d = (struct appd){.signal_fd = -1, .logd_fd = -1};
 }

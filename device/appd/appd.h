@@ -50,6 +50,7 @@ struct appd_settings {
         unsigned restart_delay_max_ms; /* back-off cap */
         unsigned restart_reset_ms;     /* a run this long resets the back-off */
         char *secd_socket;             /* alder-secd's admin socket (NULL: ROOT/run/alder/secd/admin.sock) */
+        char *logd_socket;             /* alder-logd's datagram socket (NULL: ROOT/run/alder/log.sock) */
 };
 
 /* Where a stream of a container's output goes (applog.c). */
@@ -156,11 +157,15 @@ struct appd {
         struct appd_config cfg;
         struct appd_settings set;
         char *root, *store_path, *trust_path, *socket_path, *config_path, *stage_helper;
-        char *bundles_path;  /* ROOT/run/alder/bundles: config.json per container */
-        char *fifos_path;    /* ROOT/run/alder/output: the output FIFOs per container */
-        char *logs_path;     /* ROOT/var/log/alder/apps: NAME.log per app */
-        char *secd_socket;   /* alder-secd's admin socket */
-        char *secd_apps_dir; /* beside it, apps/NAME: the folder of each app's socket */
+        char *bundles_path;       /* ROOT/run/alder/bundles: config.json per container */
+        char *fifos_path;         /* ROOT/run/alder/output: the output FIFOs per container */
+        char *logs_path;          /* ROOT/var/log/alder/apps: NAME.log per app */
+        char *secd_socket;        /* alder-secd's admin socket */
+        char *secd_apps_dir;      /* beside it, apps/NAME: the folder of each app's socket */
+        char *logd_socket;        /* where the apps' output goes when alder-logd runs (applog.c) */
+        int logd_fd;              /* connected to it, non-blocking; -1: not (now) */
+        uint64_t logd_retry_ms;   /* no new connect before (monotonic ms) */
+        uint64_t logd_blocked_ms; /* its queue was full at this time (0: not): output waits for it */
         alder_appstore *store;
         alder_ocirt *runtime; /* NULL when none could be opened (store functions still work) */
         char *runtime_error;  /* why, then */
@@ -241,6 +246,11 @@ int applog_open_fifos(struct appd *d, struct instance *inst, bool create, int *r
                       alder_error **err);
 void applog_read(struct appd *d, struct instance *inst, struct applog_stream *s);
 void applog_close(struct appd *d, struct instance *inst);
+/* While alder-logd's queue is full: the fd to wait on for POLLOUT (-1: not waiting), and the deadline of the wait. */
+int applog_logd_wait_fd(const struct appd *d);
+uint64_t applog_logd_deadline(const struct appd *d);
+/* alder-logd takes output again (POLLOUT), or has not for too long (the deadline): output goes on. */
+void applog_logd_resume(struct appd *d, bool timed_out);
 int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, json_t **ret, alder_error **err);
 
 /* jobs.c: install and update */

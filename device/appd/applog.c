@@ -4,25 +4,37 @@
  * ROOT/run/alder/output (ID.out, ID.err). The container holds them open for
  * reading and writing, so it never gets SIGPIPE while appd is away (a restart
  * of appd re-opens the FIFOs and reads on; meanwhile the app blocks once the
- * pipe buffer is full). appd reads them line by line and sends each line
- *   - to the system log (journal or syslog) tagged APP=name VERSION=version
- *     STREAM=stdout|stderr, at priority info (stdout) or warning (stderr);
- *   - to the per-app file ROOT/var/log/alder/apps/NAME.log, which is rotated
- *     to NAME.log.1 when it exceeds the configured size.
- * The full logging framework (alder-logd) plugs in as another destination.
+ * pipe buffer is full). appd reads them line by line and sends each line,
+ * tagged APP=name VERSION=version STREAM=stdout|stderr at priority info
+ * (stdout) or warning (stderr):
+ *   - when alder-logd runs, to it alone (its datagram socket, logd_socket):
+ *     logd stores, tags and forwards it. The socket is connected and
+ *     non-blocking: when logd's queue is full, appd stops reading the FIFOs
+ *     until logd takes more (the apps block on their full pipes: nothing is
+ *     lost), and gives up on logd for a while after LOGD_BLOCK_MAX_MS;
+ *   - otherwise (logd not running, or not taking output), to the system log
+ *     (journal or syslog) and to the per-app file
+ *     ROOT/var/log/alder/apps/NAME.log, which is rotated to NAME.log.1 when
+ *     it exceeds the configured size, and where `alder app logs --file`
+ *     finds it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "alder/fileio.h"
 #include "alder/json.h"
 #include "alder/log.h"
 #include "appd.h"
+
+#define LOGD_RETRY_MS     1000 /* between attempts to reach alder-logd */
+#define LOGD_BLOCK_MAX_MS 5000 /* logd not taking output this long: the file takes it */
 
 static int fifo_path(struct appd *d, const struct instance *inst, bool is_stderr, char **ret, alder_error **err)
 {
@@ -107,7 +119,7 @@ static void rotate_if_full(struct appd *d, struct unit *u)
 
 static void write_file(struct appd *d, struct unit *u, const char *data, size_t len)
 {
-        if (!u || unit_log_fd(d, u) < 0)
+        if (!u || !len || unit_log_fd(d, u) < 0)
                 return;
         _cleanup_error_ alder_error *e = NULL;
         if (alder_write_all(u->log_fd, data, len, "app log", &e) < 0) /* a full disk loses output, not the app */
@@ -115,38 +127,140 @@ static void write_file(struct appd *d, struct unit *u, const char *data, size_t 
         rotate_if_full(d, u);
 }
 
-static void emit_line(struct instance *inst, const struct applog_stream *s, const char *line, size_t len)
+static const char *app_name(const struct instance *inst)
 {
-        const char *name = inst->unit ? inst->unit->name : inst->id;
-        alder_log(s->is_stderr ? ALDER_LOG_WARNING : ALDER_LOG_INFO,
-                  ALDER_LOG_FIELDS("APP", name, "VERSION", inst->version, "STREAM", s->is_stderr ? "stderr" : "stdout"),
-                  "%.*s", (int) len, line);
+        return inst->unit ? inst->unit->name : inst->id;
 }
 
-/* Hands the complete lines in the buffer on; keeps a partial one unless `flush`. */
+/*
+ * Without alder-logd: the system log (the daemon's own log target, unless that
+ * is logd, which is what failed) and the per-app file.
+ */
+static void fallback_line(struct appd *d, struct instance *inst, const struct applog_stream *s, const char *line,
+                          size_t len, size_t consumed)
+{
+        if (alder_log_get_target() != ALDER_LOG_TARGET_ALDER)
+                alder_log(s->is_stderr ? ALDER_LOG_WARNING : ALDER_LOG_INFO,
+                          ALDER_LOG_FIELDS("APP", app_name(inst), "VERSION", inst->version, "STREAM",
+                                           s->is_stderr ? "stderr" : "stdout"),
+                          "%.*s", (int) len, line);
+        write_file(d, inst->unit, line, consumed);
+}
+
+/* A connected, non-blocking socket to alder-logd; -1 when it is not there (tried again after LOGD_RETRY_MS). */
+static int logd_fd(struct appd *d)
+{
+        if (d->logd_fd >= 0)
+                return d->logd_fd;
+        uint64_t now = appd_now_ms();
+        if (now < d->logd_retry_ms)
+                return -1;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || strlen(d->logd_socket) >= sizeof(sa.sun_path) ||
+            (memcpy(sa.sun_path, d->logd_socket, strlen(d->logd_socket)),
+             connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)) {
+                d->logd_retry_ms = now + LOGD_RETRY_MS;
+                return -1;
+        }
+        alder_log(ALDER_LOG_INFO, ALDER_LOG_FIELDS("SOCKET", d->logd_socket), "apps' output goes to alder-logd");
+        d->logd_fd = steal_fd(&fd);
+        return d->logd_fd;
+}
+
+enum delivery { SENT, WAIT, NO_LOGD };
+
+static enum delivery logd_send(struct appd *d, int fd, const void *data, size_t len)
+{
+        ssize_t r;
+        while ((r = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+                ;
+        if (r >= 0)
+                return SENT;
+        if (errno == EAGAIN) {
+                d->logd_blocked_ms = appd_now_ms();
+                return WAIT;
+        }
+        return NO_LOGD; /* ECONNREFUSED: logd restarted or stopped; the caller reconnects once */
+}
+
+/* One line to alder-logd: sent, to wait for (logd's queue is full), or no logd. */
+static enum delivery logd_line(struct appd *d, struct instance *inst, const struct applog_stream *s, const char *line,
+                               size_t len)
+{
+        if (d->logd_blocked_ms)
+                return WAIT;
+        if (logd_fd(d) < 0)
+                return NO_LOGD;
+        char message[sizeof(s->buf) + 1];
+        memcpy(message, line, len);
+        message[len] = '\0';
+        size_t n;
+        _cleanup_free_ char *dgram =
+                alder_log_native_entry(s->is_stderr ? ALDER_LOG_WARNING : ALDER_LOG_INFO, app_name(inst), message,
+                                       ALDER_LOG_FIELDS("APP", app_name(inst), "VERSION", inst->version, "STREAM",
+                                                        s->is_stderr ? "stderr" : "stdout"),
+                                       &n);
+        if (!dgram)
+                return NO_LOGD;
+        enum delivery r = logd_send(d, d->logd_fd, dgram, n);
+        if (r == NO_LOGD) { /* connected to a logd that has gone: the socket of a new one, if there is one */
+                alder_closep(&d->logd_fd);
+                d->logd_retry_ms = 0;
+                r = logd_fd(d) >= 0 ? logd_send(d, d->logd_fd, dgram, n) : NO_LOGD;
+        }
+        if (r == NO_LOGD) {
+                alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("SOCKET", d->logd_socket),
+                          "alder-logd is not running: apps' output goes to %s until it is", d->logs_path);
+                alder_closep(&d->logd_fd);
+                d->logd_retry_ms = appd_now_ms() + LOGD_RETRY_MS;
+        }
+        return r;
+}
+
+/*
+ * One line: to alder-logd, or to the fallback. With `wait` false (the
+ * instance has gone) a line that would wait for logd goes to the fallback.
+ * False when the line waits (it stays in the buffer).
+ */
+static bool deliver(struct appd *d, struct instance *inst, const struct applog_stream *s, const char *line, size_t len,
+                    size_t consumed, bool wait)
+{
+        enum delivery r = logd_line(d, inst, s, line, len);
+        if (r == WAIT && wait)
+                return false;
+        if (r != SENT)
+                fallback_line(d, inst, s, line, len, consumed);
+        return true;
+}
+
+/* Hands the complete lines in the buffer on; keeps a partial one unless `flush`, and those that wait for logd. */
 static void drain_lines(struct appd *d, struct instance *inst, struct applog_stream *s, bool flush)
 {
+        bool wait = !flush && !inst->exited;
         size_t start = 0;
-        for (size_t i = 0; i < s->len; i++) {
+        bool waiting = false;
+        for (size_t i = 0; i < s->len && !waiting; i++) {
                 if (s->buf[i] != '\n')
                         continue;
-                emit_line(inst, s, s->buf + start, i - start);
-                start = i + 1;
+                waiting = !deliver(d, inst, s, s->buf + start, i - start, i + 1 - start, wait);
+                if (!waiting)
+                        start = i + 1;
         }
         /* a line longer than the buffer is cut into pieces rather than held forever */
         bool cut = start == 0 && s->len == sizeof(s->buf);
-        if ((flush || cut) && start < s->len) {
-                emit_line(inst, s, s->buf + start, s->len - start);
+        if (!waiting && (flush || cut) && start < s->len &&
+            deliver(d, inst, s, s->buf + start, s->len - start, s->len - start, wait))
                 start = s->len;
-        }
-        write_file(d, inst->unit, s->buf, start);
         memmove(s->buf, s->buf + start, s->len - start);
         s->len -= start;
 }
 
 void applog_read(struct appd *d, struct instance *inst, struct applog_stream *s)
 {
-        while (s->fd >= 0) {
+        drain_lines(d, inst, s, false); /* what waited for logd first */
+        /* a full buffer waits for logd: reading nothing would look like the end */
+        while (s->fd >= 0 && s->len < sizeof(s->buf)) {
                 ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -164,22 +278,31 @@ void applog_read(struct appd *d, struct instance *inst, struct applog_stream *s)
                 (void) fdatasync(inst->unit->log_fd);
 }
 
-/* Replaces bytes that are not valid UTF-8 with '?', in place: JSON strings must be UTF-8. */
-static void utf8_sanitize(char *s, size_t n)
+int applog_logd_wait_fd(const struct appd *d)
 {
-        for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-                bool ok = len > 0 && i + len <= n;
-                for (size_t k = 1; ok && k < len; k++)
-                        ok = ((unsigned char) s[i + k] >> 6) == 0x2;
-                if (ok && c == 0)
-                        ok = false; /* NUL would cut C strings */
-                if (!ok) {
-                        s[i++] = '?';
-                        continue;
-                }
-                i += len;
+        return d->logd_blocked_ms ? d->logd_fd : -1;
+}
+
+uint64_t applog_logd_deadline(const struct appd *d)
+{
+        return d->logd_blocked_ms ? d->logd_blocked_ms + LOGD_BLOCK_MAX_MS : 0;
+}
+
+void applog_logd_resume(struct appd *d, bool timed_out)
+{
+        if (!d->logd_blocked_ms)
+                return;
+        d->logd_blocked_ms = 0;
+        if (timed_out) {
+                alder_log(ALDER_LOG_WARNING, ALDER_LOG_FIELDS("SOCKET", d->logd_socket),
+                          "alder-logd has not taken apps' output for %d s: it goes to %s for now",
+                          LOGD_BLOCK_MAX_MS / 1000, d->logs_path);
+                alder_closep(&d->logd_fd);
+                d->logd_retry_ms = appd_now_ms() + LOGD_RETRY_MS;
+        }
+        for (struct instance *i = d->instances; i; i = i->next) {
+                applog_read(d, i, &i->out);
+                applog_read(d, i, &i->err);
         }
 }
 
@@ -202,14 +325,13 @@ int appd_read_log(struct appd *d, const char *name, int64_t offset, size_t max, 
         int64_t size = st.st_size;
         int64_t from = offset < 0 ? (size > (int64_t) max ? size - (int64_t) max : 0) : offset > size ? 0 : offset;
         size_t n = (size_t) ALDER_MIN((int64_t) max, size - from);
-        _cleanup_free_ char *buf = malloc(n + 1);
+        _cleanup_free_ char *buf = malloc(n ? n : 1);
         if (!buf)
                 return alder_error_set(err, ENOMEM, "out of memory");
         ssize_t got = pread(fd, buf, n, from);
         if (got < 0)
                 return alder_error_sys(err, errno, "read log '%s'", path);
-        utf8_sanitize(buf, (size_t) got);
-        *ret = json_pack("{s:s%,s:I,s:I}", "data", buf, (size_t) got, "offset", (json_int_t) (from + got), "size",
-                         (json_int_t) size);
+        *ret = json_pack("{s:o,s:I,s:I}", "data", alder_json_string_lossy(buf, (size_t) got), "offset",
+                         (json_int_t) (from + got), "size", (json_int_t) size);
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }

@@ -28,7 +28,7 @@ uint64_t appd_now_ms(void)
 }
 
 /* What a pollfd entry belongs to. */
-enum source { SRC_SERVER, SRC_SIGNAL, SRC_PIDFD, SRC_OUT, SRC_ERR };
+enum source { SRC_SERVER, SRC_SIGNAL, SRC_PIDFD, SRC_OUT, SRC_ERR, SRC_LOGD };
 
 struct watch {
         enum source src;
@@ -84,22 +84,6 @@ static void reap_children(struct appd *d)
         }
 }
 
-static int open_signalfd(struct appd *d, alder_error **err)
-{
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return alder_error_sys(err, errno, "block signals");
-        d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (d->signal_fd < 0)
-                return alder_error_sys(err, errno, "signalfd");
-        return 0;
-}
-
 static void handle_signals(struct appd *d)
 {
         struct signalfd_siginfo si;
@@ -120,14 +104,14 @@ static void add(struct pollfd *fds, struct watch *w, size_t *n, int fd, enum sou
 {
         if (fd < 0)
                 return;
-        fds[*n] = (struct pollfd){.fd = fd, .events = POLLIN};
+        fds[*n] = (struct pollfd){.fd = fd, .events = src == SRC_LOGD ? POLLOUT : POLLIN};
         w[*n] = (struct watch){.src = src, .inst = inst};
         (*n)++;
 }
 
 static size_t count_fds(struct appd *d)
 {
-        size_t n = 2;
+        size_t n = 3;
         for (struct instance *i = d->instances; i; i = i->next)
                 n += 3;
         return n;
@@ -148,6 +132,9 @@ static void dispatch(struct appd *d, const struct watch *w, short revents)
         case SRC_PIDFD:
                 reap_instance(d, inst);
                 break;
+        case SRC_LOGD:
+                applog_logd_resume(d, false);
+                break;
         default:
                 break;
         }
@@ -159,6 +146,11 @@ static int run_once(struct appd *d, alder_error **err)
         uint64_t next = units_tick(d, now);
         uint64_t job_next = jobs_tick(d, now);
         next = !next ? job_next : !job_next ? next : ALDER_MIN(next, job_next);
+        uint64_t logd_next = applog_logd_deadline(d);
+        if (logd_next && logd_next <= now)
+                applog_logd_resume(d, true);
+        else if (logd_next)
+                next = !next ? logd_next : ALDER_MIN(next, logd_next);
         size_t cap = count_fds(d);
         _cleanup_free_ struct pollfd *fds = calloc(cap, sizeof(*fds));
         _cleanup_free_ struct watch *w = calloc(cap, sizeof(*w));
@@ -168,7 +160,9 @@ static int run_once(struct appd *d, alder_error **err)
         add(fds, w, &n, alder_ipc_server_fd(d->server), SRC_SERVER, NULL);
         add(fds, w, &n, d->signal_fd, SRC_SIGNAL, NULL);
         /* output before exits, so that the last lines are read while the instance is still there */
-        for (struct instance *i = d->instances; i; i = i->next) {
+        int logd_fd = applog_logd_wait_fd(d);
+        add(fds, w, &n, logd_fd, SRC_LOGD, NULL);
+        for (struct instance *i = d->instances; i && logd_fd < 0; i = i->next) { /* output waits for logd */
                 add(fds, w, &n, i->out.fd, SRC_OUT, i);
                 add(fds, w, &n, i->err.fd, SRC_ERR, i);
         }
@@ -197,7 +191,8 @@ int appd_run(struct appd *d, alder_error **err)
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 alder_log(ALDER_LOG_WARNING, NULL, "PR_SET_CHILD_SUBREAPER: %s: exit codes will be unknown",
                           strerror(errno));
-        int r = open_signalfd(d, err);
+        static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+        int r = d->signal_fd = alder_signalfd_open(signals, ALDER_ARRAY_SIZE(signals), err);
         if (r < 0)
                 return r;
         units_recover(d);

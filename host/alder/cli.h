@@ -68,3 +68,23 @@ int cmd_app_pack(struct cli *cli, int argc, char **argv);
 /* app install|update|list|status|remove|start|stop|restart|wait: argv[0] names which */
 int cmd_app_local(struct cli *cli, int argc, char **argv);
 int cmd_app_logs(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+
+/* cmd-logs.c: reading alder-logd, shared with `alder app logs` */
+struct alder_ipc_client;
+enum logs_style {
+        LOGS_TEXT,     /* TIME SOURCE[PID] LEVEL: MESSAGE */
+        LOGS_MESSAGES, /* the message alone: an app's output as it wrote it */
+        LOGS_JSON,     /* one entry per line */
+};
+/* Connects to alder-logd's API socket (NULL: $ALDER_LOGD_SOCKET or the default); reports a failure. */
+int logs_connect(struct cli *cli, const char *socket, struct alder_ipc_client **ret);
+/* The same, quietly: false when alder-logd does not answer. */
+bool logs_available(const char *socket, struct alder_ipc_client **ret);
+/*
+ * Prints the entries that match filter (log.query's parameters): the last
+ * `lines` (-1: all), from since_seq on (-1: the oldest kept), then with
+ * follow the new ones until interrupted. Returns an exit code.
+ */
+int logs_print(struct cli *cli, struct alder_ipc_client *client, const json_t *filter, long lines, bool follow,
+               json_int_t since_seq, enum logs_style style);

@@ -29,6 +29,8 @@ struct local_args {
         const char *arg; /* PACKAGE or NAME */
         bool keep_data;
         bool follow;
+        bool file;               /* app logs: alder-appd's file even when alder-logd runs */
+        const char *logd_socket; /* app logs: NULL for the default */
 };
 
 static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool takes_arg, int argc, char **argv,
@@ -37,6 +39,8 @@ static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool
         static const struct option options[] = {
                 {"socket", required_argument, NULL, 's'},
                 {"keep-data", no_argument, NULL, 'k'},
+                {"file", no_argument, NULL, 'F'},
+                {"logd-socket", required_argument, NULL, 'L'},
                 {"json", no_argument, NULL, 'j'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
@@ -53,8 +57,13 @@ static int parse_local(struct cli *cli, const char *cmd, const char *usage, bool
                         a->keep_data = true;
                 } else if (c == 'f' && is_logs) {
                         a->follow = true;
+                } else if (c == 'F' && is_logs) {
+                        a->file = true;
+                } else if (c == 'L' && is_logs) {
+                        a->logd_socket = optarg;
                 } else {
-                        int r = cli_common_option(cli, cmd, usage, c == 'k' || c == 'f' ? '?' : c, argv);
+                        bool misplaced = c == 'k' || c == 'f' || c == 'F' || c == 'L';
+                        int r = cli_common_option(cli, cmd, usage, misplaced ? '?' : c, argv);
                         if (r >= 0)
                                 return r;
                 }
@@ -411,29 +420,34 @@ int cmd_app_local(struct cli *cli, int argc, char **argv)
 
 /* ---- logs ------------------------------------------------------------------------ */
 
-#define LOGS_POLL_US (300 * 1000)
+#define LOGS_POLL_US    (300 * 1000)
+#define LOGS_LAST_LINES 1000
 
-static const char logs_usage[] = "Usage: alder app logs [-f] [--socket PATH] [--json] NAME\n"
-                                 "\n"
-                                 "Print the end of an app's output (stdout and stderr of its container),\n"
-                                 "and with -f keep printing what it writes until interrupted.\n"
-                                 "\n"
-                                 "Options:\n"
-                                 "  -f, --follow       keep following the log\n";
+static const char logs_usage[] =
+        "Usage: alder app logs [-f] [--file] [--socket PATH] [--logd-socket PATH] [--json] NAME\n"
+        "\n"
+        "Print the end of an app's output (stdout and stderr of its container),\n"
+        "and with -f keep printing what it writes until interrupted.\n"
+        "\n"
+        "When alder-logd runs, the output is in its store (the last 1000 lines are\n"
+        "printed; `alder logs --app NAME` shows more, tagged); otherwise alder-appd\n"
+        "keeps it in /var/log/alder/apps/NAME.log (the last 64 KiB are printed).\n"
+        "\n"
+        "Options:\n"
+        "  -f, --follow       keep following the log\n"
+        "  --file             read alder-appd's file even when alder-logd runs (lines\n"
+        "                     written while alder-logd was not running are there)\n"
+        "  --logd-socket PATH alder-logd's API socket (default $ALDER_LOGD_SOCKET or\n"
+        "                     /run/alder/logd.sock)\n";
 
-int cmd_app_logs(struct cli *cli, int argc, char **argv)
+/* Through alder-appd's app.logs: its file of the app's output. */
+static int app_logs_file(struct cli *cli, const struct local_args *a)
 {
-        char usage[2048];
-        snprintf(usage, sizeof(usage), "%s%s", logs_usage, socket_help);
-        struct local_args a;
-        int r = parse_local(cli, "app logs", usage, true, argc, argv, &a);
-        if (r >= 0)
-                return r;
         json_int_t offset = -1;
         for (;;) {
-                _cleanup_json_ json_t *params = json_pack("{s:s,s:I}", "name", a.arg, "offset", offset);
+                _cleanup_json_ json_t *params = json_pack("{s:s,s:I}", "name", a->arg, "offset", offset);
                 _cleanup_json_ json_t *res = NULL;
-                r = call_appd(cli, a.socket, "app.logs", params, QUICK_TIMEOUT_MS, &res);
+                int r = call_appd(cli, a->socket, "app.logs", params, QUICK_TIMEOUT_MS, &res);
                 if (r != CLI_EXIT_OK)
                         return r;
                 if (cli->json)
@@ -443,10 +457,28 @@ int cmd_app_logs(struct cli *cli, int argc, char **argv)
                 fflush(stdout);
                 json_int_t next = json_integer_value(json_object_get(res, "offset"));
                 json_int_t size = json_integer_value(json_object_get(res, "size"));
-                if (!a.follow && next >= size)
+                if (!a->follow && next >= size)
                         return CLI_EXIT_OK;
                 if (next >= size)
                         usleep(LOGS_POLL_US);
                 offset = next;
         }
+}
+
+int cmd_app_logs(struct cli *cli, int argc, char **argv)
+{
+        char usage[2048];
+        snprintf(usage, sizeof(usage), "%s%s", logs_usage, socket_help);
+        struct local_args a;
+        int r = parse_local(cli, "app logs", usage, true, argc, argv, &a);
+        if (r >= 0)
+                return r;
+        _cleanup_ipc_client_ alder_ipc_client *logd = NULL;
+        if (a.file || !logs_available(a.logd_socket, &logd))
+                return app_logs_file(cli, &a);
+        /* the app's own output: it is the source of its lines */
+        _cleanup_json_ json_t *filter = json_pack("{s:s,s:s}", "app", a.arg, "source", a.arg);
+        if (!filter)
+                return CLI_EXIT_FAILURE;
+        return logs_print(cli, logd, filter, LOGS_LAST_LINES, a.follow, -1, cli->json ? LOGS_JSON : LOGS_MESSAGES);
 }

@@ -16,6 +16,7 @@ static const struct cli_command commands[] = {
         {"app", "pack, sign, verify and inspect app packages", cmd_app},
         {"update", "create, sign, verify and install root-filesystem updates", cmd_update},
         {"secure", "provision apps' keys and secrets in alder-secd", cmd_secure},
+        {"logs", "print the device's log from alder-logd", cmd_logs},
         {"dm", "devices, resources and notifications of the alder-dm service", cmd_dm},
 };
 

@@ -46,6 +46,13 @@ int alder_json_dump(const json_t *value, unsigned flags, char **ret, size_t *ret
 /* Crash-safe write of a JSON document (alder_write_file_atomic), pretty-printed + newline. */
 int alder_json_write_file(const char *path, const json_t *value, mode_t mode, alder_error **err) ALDER_WUR;
 
+/*
+ * A JSON string of the n bytes at s, which need not be UTF-8 (an app's
+ * output, a log line): each byte that does not belong to a well-formed
+ * character, and NUL, becomes '?'. NULL when out of memory.
+ */
+json_t *alder_json_string_lossy(const char *s, size_t n);
+
 /* Name of a value's type as users read it: "object", "array", "string", "integer", ... */
 const char *alder_json_type_name(const json_t *value);
 

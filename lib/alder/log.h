@@ -41,9 +41,19 @@
  *            (see log-internal.h);
  *   syslog   openlog(ident, LOG_PID, LOG_DAEMON) and syslog() with the
  *            fields appended to the message as on stderr;
+ *   alder    alder-logd's socket (ALDER_LOG_SOCKET, default
+ *            ALDER_LOG_SOCKET_DEFAULT) in the same native protocol as the
+ *            journal, with the same fallback to stderr when logd is not
+ *            running (docs/api/logd.md);
  *   auto     journal when stderr is connected to the journal (JOURNAL_STREAM
  *            holds "dev:inode" of fd 2, systemd's documented rule), else
- *            stderr.
+ *            alder when logd's socket exists, else stderr; while it is
+ *            stderr, logd's socket is looked for again at most every second,
+ *            so that a daemon started before alder-logd finds it.
+ *
+ * The journal and alder targets send on a blocking socket, so a burst waits
+ * for the reader instead of being lost; a send still blocked after
+ * ALDER_LOG_SEND_TIMEOUT_MS (the reader has stopped) goes to stderr instead.
  *
  * Bounds: a formatted message is cut at ALDER_LOG_LINE_MAX bytes, and so is a
  * stderr or syslog line; a cut shows as "..." at its end.
@@ -55,6 +65,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "error.h"
 #include "macro.h"
@@ -72,7 +83,14 @@ typedef enum alder_log_target {
         ALDER_LOG_TARGET_STDERR,
         ALDER_LOG_TARGET_JOURNAL,
         ALDER_LOG_TARGET_SYSLOG,
+        ALDER_LOG_TARGET_ALDER,
 } alder_log_target;
+
+/* alder-logd's datagram socket, unless ALDER_LOG_SOCKET names another. */
+#define ALDER_LOG_SOCKET_DEFAULT "/run/alder/log.sock"
+
+/* Longest wait of the journal and alder targets for a reader that does not read. */
+#define ALDER_LOG_SEND_TIMEOUT_MS 1000
 
 /* Longest key; longer ones are cut (the journal refuses them). */
 #define ALDER_LOG_KEY_MAX 64
@@ -89,7 +107,7 @@ int alder_log_level_from_string(const char *s) ALDER_WUR;
 /* "err", "warning", "notice", "info", "debug"; NULL for anything else. */
 const char *alder_log_level_to_string(int level);
 
-/* "auto", "stderr", "journal", "syslog" (any case). Returns the target, or -EINVAL. */
+/* "auto", "stderr", "journal", "syslog", "alder" (any case). Returns the target, or -EINVAL. */
 int alder_log_target_from_string(const char *s) ALDER_WUR;
 
 /* The name above; NULL for an unknown value. */
@@ -105,10 +123,11 @@ void alder_log_init(const char *ident);
 
 /*
  * Applies ALDER_LOG_LEVEL and ALDER_LOG_TARGET when they are set and not
- * empty. All or nothing: on a bad value nothing changes and the error names
- * the variable and the value, e.g.
+ * empty (ALDER_LOG_SOCKET is read whenever the target is resolved). All or
+ * nothing: on a bad value nothing changes and the error names the variable
+ * and the value, e.g.
  *   "ALDER_LOG_LEVEL: invalid log level 'loud' (expected err, warning, notice, info, debug or 3-7)"
- *   "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal or syslog)"
+ *   "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal, syslog or alder)"
  */
 int alder_log_configure_from_env(alder_error **err) ALDER_WUR;
 
@@ -128,6 +147,16 @@ alder_log_target alder_log_get_target(void);
  * Meant for tests.
  */
 void alder_log_set_stderr_fd(int fd);
+
+/*
+ * One entry in the native protocol (what the journal and alder targets send),
+ * without CODE_* fields and whatever the level setting: for a program that
+ * forwards entries of others, e.g. alder-appd the lines of an app's output.
+ * Fields as for alder_log(). Its length in *ret_len; free() it. NULL when out
+ * of memory.
+ */
+char *alder_log_native_entry(int level, const char *ident, const char *message, const char *const *fields,
+                             size_t *ret_len) ALDER_WUR;
 
 /* Counts the arguments of ALDER_LOG_FIELDS(); for its pair check only. */
 #define ALDER_LOG_NARGS_(...) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))

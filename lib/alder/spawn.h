@@ -170,3 +170,10 @@ int alder_run(const alder_run_opts *opts, alder_run_result *ret, alder_error **e
 void alder_run_result_clear(alder_run_result *r);
 
 #define _cleanup_run_result_ _cleanup_(alder_run_result_clear)
+
+/*
+ * For a daemon's poll loop: blocks the n signals and returns a non-blocking,
+ * close-on-exec signalfd that reads them (SIGCHLD for children, SIGTERM to
+ * stop, ...).
+ */
+int alder_signalfd_open(const int *signals, size_t n, alder_error **err) ALDER_WUR;

@@ -25,7 +25,8 @@ def delete_all_containers(root):
 @pytest.fixture
 def device(build_dir, tmp_path, alder, request):
     """A device root with trust anchors, a running alder-appd, and a signing key.
-    @pytest.mark.appd_config({...}) writes ROOT/config/appd.json first."""
+    @pytest.mark.appd_config({...}) writes ROOT/config/appd.json first;
+    @pytest.mark.appd_env({...}) adds to alder-appd's environment (ROOT in a value stands for the root)."""
     # Not under tmp_path: its 0700 parents would keep an app's mapped root out of its rootfs,
     # as no real device's /var/lib would.
     base = Path(tempfile.mkdtemp(prefix="alder-device-", dir="/tmp"))
@@ -42,6 +43,8 @@ def device(build_dir, tmp_path, alder, request):
     if marker:
         (root / "config" / "appd.json").write_text(json.dumps(marker.args[0]))
     sock = root / "run" / "alder" / "appd.sock"
+    env_marker = request.node.get_closest_marker("appd_env")
+    extra_env = {k: v.replace("ROOT", str(root)) for k, v in (env_marker.args[0] if env_marker else {}).items()}
 
     class Device:
         def __init__(self):
@@ -51,8 +54,8 @@ def device(build_dir, tmp_path, alder, request):
 
         def start(self):
             self.proc = subprocess.Popen([str(build_dir / "device" / "appd" / "alder-appd"), "--root", str(root)],
-                                         stderr=subprocess.PIPE, text=True, env={**os.environ,
-                                                                                  "ALDER_LOG_TARGET": "stderr"})
+                                         stderr=subprocess.PIPE, text=True,
+                                         env={**os.environ, "ALDER_LOG_TARGET": "stderr", **extra_env})
             deadline = time.monotonic() + 10
             while not self.accepting():  # a stale socket file of a killed daemon may still be there
                 assert self.proc.poll() is None, self.proc.stderr.read()

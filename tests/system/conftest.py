@@ -47,3 +47,4 @@ def alder(build_dir):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "appd_config(settings): write ROOT/config/appd.json for the device fixture")
+    config.addinivalue_line("markers", "appd_env(variables): add to alder-appd's environment in the device fixture")

@@ -43,7 +43,7 @@ def test_version_text_and_json(alder):
 
 
 def test_every_command_has_help(alder):
-    for cmd in ("version", "ipc"):
+    for cmd in ("version", "ipc", "logs"):
         r = alder(cmd, "--help")
         assert r.rc == 0, cmd
         assert r.out.startswith(f"Usage: alder {cmd}"), cmd

@@ -318,9 +318,37 @@ static void test_type_names(void **state)
         assert_string_equal(alder_json_type_name(NULL), "nothing");
 }
 
+/* Bytes that are not well-formed UTF-8 (jansson's rules) become '?', one per byte; good characters stay. */
+static void test_string_lossy(void **state)
+{
+        const struct {
+                const char *in;
+                size_t len;
+                const char *want;
+        } cases[] = {
+                {"plain", 5, "plain"},
+                {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+                {"a\0b", 3, "a?b"},
+                {"\xff\xfe", 2, "??"},
+                {"\xc0\x80", 2, "??"},           /* overlong NUL */
+                {"\xe0\x80\xaf", 3, "???"},      /* overlong '/' */
+                {"\xed\xa0\x80", 3, "???"},      /* a surrogate */
+                {"\xf4\x90\x80\x80", 4, "????"}, /* above U+10FFFF */
+                {"ok\xc3", 3, "ok?"},            /* cut in the middle of a character */
+                {"\xe2\x82x", 3, "??x"},
+        };
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(cases); i++) {
+                _cleanup_json_ json_t *v = alder_json_string_lossy(cases[i].in, cases[i].len);
+                assert_non_null(v);
+                assert_int_equal(json_string_length(v), strlen(cases[i].want));
+                assert_memory_equal(json_string_value(v), cases[i].want, strlen(cases[i].want));
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_string_lossy),
                 cmocka_unit_test(test_parse_error_has_line_and_column),
                 cmocka_unit_test(test_parse_rejects_duplicate_keys),
                 cmocka_unit_test(test_parse_rejects_trailing_garbage_and_empty),

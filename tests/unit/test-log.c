@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -65,6 +66,19 @@ ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
                 return -1;
         }
         return __real_sendmsg(fd, mh, flags);
+}
+
+/* CLOCK_MONOTONIC runs this much ahead: auto's next look for logd's socket comes without waiting. */
+static time_t clock_skip_s;
+
+int __real_clock_gettime(clockid_t clock, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t clock, struct timespec *ts)
+{
+        int r = __real_clock_gettime(clock, ts);
+        if (r == 0 && clock == CLOCK_MONOTONIC)
+                ts->tv_sec += clock_skip_s;
+        return r;
 }
 
 static int pipe_fds[2] = {-1, -1};
@@ -270,6 +284,8 @@ static void test_target_strings(void **state)
         assert_int_equal(alder_log_target_from_string("auto"), ALDER_LOG_TARGET_AUTO);
         assert_int_equal(alder_log_target_from_string("Journal"), ALDER_LOG_TARGET_JOURNAL);
         assert_int_equal(alder_log_target_from_string("syslog"), ALDER_LOG_TARGET_SYSLOG);
+        assert_int_equal(alder_log_target_from_string("ALDER"), ALDER_LOG_TARGET_ALDER);
+        assert_string_equal(alder_log_target_to_string(ALDER_LOG_TARGET_ALDER), "alder");
         assert_int_equal(alder_log_target_from_string("console"), -EINVAL);
         assert_int_equal(alder_log_target_from_string(NULL), -EINVAL);
         assert_string_equal(alder_log_target_to_string(ALDER_LOG_TARGET_STDERR), "stderr");
@@ -301,8 +317,8 @@ static const struct env_case {
          "ALDER_LOG_LEVEL: invalid log level 'loud' (expected err, warning, notice, info, debug or 3-7)",
          ALDER_LOG_INFO, ALDER_LOG_TARGET_STDERR},
         {"debug", "kmsg", EINVAL,
-         "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal or syslog)", ALDER_LOG_INFO,
-         ALDER_LOG_TARGET_STDERR},
+         "ALDER_LOG_TARGET: invalid log target 'kmsg' (expected auto, stderr, journal, syslog or alder)",
+         ALDER_LOG_INFO, ALDER_LOG_TARGET_STDERR},
         {NULL, "journal", 0, NULL, ALDER_LOG_INFO, ALDER_LOG_TARGET_JOURNAL},
 };
 
@@ -378,6 +394,74 @@ static void test_auto_target_follows_journal_stream(void **state)
         setenv("JOURNAL_STREAM", "1:1", 1);
         alder_log_init("test-log");
         assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
+}
+
+/* Without the journal, auto takes alder-logd's socket when there is one (ALDER_LOG_SOCKET names it). */
+static void test_auto_target_prefers_logd_socket(void **state)
+{
+        char path[160];
+        snprintf(path, sizeof(path), "%s/log.sock", journald.dir);
+        setenv("ALDER_LOG_SOCKET", path, 1);
+        assert_int_equal(alder_log_set_target(ALDER_LOG_TARGET_AUTO, NULL), 0);
+        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR); /* no socket there yet */
+
+        /* logd starts later: within a second auto still says stderr, then it finds the socket */
+        int fd = bind_dgram(path, true);
+        assert_true(fd >= 0);
+        log_plain("early");
+        assert_string_equal(written(), "info test-log: early\n");
+        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_STDERR);
+        clock_skip_s += 2;
+        log_plain("to logd");
+        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_ALDER);
+        char buf[256];
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        check_bytes("auto: logd", buf, n, BYTES("MESSAGE=to logd\nPRIORITY=6\nSYSLOG_IDENTIFIER=test-log\n"));
+        assert_string_equal(written(), "");
+        alder_log_init("test-log"); /* and at once when the target is resolved again */
+        assert_int_equal(alder_log_get_target(), ALDER_LOG_TARGET_ALDER);
+
+        /* logd gone: the socket file stays, sends are refused, stderr takes the entry */
+        close(fd);
+        log_plain("kept");
+        assert_string_equal(written(), "info test-log: kept\n");
+        unlink(path);
+        unsetenv("ALDER_LOG_SOCKET");
+}
+
+/* A reader that has stopped reading (its queue full) delays an entry by the send timeout, then stderr takes it. */
+static void test_send_timeout_when_reader_stalls(void **state)
+{
+        int filler = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(filler >= 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        assert_true(strlen(journald.path) < sizeof(a.sun_path));
+        memcpy(a.sun_path, journald.path, strlen(journald.path));
+        while (sendto(filler, "x", 1, 0, (struct sockaddr *) &a, sizeof(a)) == 1)
+                ; /* until the kernel refuses more (net.unix.max_dgram_qlen) */
+        assert_int_equal(errno, EAGAIN);
+        close(filler);
+
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        log_plain("late");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        assert_true(ms >= ALDER_LOG_SEND_TIMEOUT_MS - 50 && ms < 10 * ALDER_LOG_SEND_TIMEOUT_MS);
+        assert_string_equal(written(), "info test-log: late\n");
+}
+
+/* What alder-appd sends for an app's line: no location, the app's name as identifier, any level. */
+static void test_native_entry(void **state)
+{
+        alder_log_set_level(ALDER_LOG_ERR); /* not consulted */
+        size_t len;
+        _cleanup_free_ char *e = alder_log_native_entry(ALDER_LOG_WARNING, "hello", "line\n2",
+                                                        ALDER_LOG_FIELDS("APP", "hello", "STREAM", "stderr"), &len);
+        assert_non_null(e);
+        check_bytes("native entry", e, (ssize_t) len,
+                    BYTES("MESSAGE\n" LE64("\x06") "line\n2\nPRIORITY=4\nSYSLOG_IDENTIFIER=hello\nAPP=hello\n"
+                                                   "STREAM=stderr\n"));
 }
 
 static void test_sanitize_key(void **state)
@@ -842,6 +926,9 @@ int main(void)
                 T(test_syslog_target_can_be_chosen),
                 T(test_is_journal_stream),
                 T(test_auto_target_follows_journal_stream),
+                J(test_auto_target_prefers_logd_socket),
+                J(test_send_timeout_when_reader_stalls),
+                T(test_native_entry),
                 T(test_sanitize_key),
                 T(test_invalid_keys_are_sanitized_not_dropped),
                 T(test_plain_value_unquoted),
