@@ -47,7 +47,8 @@ bool alder_is_temp_name(const char *name);
  * alder_write_file_atomic() for content that arrives in pieces (a file too
  * large to hold in memory): the pieces go into a temp file beside `path`
  * (".BASE.tmp-XXXXXXXX"); alder_atomic_file_commit() sets the mode, fsyncs
- * it, renames it over `path` and fsyncs the directory. Freed without a
+ * it, renames it over `path`, fsyncs the directory and the file again (FAT
+ * writes a renamed file's directory entry with the file's inode). Freed without a
  * commit (or after a failed one), the temp file is removed and `path` is
  * untouched. A crash leaves the temp file: alder_is_temp_name() recognises it.
  */

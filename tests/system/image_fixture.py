@@ -7,6 +7,8 @@ default ./build), and cached in ALDER_IMAGE_CACHE_DIR (default
 ./build-image-cache) under a content hash of its inputs: the image/ folder,
 examples/hello-world and the Alder binaries that go into it. Devices boot
 with image/run on a qcow2 overlay, so the cached image stays pristine.
+Update bundles of the image at other versions (BundleBuild: image/build
+--bundle-only) are cached beside it.
 
 These tests take minutes and need QEMU and U-Boot; they run when
 ALDER_IMAGE_TESTS=1 (scripts/test.sh has a stage for them) and skip otherwise,
@@ -122,6 +124,58 @@ def image_env(image_dir):
     return env
 
 
+def image_keys(image_dir):
+    """The keys the image was built with (FIT key dev.key, update key apps.key, ssh)."""
+    return Path(image_dir) / image_env(image_dir)["ALDER_IMAGE_KEYS"]
+
+
+class BundleBuild:
+    """An update bundle (.alupd) of the image in image_dir at another version, built in the
+    background: `files` ({"etc/alder/x": (text, mode)}) are added to its root file system.
+    image/build --bundle-only makes it from the same package versions (packages.lock) and
+    .deb cache, signed with the image's keys; cached beside the image under a hash of what
+    goes in. wait() returns the bundle's path; `seconds` is what the build took (0: cached)."""
+
+    def __init__(self, image_dir, name, version, sequence, files=None):
+        files = files or {}
+        h = hashlib.sha256(repr((version, sequence, sorted(files.items()))).encode()).hexdigest()[:12]
+        self.out = Path(image_dir) / "bundles" / f"{name}-{h}"
+        self.bundle = self.out / f"{name}.alupd"
+        self.seconds = 0.0
+        self.proc = None
+        if self.bundle.exists():
+            return
+        self.tmp = self.out.with_name(self.out.name + ".tmp")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        overlay = self.tmp / "overlay"
+        overlay.mkdir(parents=True)
+        for rel, (text, mode) in files.items():
+            f = overlay / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+            f.chmod(mode)
+        cmd = [str(IMAGE_DIR / "build"), "--build-dir", str(aarch64_build_dir()), "--host-build",
+               str(host_build_dir()), "--out", str(self.tmp), "--key", str(image_keys(image_dir)), "--packages-lock",
+               str(Path(image_dir) / "packages.lock"), "--offline", "--version", version, "--sequence",
+               str(sequence), "--overlay", str(overlay), "--bundle", str(self.tmp / self.bundle.name),
+               "--bundle-only"]
+        self.log = self.tmp / "build.log"
+        self.t0 = time.monotonic()
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout=600):
+        if self.proc is not None:
+            rc = self.proc.wait(timeout=timeout)
+            self.proc = None
+            if rc != 0:
+                pytest.fail(f"image/build --bundle-only failed ({rc}):\n{self.log.read_text()[-4000:]}")
+            self.seconds = time.monotonic() - self.t0
+            shutil.rmtree(self.out, ignore_errors=True)
+            self.tmp.rename(self.out)
+        return self.bundle
+
+
 class Device:
     """One QEMU device: boot, commands on the serial console, power cut, console log."""
 
@@ -232,17 +286,24 @@ class Device:
         assert rc == 0, f"{command!r} failed ({rc}):\n{out}"
         return out
 
-    def ssh(self, command, timeout=60):
-        """Runs a command over SSH (dropbear, root's key from the build); returns a CompletedProcess."""
+    def ssh_command(self, command):
+        """The ssh command line that runs `command` on the device (dropbear, root's key from the build)."""
         key = image_env(self.image_dir).get("ALDER_IMAGE_SSH_KEY")
         if not key or not shutil.which("ssh"):
             pytest.skip("no SSH client or no SSH key in the image (ssh-keygen missing at build time)")
         key = str(self.image_dir / key)  # relative to the image directory unless absolute
         port = (self.state / "ssh.port").read_text().strip()
-        return subprocess.run(["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no",
-                               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                               "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "root@127.0.0.1", command],
-                              capture_output=True, text=True, timeout=timeout)
+        return ["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "root@127.0.0.1", command]
+
+    def ssh(self, command, timeout=60, input=None):
+        """Runs a command over SSH; `input` (bytes, or a file path) goes to its stdin. Returns a
+        CompletedProcess (text unless input is given)."""
+        if isinstance(input, (str, Path)):
+            with open(input, "rb") as f:
+                return subprocess.run(self.ssh_command(command), stdin=f, capture_output=True, timeout=timeout)
+        return subprocess.run(self.ssh_command(command), capture_output=True, text=input is None, input=input,
+                              timeout=timeout)
 
     def reboot(self, timeout=180):
         """Reboots from the console and waits for the next ALDER-READY; returns its line."""
@@ -260,6 +321,12 @@ class Device:
                 pass
         self._buf = ""
         return self.ready_line()
+
+    def power_cycle(self, timeout=180):
+        """Clean poweroff, then a cold boot on the same disk (cheaper than a warm reboot under TCG);
+        returns the ALDER-READY line."""
+        self.shutdown()
+        return self.boot(fresh=False, timeout=timeout)
 
     def power_cut(self):
         """Kills QEMU: the device loses power at whatever instant it is at."""

@@ -307,7 +307,7 @@ static void test_atomic_file_pieces_replace_on_commit(void **state)
         assert_int_equal(count_entries(tmpdir), 2);
         fsync_calls = 0;
         assert_int_equal(alder_atomic_file_commit(f, &err), 0);
-        assert_int_equal(fsync_calls, 2); /* the file, then the directory */
+        assert_int_equal(fsync_calls, 3); /* the file, the directory, the file under its new name */
         assert_file_content(p, "new content");
         struct stat st;
         assert_int_equal(stat(p, &st), 0);
@@ -360,6 +360,21 @@ static void test_atomic_file_failures_keep_old(void **state)
                 assert_file_content(p, "old");
                 assert_int_equal(count_entries(tmpdir), 1);
         }
+}
+
+/* The last fsync (the file under its new name) fails: reported, though the new content is in place. */
+static void test_atomic_file_fsync_after_rename_failure(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("fit.itb");
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_atomic_file_ alder_atomic_file *f = NULL;
+        assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), 0);
+        assert_int_equal(alder_atomic_file_write(f, "new", 3, &err), 0);
+        fail_fsync_after = 2;
+        assert_int_equal(alder_atomic_file_commit(f, &err), -EIO);
+        assert_non_null(strstr(alder_error_message(err), "fsync '"));
+        assert_file_content(p, "new");
+        assert_int_equal(count_entries(tmpdir), 1);
 }
 
 static void test_atomic_file_missing_directory(void **state)
@@ -629,6 +644,7 @@ int main(void)
                 T(test_atomic_file_pieces_replace_on_commit),
                 T(test_atomic_file_without_commit_leaves_nothing),
                 T(test_atomic_file_failures_keep_old),
+                T(test_atomic_file_fsync_after_rename_failure),
                 T(test_atomic_file_missing_directory),
                 T(test_read_file_limits),
                 T(test_read_file_unsized_source_is_bounded),
