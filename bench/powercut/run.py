@@ -37,28 +37,13 @@ import image_fixture  # noqa: E402
 from image_fixture import IMAGE_DIR, BundleBuild, Device, build_image, image_env  # noqa: E402
 
 ON_DEVICE = "/var/lib/alder/v2.alupd"
-WAIT_READ = ("p=; i=0; while [ -z \"$p\" ]; do for q in $(pidof alder-updated); do "
-             "grep -q install /proc/$q/cmdline && p=$q; done; i=$((i+1)); [ $i -lt 300 ] || exit 1; "
-             "[ -n \"$p\" ] || sleep 0.2; done; "
-             "while :; do r=0; while read -r k v; do [ \"$k\" = rchar: ] && r=$v; done </proc/$p/io; "
-             "[ \"$r\" -ge {n} ] && break; i=$((i+1)); [ $i -lt 900 ] || exit 1; sleep 0.5; done")
-
-
 def status(dev):
     return json.loads(dev.check("alder update status", timeout=60))
 
 
-def core_app_runs(dev):
-    rc, _ = dev.run("i=0; until alder app list | grep -q 'hello-world .* running'; do i=$((i+1)); "
-                    "[ $i -lt 60 ] || exit 1; sleep 1; done", timeout=90)
-    return rc == 0
-
-
 def cut_during_install(dev, rng, size, start):
     offset = rng.randrange(start // 4096 + 1, size // 4096) * 4096
-    dev.check(f"(dd if={ON_DEVICE} bs=4096 count={offset // 4096} 2>/dev/null; sleep 3600) | "
-              "alder update install - >/dev/null 2>&1 & true")
-    dev.check(WAIT_READ.format(n=offset), timeout=600)
+    dev.install_cut_short(ON_DEVICE, offset)
     dev.power_cut()
     return {"offset": offset}
 
@@ -66,7 +51,7 @@ def cut_during_install(dev, rng, size, start):
 def cut_while_arming(dev, rng, size, start):
     delay = rng.uniform(0, 4)
     dev.check(f"alder update install - <{ON_DEVICE} >/dev/null 2>&1 & true")
-    dev.check(WAIT_READ.format(n=size), timeout=600)
+    dev.wait_installer_read(size)
     time.sleep(delay)
     dev.power_cut()
     return {"delay": round(delay, 2)}
@@ -98,7 +83,7 @@ def check(dev, before, phase):
     problems = []
     if slot not in "AB":
         problems.append(f"booted {ready!r}")
-    if not core_app_runs(dev):
+    if not dev.app_running("hello-world"):
         problems.append("the core app does not run")
     if st["env"]["upgrade_available"] or st["env"]["boot_slot"] != slot:
         problems.append(f"env still armed or pointing elsewhere: {st['env']}")
