@@ -202,8 +202,11 @@ static int slot_path(const struct upd_config *cfg, char slot, char **ret, alder_
         const char *spec = cfg->slots[slot == 'B'];
         if (strncmp(spec, "PARTLABEL=", 10) == 0)
                 return alder_slot_find_partition(cfg->sysfs_block, cfg->dev_dir, spec + 10, ret, err);
-        *ret = strdup(spec);
-        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+        char *path = strdup(spec);
+        if (!path)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        *ret = path;
+        return 0;
 }
 
 /* A small text file's first line (a boot id, a number), or ENOENT. */
@@ -220,8 +223,11 @@ static int read_line(const char *path, char **ret, alder_error **err)
 static int current_boot_id(const struct upd_config *cfg, char **ret, alder_error **err)
 {
         if (cfg->boot_id) {
-                *ret = strdup(cfg->boot_id);
-                return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+                char *id = strdup(cfg->boot_id);
+                if (!id)
+                        return alder_error_set(err, ENOMEM, "out of memory");
+                *ret = id;
+                return 0;
         }
         return read_line("/proc/sys/kernel/random/boot_id", ret, err);
 }
@@ -229,9 +235,11 @@ static int current_boot_id(const struct upd_config *cfg, char **ret, alder_error
 /* The sequence number a bundle must reach: the last committed one, or the running image's if higher. */
 static int min_sequence(const struct upd_config *cfg, json_t *st, uint64_t *ret, alder_error **err)
 {
-        *ret = (uint64_t) json_integer_value(json_object_get(st, "sequence"));
-        if (access(cfg->sequence_file, F_OK) < 0 && errno == ENOENT)
-                return 0; /* an image that does not say */
+        uint64_t committed = (uint64_t) json_integer_value(json_object_get(st, "sequence"));
+        if (access(cfg->sequence_file, F_OK) < 0 && errno == ENOENT) {
+                *ret = committed; /* an image that does not say */
+                return 0;
+        }
         _cleanup_free_ char *text = NULL;
         int r = read_line(cfg->sequence_file, &text, err);
         if (r < 0)
@@ -242,8 +250,7 @@ static int min_sequence(const struct upd_config *cfg, json_t *st, uint64_t *ret,
         if (errno || end == text || *end)
                 return alder_error_set(err, EINVAL, "%s: expected a sequence number, got '%s'", cfg->sequence_file,
                                        text);
-        if (v > *ret)
-                *ret = v;
+        *ret = v > committed ? v : committed;
         return 0;
 }
 
@@ -325,29 +332,27 @@ static int verify_bundle(const struct upd_config *cfg, int fd, const char *name,
                          alder_error **err)
 {
         _cleanup_trust_store_ alder_trust_store *trust = NULL;
+        _cleanup_alupd_ alder_alupd *b = NULL;
         alder_alupd_expect expect = {.vendor_domain = cfg->vendor, .product = cfg->product};
         int r = min_sequence(cfg, st, &expect.min_sequence, err);
         if (r == 0)
                 r = alder_trust_store_load_dir(cfg->trust_dir, &trust, err);
         if (r == 0)
-                r = alder_alupd_open_fd(fd, name, trust, &expect, ret, err);
+                r = alder_alupd_open_fd(fd, name, trust, &expect, &b, err);
         if (r < 0)
                 return r;
         /* Each slot boots its own FIT, which holds its image's dm-verity root hash: both come together. */
-        bool has_boot = alder_alupd_get_info(*ret)->has_boot;
+        bool has_boot = alder_alupd_get_info(b)->has_boot;
         if (cfg->boot_dir[0] && !has_boot)
-                r = alder_error_set(err, EINVAL,
-                                    "%s: carries no boot files, but this device boots each slot from a FIT in %s "
-                                    "(make the bundle with 'alder update create --boot FIT')",
-                                    name, cfg->boot_dir);
-        else if (!cfg->boot_dir[0] && has_boot)
-                r = alder_error_set(err, EINVAL, "%s: carries boot files, but no 'boot_dir' is configured in %s", name,
-                                    cfg->config_path);
-        if (r < 0) {
-                alder_alupd_close(*ret);
-                *ret = NULL;
-        }
-        return r;
+                return alder_error_set(err, EINVAL,
+                                       "%s: carries no boot files, but this device boots each slot from a FIT in %s "
+                                       "(make the bundle with 'alder update create --boot FIT')",
+                                       name, cfg->boot_dir);
+        if (!cfg->boot_dir[0] && has_boot)
+                return alder_error_set(err, EINVAL, "%s: carries boot files, but no 'boot_dir' is configured in %s",
+                                       name, cfg->config_path);
+        *ret = steal_pointer(&b);
+        return 0;
 }
 
 static bool is_boot_debris(const char *name)
