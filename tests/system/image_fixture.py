@@ -170,7 +170,9 @@ class BundleBuild:
             self.proc = None
             if rc != 0:
                 pytest.fail(f"image/build --bundle-only failed ({rc}):\n{self.log.read_text()[-4000:]}")
-            self.seconds = time.monotonic() - self.t0
+            # image/build's own clock: the build may have ended long before this wait.
+            done = re.findall(r"==> \[ *(\d+)s\] done", self.log.read_text())
+            self.seconds = float(done[-1]) if done else time.monotonic() - self.t0
             shutil.rmtree(self.out, ignore_errors=True)
             self.tmp.rename(self.out)
         return self.bundle
