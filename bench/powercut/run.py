@@ -91,6 +91,8 @@ def check(dev, before, phase):
         problems.append("state still 'installing'")
     if slot != before and agent.get("state") != "committed":
         problems.append(f"switched to slot {slot} without a commit: {agent}")
+    if "did not boot slot" in agent.get("error", ""):
+        problems.append(f"the bootloader could not boot the armed slot (its FIT was not durable): {agent}")
     if slot == before and phase == "install" and agent.get("state") != "failed":
         problems.append(f"an interrupted install is not reported: {agent}")
     return slot, agent.get("state"), agent.get("error", ""), problems
