@@ -2,11 +2,12 @@
 /*
  * libFuzzer target for update bundles (.alupd): the header, the envelope
  * (strict CBOR, manifest interpreter; no trust store, as inspection does),
- * the component checks, then the image streamed through SHA-256 and zstd
- * (bounded window) and the app payloads and end-of-file check. Seeds are
+ * the component checks, then the image and the boot files streamed through
+ * SHA-256 and zstd (bounded window) and the app payloads and end-of-file check. Seeds are
  * real bundles, so mutations of their payload bytes reach the decompressor
  * behind an envelope that still parses.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -52,7 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (alder_alupd_stream_image(b, &sink, &err) == 0) {
                         if (c.seen != c.declared)
                                 __builtin_trap();
-                        (void) alder_alupd_check_rest(b, &err);
+                        struct count boot = {0};
+                        alder_alupd_sink boot_sink = {.begin = on_begin, .write = on_write, .ctx = &boot};
+                        bool ok =
+                                !alder_alupd_get_info(b)->has_boot || alder_alupd_stream_boot(b, &boot_sink, &err) == 0;
+                        if (ok && boot.seen != boot.declared)
+                                __builtin_trap();
+                        if (ok)
+                                (void) alder_alupd_check_rest(b, &err);
                 }
                 alder_alupd_close(b);
         }

@@ -6,8 +6,10 @@
 #     give up on the new slot and go back to the other one;
 #  3. write the env into the copy that was NOT read (the read one stays intact
 #     if the power fails while writing);
-#  4. boot the slot's signed FIT; if U-Boot refuses it (bad hash or signature)
-#     boot the other slot's FIT.
+#  4. boot the slot's signed FIT (its default configuration: a FIT does not
+#     know the slot it is in, see docs/design/image.md); if U-Boot refuses it
+#     (missing, torn, bad hash or signature) boot the other slot's FIT.
+#     panic=5: a kernel that panics reboots, so a try-boot gets counted.
 # Numbers in setexpr are hex; comparisons use setexpr and string tests only.
 
 setenv e_size 0x4000
@@ -93,9 +95,9 @@ fi
 if test "${boot_slot}" = "B"; then setenv other A; else setenv boot_slot A; setenv other B; fi
 for s in ${boot_slot} ${other}; do
         echo "alder: booting slot ${s} (fit-${s}.itb)"
-        setenv bootargs console=ttyAMA0 quiet alder.slot=${s}
+        setenv bootargs console=ttyAMA0 quiet panic=5 alder.slot=${s}
         if load ${bpart} ${fit_addr} fit-${s}.itb; then
-                bootm ${fit_addr}#conf-${s}
+                bootm ${fit_addr}
         fi
         echo "alder: slot ${s} did not boot (missing, or refused by verification)"
 done

@@ -20,6 +20,7 @@ static const struct alder_pkgfile_kind alupd_kind = {ALDER_ALUPD_MAGIC, ALDER_AL
                                                      "an Alder update bundle", "bundle"};
 
 static const char *const rootfs_id[] = {"alder", "os", "rootfs", NULL};
+static const char *const boot_id[] = {"alder", "boot", "fit", NULL};
 
 #define CHUNK (64u * 1024u)
 /* FRAME_HEADER_MAX, which zstd.h hides behind ZSTD_STATIC_LINKING_ONLY. */
@@ -32,7 +33,8 @@ struct alder_alupd {
         uint8_t *envelope;
         size_t envelope_len;
         alder_alupd_info info;
-        int stage; /* 0: envelope read, 1: image streamed, 2: all checked */
+        size_t next;  /* the component the stream is at */
+        bool checked; /* alder_alupd_check_rest() ran */
 };
 
 static void zstd_dctx_freep(ZSTD_DCtx **p)
@@ -91,13 +93,14 @@ static int zstd_setup(ZSTD_CCtx *c, int level, uint64_t size, alder_error **err)
         return 0;
 }
 
-static int compress_image(const alder_alupd_create_opts *o, struct hashed_out *out, uint64_t *ret_size,
-                          alder_error **err)
+/* Compresses a file (the image or the boot files) into one zstd frame that states its size. */
+static int compress_file(const alder_alupd_create_opts *o, const char *path, struct hashed_out *out, uint64_t *ret_size,
+                         alder_error **err)
 {
-        _cleanup_close_ int in = open(o->image, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (in < 0 || fstat(in, &st) < 0)
-                return alder_error_sys(err, errno, "open image '%s'", o->image);
+                return alder_error_sys(err, errno, "open '%s'", path);
         _cleanup_(zstd_cctx_freep) ZSTD_CCtx *c = ZSTD_createCCtx();
         if (!c)
                 return alder_error_set(err, ENOMEM, "zstd: out of memory");
@@ -111,7 +114,7 @@ static int compress_image(const alder_alupd_create_opts *o, struct hashed_out *o
         for (;;) {
                 ssize_t n = alder_read_some(in, ibuf, CHUNK);
                 if (n < 0)
-                        return alder_error_sys(err, (int) -n, "read image '%s'", o->image);
+                        return alder_error_sys(err, (int) -n, "read '%s'", path);
                 ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
                 ZSTD_inBuffer ib = {ibuf, (size_t) n, 0};
                 size_t left;
@@ -119,8 +122,7 @@ static int compress_image(const alder_alupd_create_opts *o, struct hashed_out *o
                         ZSTD_outBuffer ob = {obuf, ZSTD_CStreamOutSize(), 0};
                         left = ZSTD_compressStream2(c, &ob, &ib, mode);
                         if (ZSTD_isError(left))
-                                return alder_error_set(err, EIO, "compress image '%s': %s", o->image,
-                                                       ZSTD_getErrorName(left));
+                                return alder_error_set(err, EIO, "compress '%s': %s", path, ZSTD_getErrorName(left));
                         if ((r = out_write(out, obuf, ob.pos, err)) < 0)
                                 return r;
                 } while (mode == ZSTD_e_end ? left != 0 : ib.pos < ib.size);
@@ -131,7 +133,7 @@ static int compress_image(const alder_alupd_create_opts *o, struct hashed_out *o
                         o->progress(o->progress_ctx, done, (uint64_t) st.st_size);
         }
         if (done != (uint64_t) st.st_size)
-                return alder_error_set(err, EIO, "image '%s' changed size while compressed", o->image);
+                return alder_error_set(err, EIO, "'%s' changed size while compressed", path);
         *ret_size = done;
         return 0;
 }
@@ -195,13 +197,14 @@ static int app_component(const char *path, struct alder_suit_component *c, char 
         return alder_suit_component_id_from_strings(&c->id, segs, err);
 }
 
-/* The payload file: image, then apps; fills sizes and digests in spec and info. */
+/* The payload file: image, boot files, then apps; fills sizes and digests in spec and info. */
 static int write_payloads(const alder_alupd_create_opts *o, int fd, const char *out_path, struct alder_suit_spec *spec,
                           char uris[][ALDER_SUIT_MAX_URI + 1], alder_alupd_info *info, alder_error **err)
 {
         struct hashed_out out = {.fd = fd, .path = out_path};
+        size_t first_app = o->boot ? 2 : 1;
         int r = alder_sha256_new(&out.hash, err);
-        for (size_t i = 0; r == 0 && i <= o->n_apps; i++) {
+        for (size_t i = 0; r == 0 && i < first_app + o->n_apps; i++) {
                 struct alder_suit_component *c = &spec->components[i];
                 out.size = 0;
                 if (i == 0) {
@@ -212,11 +215,17 @@ static int write_payloads(const alder_alupd_create_opts *o, int fd, const char *
                         if (r == 0)
                                 r = o->image_payload
                                             ? take_image_payload(o->image_payload, &out, &info->image_size, err)
-                                            : compress_image(o, &out, &info->image_size, err);
-                } else {
-                        r = app_component(o->apps[i - 1], c, uris[i], sizeof(uris[i]), err);
+                                            : compress_file(o, o->image, &out, &info->image_size, err);
+                } else if (i < first_app) {
+                        r = alder_suit_component_id_from_strings(&c->id, boot_id, err);
+                        c->uri = ALDER_ALUPD_BOOT_URI;
                         if (r == 0)
-                                r = take_app(o->apps[i - 1], &out, err);
+                                r = compress_file(o, o->boot, &out, &info->boot_size, err);
+                        info->has_boot = true;
+                } else {
+                        r = app_component(o->apps[i - first_app], c, uris[i], sizeof(uris[i]), err);
+                        if (r == 0)
+                                r = take_app(o->apps[i - first_app], &out, err);
                 }
                 if (r == 0)
                         r = alder_sha256_final(out.hash, c->digest, err);
@@ -246,8 +255,10 @@ static int check_create_opts(const alder_alupd_create_opts *o, const char *out_p
                 return alder_error_set(err, EINVAL, "%s: a signing key is required", out_path);
         if (!o->product || !o->version || !!o->image == !!o->image_payload)
                 return alder_error_set(err, EINVAL, "%s: product, version and one image are required", out_path);
-        if (o->n_apps > ALDER_ALUPD_MAX_APPS)
-                return alder_error_set(err, E2BIG, "%s: at most %d app packages", out_path, ALDER_ALUPD_MAX_APPS);
+        size_t max_apps = ALDER_ALUPD_MAX_APPS - (o->boot ? 1 : 0);
+        if (o->n_apps > max_apps)
+                return alder_error_set(err, E2BIG, "%s: at most %zu app packages%s", out_path, max_apps,
+                                       o->boot ? " beside the boot files" : "");
         if (strlen(o->version) == 0 || strlen(o->version) > ALDER_SUIT_MAX_TEXT)
                 return alder_error_set(err, EINVAL, "%s: version: 1 to %d bytes", out_path, ALDER_SUIT_MAX_TEXT);
         return 0;
@@ -262,8 +273,9 @@ int alder_alupd_create(const alder_alupd_create_opts *o, const char *out_path, a
         _cleanup_free_ alder_alupd_info *info = calloc(1, sizeof(*info));
         if (!spec || !info)
                 return alder_error_set(err, ENOMEM, "%s: out of memory", out_path);
-        *spec = (struct alder_suit_spec){
-                .sequence_number = o->sequence, .n_components = o->n_apps + 1, .description = o->product};
+        *spec = (struct alder_suit_spec){.sequence_number = o->sequence,
+                                         .n_components = o->n_apps + (o->boot ? 2 : 1),
+                                         .description = o->product};
         r = alder_alpkg_vendor_id(o->vendor_domain, spec->vendor_id, err);
         if (r == 0)
                 r = alder_alupd_class_id(spec->vendor_id, o->product, spec->class_id, err);
@@ -299,27 +311,39 @@ int alder_alupd_create(const alder_alupd_create_opts *o, const char *out_path, a
                 snprintf(info->version, sizeof(info->version), "%s", o->version);
                 info->envelope_size = envelope_len;
                 record_components(spec, info);
-                *ret = *info;
+                *ret = *info; /* image_size, boot_size and has_boot were set as the payloads were written */
         }
         return 0;
 }
 
 /* ---- reading --------------------------------------------------------------- */
 
-static int check_component(const struct alder_suit_result_component *c, size_t i, const char *name, alder_error **err)
+static bool component_is(const struct alder_suit_result_component *c, const char *const *segs)
+{
+        struct alder_suit_component_id want;
+        return alder_suit_component_id_from_strings(&want, segs, NULL) == 0 && memcmp(&want, &c->id, sizeof(want)) == 0;
+}
+
+/* Component 0 is the image; component 1 may be the boot files; the others are app packages. */
+static int check_component(const struct alder_suit_result_component *c, size_t i, const char *name, bool *has_boot,
+                           alder_error **err)
 {
         char shown[128];
         alder_suit_component_id_format(&c->id, shown, sizeof(shown));
         if (i == 0) {
-                struct alder_suit_component_id want;
-                int r = alder_suit_component_id_from_strings(&want, rootfs_id, err);
-                if (r < 0)
-                        return r;
-                if (memcmp(&want, &c->id, sizeof(want)) != 0 || strcmp(c->uri, ALDER_ALUPD_ROOTFS_URI) != 0)
+                if (!component_is(c, rootfs_id) || strcmp(c->uri, ALDER_ALUPD_ROOTFS_URI) != 0)
                         return alder_error_set(err, EBADMSG,
                                                "%s: manifest component 0 is %s from '%s', expected "
                                                "['alder','os','rootfs'] from '" ALDER_ALUPD_ROOTFS_URI "'",
                                                name, shown, c->uri);
+        } else if (component_is(c, boot_id)) {
+                if (i != 1 || strcmp(c->uri, ALDER_ALUPD_BOOT_URI) != 0)
+                        return alder_error_set(
+                                err, EBADMSG,
+                                "%s: the boot files must be manifest component 1 from '" ALDER_ALUPD_BOOT_URI
+                                "', not component %zu from '%s'",
+                                name, i, c->uri);
+                *has_boot = true;
         } else if (c->id.n_segments != 3 || c->id.segments[0].len != 5 ||
                    memcmp(c->id.segments[0].bytes, "alder", 5) != 0 || c->id.segments[1].len != 3 ||
                    memcmp(c->id.segments[1].bytes, "app", 3) != 0 || c->uri[0] != '#') {
@@ -335,7 +359,7 @@ static int check_component(const struct alder_suit_result_component *c, size_t i
         return 0;
 }
 
-static void record_result(alder_alupd *b, const struct alder_suit_result *res, bool verified)
+static void record_result(alder_alupd *b, const struct alder_suit_result *res, bool has_boot, bool verified)
 {
         alder_alupd_info *i = &b->info;
         i->sequence = res->sequence_number;
@@ -345,6 +369,7 @@ static void record_result(alder_alupd *b, const struct alder_suit_result *res, b
         snprintf(i->version, sizeof(i->version), "%s", res->components[0].version);
         i->envelope_size = b->envelope_len;
         i->n_components = res->n_components;
+        i->has_boot = has_boot;
         for (size_t c = 0; c < res->n_components; c++) {
                 const struct alder_suit_result_component *rc = &res->components[c];
                 alder_alupd_component_info *ci = &i->components[c];
@@ -382,15 +407,16 @@ static int read_envelope(alder_alupd *b, const alder_trust_store *trust, const a
                   : alder_suit_envelope_inspect(b->envelope, b->envelope_len, &sexpect, res, err);
         if (r < 0)
                 return alder_error_wrap(err, "%s", b->name);
+        bool has_boot = false;
         for (size_t i = 0; i < res->n_components; i++)
-                if ((r = check_component(&res->components[i], i, b->name, err)) < 0)
+                if ((r = check_component(&res->components[i], i, b->name, &has_boot, err)) < 0)
                         return r;
         if (expect && res->sequence_number < expect->min_sequence)
                 return alder_error_set(err, ESTALE,
                                        "%s: sequence number %" PRIu64 " is lower than the installed %" PRIu64
                                        " (anti-rollback)",
                                        b->name, res->sequence_number, expect->min_sequence);
-        record_result(b, res, trust != NULL);
+        record_result(b, res, has_boot, trust != NULL);
         return 0;
 }
 
@@ -474,9 +500,12 @@ static int check_digest(alder_alupd *b, alder_sha256 *h, size_t component, const
         return 0;
 }
 
-struct image_stream {
+/* One zstd-compressed component (the image, the boot files) on its way to a sink. */
+struct frame_stream {
         alder_alupd *b;
         const alder_alupd_sink *sink;
+        const char *what; /* "the image", "the boot files" */
+        uint64_t *size;   /* where the frame's content size goes (info.image_size, info.boot_size) */
         ZSTD_DCtx *d;
         alder_sha256 *h;
         uint64_t left;
@@ -486,31 +515,32 @@ struct image_stream {
         uint8_t *obuf;
 };
 
-static int begin_image(struct image_stream *s, const uint8_t *head, size_t len, alder_error **err)
+static int begin_frame(struct frame_stream *s, const uint8_t *head, size_t len, alder_error **err)
 {
-        int r = frame_content_size(head, len, s->b->name, &s->b->info.image_size, err);
+        int r = frame_content_size(head, len, s->b->name, s->size, err);
         if (r == 0 && s->sink && s->sink->begin)
-                r = s->sink->begin(s->sink->ctx, s->b->info.image_size, err);
+                r = s->sink->begin(s->sink->ctx, *s->size, err);
         return r;
 }
 
-static int feed(struct image_stream *s, const uint8_t *buf, size_t len, alder_error **err)
+static int feed(struct frame_stream *s, const uint8_t *buf, size_t len, alder_error **err)
 {
         ZSTD_inBuffer ib = {buf, len, 0};
         while (ib.pos < ib.size) {
                 if (s->done)
-                        return alder_error_set(err, EBADMSG, "%s: bytes after the image's zstd frame", s->b->name);
+                        return alder_error_set(err, EBADMSG, "%s: bytes after the zstd frame of %s", s->b->name,
+                                               s->what);
                 ZSTD_outBuffer ob = {s->obuf, ZSTD_DStreamOutSize(), 0};
                 s->last = ZSTD_decompressStream(s->d, &ob, &ib);
                 if (ZSTD_isError(s->last)) {
                         bool window = ZSTD_getErrorCode(s->last) == ZSTD_error_frameParameter_windowTooLarge;
-                        return alder_error_set(err, window ? EFBIG : EBADMSG, "%s: decompress the image: %s",
-                                               s->b->name, ZSTD_getErrorName(s->last));
+                        return alder_error_set(err, window ? EFBIG : EBADMSG, "%s: decompress %s: %s", s->b->name,
+                                               s->what, ZSTD_getErrorName(s->last));
                 }
                 s->out += ob.pos;
-                if (s->out > s->b->info.image_size)
-                        return alder_error_set(err, EBADMSG, "%s: the image is larger than its frame states",
-                                               s->b->name);
+                if (s->out > *s->size)
+                        return alder_error_set(err, EBADMSG, "%s: %s is larger than its frame states", s->b->name,
+                                               s->what);
                 if (ob.pos > 0 && s->sink && s->sink->write) {
                         int r = s->sink->write(s->sink->ctx, s->obuf, ob.pos, err);
                         if (r < 0)
@@ -521,7 +551,7 @@ static int feed(struct image_stream *s, const uint8_t *buf, size_t len, alder_er
         return 0;
 }
 
-static int run_image(struct image_stream *s, alder_error **err)
+static int run_frame(struct frame_stream *s, size_t component, alder_error **err)
 {
         _cleanup_free_ uint8_t *ibuf = malloc(CHUNK);
         if (!ibuf)
@@ -530,32 +560,32 @@ static int run_image(struct image_stream *s, alder_error **err)
         size_t head = s->left < FRAME_HEADER_MAX ? (size_t) s->left : FRAME_HEADER_MAX, have = 0;
         while (have < head) {
                 size_t n;
-                int r = read_component(s->b, ibuf + have, head - have, &s->left, s->h, &n, "the image", err);
+                int r = read_component(s->b, ibuf + have, head - have, &s->left, s->h, &n, s->what, err);
                 if (r < 0)
                         return r;
                 have += n;
         }
-        int r = begin_image(s, ibuf, have, err);
+        int r = begin_frame(s, ibuf, have, err);
         if (r == 0)
                 r = feed(s, ibuf, have, err);
         while (r == 0 && s->left > 0) {
                 size_t n;
-                r = read_component(s->b, ibuf, CHUNK, &s->left, s->h, &n, "the image", err);
+                r = read_component(s->b, ibuf, CHUNK, &s->left, s->h, &n, s->what, err);
                 if (r == 0)
                         r = feed(s, ibuf, n, err);
         }
-        if (r == 0 && (s->last != 0 || s->out != s->b->info.image_size))
-                r = alder_error_set(err, EBADMSG, "%s: the image's zstd frame is incomplete", s->b->name);
+        if (r == 0 && (s->last != 0 || s->out != *s->size))
+                r = alder_error_set(err, EBADMSG, "%s: the zstd frame of %s is incomplete", s->b->name, s->what);
         if (r == 0)
-                r = check_digest(s->b, s->h, 0, "the image", err);
+                r = check_digest(s->b, s->h, component, s->what, err);
         return r;
 }
 
-int alder_alupd_stream_image(alder_alupd *b, const alder_alupd_sink *sink, alder_error **err)
+/* Streams the zstd-compressed component the stream is at (the image or the boot files). */
+static int stream_frame(alder_alupd *b, const alder_alupd_sink *sink, const char *what, uint64_t *size,
+                        alder_error **err)
 {
-        if (b->stage != 0)
-                return alder_error_set(err, EALREADY, "%s: the image was already read", b->name);
-        b->stage = 1;
+        size_t component = b->next++;
         _cleanup_(zstd_dctx_freep) ZSTD_DCtx *d = ZSTD_createDCtx();
         _cleanup_free_ uint8_t *obuf = malloc(ZSTD_DStreamOutSize());
         _cleanup_sha256_ alder_sha256 *h = NULL;
@@ -567,20 +597,49 @@ int alder_alupd_stream_image(alder_alupd *b, const alder_alupd_sink *sink, alder
         int r = alder_sha256_new(&h, err);
         if (r < 0)
                 return r;
-        struct image_stream s = {
-                .b = b, .sink = sink, .d = d, .h = h, .left = b->info.components[0].size, .last = 1, .obuf = obuf};
-        return run_image(&s, err);
+        struct frame_stream s = {.b = b,
+                                 .sink = sink,
+                                 .what = what,
+                                 .size = size,
+                                 .d = d,
+                                 .h = h,
+                                 .left = b->info.components[component].size,
+                                 .last = 1,
+                                 .obuf = obuf};
+        return run_frame(&s, component, err);
+}
+
+int alder_alupd_stream_image(alder_alupd *b, const alder_alupd_sink *sink, alder_error **err)
+{
+        if (b->next != 0)
+                return alder_error_set(err, EALREADY, "%s: the image was already read", b->name);
+        return stream_frame(b, sink, "the image", &b->info.image_size, err);
+}
+
+int alder_alupd_stream_boot(alder_alupd *b, const alder_alupd_sink *sink, alder_error **err)
+{
+        if (!b->info.has_boot)
+                return alder_error_set(err, ENOENT, "%s: the bundle carries no boot files", b->name);
+        if (b->next != 1 || b->checked)
+                return alder_error_set(err, b->next == 0 ? EINVAL : EALREADY, "%s: %s", b->name,
+                                       b->next == 0 ? "stream the image first" : "the boot files were already read");
+        return stream_frame(b, sink, "the boot files", &b->info.boot_size, err);
 }
 
 int alder_alupd_check_rest(alder_alupd *b, alder_error **err)
 {
-        if (b->stage != 1)
-                return alder_error_set(err, EINVAL, "%s: stream the image first", b->name);
-        b->stage = 2;
+        if (b->next == 0 || b->checked)
+                return alder_error_set(err, EINVAL, "%s: %s", b->name,
+                                       b->checked ? "already checked" : "stream the image first");
+        b->checked = true;
+        int r = 0;
+        if (b->info.has_boot && b->next == 1)
+                r = stream_frame(b, NULL, "the boot files", &b->info.boot_size, err);
         _cleanup_sha256_ alder_sha256 *h = NULL;
         _cleanup_free_ uint8_t *buf = malloc(CHUNK);
-        int r = buf ? alder_sha256_new(&h, err) : alder_error_set(err, ENOMEM, "%s: out of memory", b->name);
-        for (size_t i = 1; r == 0 && i < b->info.n_components; i++) {
+        if (r == 0)
+                r = buf ? alder_sha256_new(&h, err) : alder_error_set(err, ENOMEM, "%s: out of memory", b->name);
+        for (size_t i = b->next; r == 0 && i < b->info.n_components; i++) {
                 char what[ALDER_SUIT_MAX_URI + 32];
                 snprintf(what, sizeof(what), "app package '%s'", b->info.components[i].uri + 1);
                 for (uint64_t left = b->info.components[i].size; r == 0 && left > 0;) {

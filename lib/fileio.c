@@ -253,6 +253,85 @@ int alder_write_file_atomic(const char *path, const void *data, size_t len, mode
         return alder_write_file_atomic_at(pd.fd, pd.name, pd.base, data, len, mode, err);
 }
 
+struct alder_atomic_file {
+        struct parent_dir dir;
+        char *tmp;   /* the temp file's name in dir; NULL once renamed */
+        char *shown; /* the target, for messages */
+        int fd;
+        mode_t mode;
+};
+
+int alder_atomic_file_open(const char *path, mode_t mode, alder_atomic_file **ret, alder_error **err)
+{
+        _cleanup_free_ alder_atomic_file *f = calloc(1, sizeof(*f));
+        if (!f)
+                return alder_error_set(err, ENOMEM, "'%s': out of memory", path);
+        f->fd = -1;
+        f->mode = mode;
+        int r = open_parent(path, &f->dir, err);
+        if (r == 0 && !(f->shown = strdup(path)))
+                r = alder_error_set(err, ENOMEM, "'%s': out of memory", path);
+        if (r == 0)
+                r = create_temp(f->dir.fd, f->dir.name, f->dir.base, &f->tmp, &f->fd, err);
+        if (r < 0) {
+                alder_atomic_file_free(steal_pointer(&f));
+                return r;
+        }
+        *ret = steal_pointer(&f);
+        return 0;
+}
+
+int alder_atomic_file_write(alder_atomic_file *f, const void *data, size_t len, alder_error **err)
+{
+        if (f->fd < 0)
+                return alder_error_set(err, EBADF, "write '%s': already committed", f->shown);
+        return alder_write_all(f->fd, data, len, f->shown, err);
+}
+
+int alder_atomic_file_commit(alder_atomic_file *f, alder_error **err)
+{
+        if (f->fd < 0)
+                return alder_error_set(err, EBADF, "commit '%s': already committed", f->shown);
+        int r = 0;
+        if (fchmod(f->fd, f->mode) < 0)
+                r = alder_error_sys(err, errno, "chmod '%s'", f->shown);
+        if (r == 0)
+                r = fsync_fd(f->fd, f->shown, err);
+        if (r == 0 && renameat(f->dir.fd, f->tmp, f->dir.fd, f->dir.base) < 0)
+                r = alder_error_sys(err, errno, "rename temporary file over '%s'", f->shown);
+        if (r < 0)
+                return r; /* the temp file goes when f is freed */
+        free(f->tmp);
+        f->tmp = NULL;
+        r = fsync_fd(f->dir.fd, f->dir.name, err);
+        /*
+         * On FAT the renamed file's directory entry gets its first cluster
+         * and size when the file's inode is written, which fsyncing the
+         * directory does not do: without this, a power cut leaves an empty
+         * file under the new name (found by bench/powercut).
+         */
+        if (r == 0)
+                r = fsync_fd(f->fd, f->shown, err);
+        int fd = f->fd;
+        f->fd = -1;
+        if (close(fd) < 0 && errno != EINTR && r == 0)
+                r = alder_error_sys(err, errno, "close '%s'", f->shown);
+        return r;
+}
+
+void alder_atomic_file_free(alder_atomic_file *f)
+{
+        if (!f)
+                return;
+        alder_closep(&f->fd);
+        if (f->tmp && f->dir.fd >= 0)
+                (void) unlinkat(f->dir.fd, f->tmp, 0);
+        parent_dir_done(&f->dir);
+        free(f->tmp);
+        free(f->shown);
+        free(f);
+}
+
 int alder_write_file_volatile(const char *path, const void *data, size_t len, mode_t mode, alder_error **err)
 {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 
 #include "alder/fileio.h"
 #include "alder/slot.h"
+
+#define UEVENT_MAX_SIZE 4096
 
 struct alder_slot {
         char *path;
@@ -37,6 +41,68 @@ static int slot_capacity(int fd, const char *path, uint64_t *ret, alder_error **
         if (ioctl(fd, BLKGETSIZE64, &size) < 0)
                 return alder_error_sys(err, errno, "slot '%s': BLKGETSIZE64", path);
         *ret = size;
+        return 0;
+}
+
+/* PARTNAME= and DEVNAME= of a uevent text (split into lines in place); NULL when absent. */
+static void uevent_names(char *text, const char **ret_part, const char **ret_dev)
+{
+        *ret_part = *ret_dev = NULL;
+        for (char *line = text, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                if (strncmp(line, "PARTNAME=", 9) == 0)
+                        *ret_part = line + 9;
+                else if (strncmp(line, "DEVNAME=", 8) == 0)
+                        *ret_dev = line + 8;
+        }
+}
+
+/* Whether entry `name` of sysfs_block is the partition `label` (1, its device in *ret) or not (0). */
+static int match_partition(const char *sysfs_block, const char *dev_dir, const char *name, const char *label,
+                           char **ret, alder_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/%s/uevent", sysfs_block, name) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        if (alder_read_file(path, UEVENT_MAX_SIZE, &text, NULL, NULL) < 0)
+                return 0; /* gone meanwhile, or not a device */
+        const char *part, *dev;
+        uevent_names(text, &part, &dev);
+        if (!part || strcmp(part, label) != 0)
+                return 0;
+        if (asprintf(ret, "%s/%s", dev_dir, dev && *dev && !strchr(dev, '/') ? dev : name) < 0)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        return 1;
+}
+
+int alder_slot_find_partition(const char *sysfs_block, const char *dev_dir, const char *label, char **ret,
+                              alder_error **err)
+{
+        _cleanup_closedir_ DIR *d = opendir(sysfs_block);
+        if (!d)
+                return alder_error_sys(err, errno, "open '%s'", sysfs_block);
+        _cleanup_free_ char *found = NULL;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *dev = NULL;
+                int r = match_partition(sysfs_block, dev_dir, de->d_name, label, &dev, err);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+                if (found)
+                        return alder_error_set(err, ENOTUNIQ, "two partitions are labelled '%s': %s and %s", label,
+                                               found, dev);
+                found = steal_pointer(&dev);
+        }
+        if (!found)
+                return alder_error_set(err, ENOENT, "no partition is labelled '%s' (PARTNAME in %s/*/uevent)", label,
+                                       sysfs_block);
+        *ret = steal_pointer(&found);
         return 0;
 }
 

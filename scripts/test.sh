@@ -4,7 +4,7 @@
 # Stages: install missing Debian packages; build and unit-test (meson test)
 # plainly and with ASan+UBSan; system tests (pytest) on both builds; aarch64
 # cross build with the unit tests run under qemu-user; the device image built
-# from it and booted under QEMU (test_image.py); every fuzz target for
+# from it and booted under QEMU (test_image.py, test_image_update.py); every fuzz target for
 # FUZZ_SECONDS (default 20). Ends with one summary line; exits non-zero if
 # any stage failed.
 set -uo pipefail
@@ -88,7 +88,8 @@ check_aarch64_elf() {
 image_tests() {
         local xml="$root/$1/pytest-image-results.xml"
         ALDER_IMAGE_TESTS=1 ALDER_AARCH64_BUILD_DIR="$root/$1" ALDER_HOST_BUILD_DIR="$root/build" ALDER_IMAGE_LOG_DIR="$root/$1/image-logs" \
-                "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" tests/system/test_image.py
+                "$python" -m pytest -q -p no:cacheprovider --junitxml="$xml" tests/system/test_image.py \
+                tests/system/test_image_update.py
         local rc=$?
         results+=("pytest:$xml")
         return $rc
@@ -114,7 +115,7 @@ stage "system tests (sanitizer build)" system_tests build-asan --ignore=tests/sy
 stage "aarch64 cross build + unit tests under qemu-user" \
         build_and_unit_test build-aarch64 --cross-file cross/aarch64-linux-gnu.ini &&
         stage "aarch64 binaries are aarch64 ELF" check_aarch64_elf build-aarch64 &&
-        stage "device image: build + boot under QEMU (tests/system/test_image.py)" image_tests build-aarch64
+        stage "device image: build + boot + A/B update under QEMU (tests/system/test_image*.py)" image_tests build-aarch64
 stage "fuzz build (clang, libFuzzer)" fuzz_setup build-fuzz &&
         stage "fuzz build: compile" ninja -C build-fuzz &&
         stage "fuzz targets (${fuzz_seconds} s each)" fuzz/run.sh build-fuzz "$fuzz_seconds"

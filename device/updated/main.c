@@ -28,6 +28,9 @@ static const char usage[] = "Usage: alder-updated [OPTIONS] COMMAND [ARG]\n"
                             "  status         the U-Boot env, the booted slot and the agent's state\n"
                             "  commit         after booting the new slot: health checks, then make it\n"
                             "                 permanent (a failed check rolls back)\n"
+                            "  boot           once per boot, when the platform is up: commit the update\n"
+                            "                 this boot tries if it is healthy, else roll back (then\n"
+                            "                 reboot); record what the bootloader did\n"
                             "  rollback       make the previously running slot the boot target again\n"
                             "\n"
                             "Options:\n"
@@ -45,7 +48,7 @@ struct progress {
         unsigned last_pct;
 };
 
-static void print_progress(void *ctx, uint64_t done, uint64_t total)
+static void print_progress(void *ctx, const char *what, uint64_t done, uint64_t total)
 {
         struct progress *p = ctx;
         struct timespec now;
@@ -55,7 +58,7 @@ static void print_progress(void *ctx, uint64_t done, uint64_t total)
                 return;
         p->last = now;
         p->last_pct = pct;
-        fprintf(stderr, "\ralder-updated: writing the image: %3u%% (%" PRIu64 " of %" PRIu64 " bytes)%s", pct, done,
+        fprintf(stderr, "\ralder-updated: writing %s: %3u%% (%" PRIu64 " of %" PRIu64 " bytes)%s", what, pct, done,
                 total, done == total ? "\n" : "");
 }
 
@@ -78,6 +81,8 @@ static int run(const struct upd_config *cfg, const char *cmd, const char *arg, b
                 r = upd_status(cfg, &res, err);
         } else if (strcmp(cmd, "commit") == 0) {
                 r = upd_commit(cfg, &res, err);
+        } else if (strcmp(cmd, "boot") == 0) {
+                r = upd_boot(cfg, &res, err);
         } else {
                 r = upd_rollback(cfg, &res, err);
         }
@@ -122,7 +127,7 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        static const char *const cmds[] = {"serve", "install", "status", "commit", "rollback"};
+        static const char *const cmds[] = {"serve", "install", "status", "commit", "rollback", "boot"};
         const char *cmd = optind < argc ? argv[optind++] : NULL;
         bool known = false;
         for (size_t i = 0; cmd && i < ALDER_ARRAY_SIZE(cmds); i++)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * alder-updated's socket API (docs/api/updated.md): update.status,
- * update.install {"path"}, update.commit, update.rollback. Calls are
+ * update.install {"path"}, update.commit, update.rollback, update.boot. Calls are
  * answered one at a time; an install holds the loop until it is done.
  */
 #include <errno.h>
@@ -54,14 +54,17 @@ static int op_rollback(const struct upd_config *cfg, json_t *params, json_t **re
         return upd_rollback(cfg, ret, err);
 }
 
+static int op_boot(const struct upd_config *cfg, json_t *params, json_t **ret, alder_error **err)
+{
+        return upd_boot(cfg, ret, err);
+}
+
 static const struct {
         const char *method;
         upd_op op;
 } ops[] = {
-        {"update.status", op_status},
-        {"update.install", op_install},
-        {"update.commit", op_commit},
-        {"update.rollback", op_rollback},
+        {"update.status", op_status},     {"update.install", op_install}, {"update.commit", op_commit},
+        {"update.rollback", op_rollback}, {"update.boot", op_boot},
 };
 
 /* Every call holds the agent's lock, like the command-line operations. */
@@ -82,11 +85,8 @@ static int dispatch(alder_ipc_call *call, json_t *params, json_t **ret, alder_er
 int upd_serve(const struct upd_config *cfg, alder_error **err)
 {
         static const alder_ipc_method methods[] = {
-                {"update.status", dispatch},
-                {"update.install", dispatch},
-                {"update.commit", dispatch},
-                {"update.rollback", dispatch},
-                {NULL, NULL},
+                {"update.status", dispatch},   {"update.install", dispatch}, {"update.commit", dispatch},
+                {"update.rollback", dispatch}, {"update.boot", dispatch},    {NULL, NULL},
         };
         _cleanup_free_ char *dir = NULL;
         int r = alder_path_parent(cfg->socket_path, &dir, err);

@@ -7,13 +7,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,11 @@
 #define ENV_TOOL_TIMEOUT_MS 30000
 #define APPD_TIMEOUT_MS     5000
 #define STATE_MAX_SIZE      (64u * 1024u)
+#define SMALL_FILE_MAX      4096u
+#define HEALTH_POLL_MS      500
+#define MAX_CORE_APPS       64
+/* Room a FAT file system needs beyond a file's bytes (cluster rounding, directory entries). */
+#define BOOT_SPACE_MARGIN (1024u * 1024u)
 
 /* ---- one operation at a time ------------------------------------------------ */
 
@@ -190,9 +196,62 @@ static int booted_slot(const struct upd_config *cfg, char *ret, alder_error **er
         return 0;
 }
 
-static const char *slot_path(const struct upd_config *cfg, char slot)
+/* The slot's block device: its path, or the partition named by PARTLABEL=NAME (looked up now). */
+static int slot_path(const struct upd_config *cfg, char slot, char **ret, alder_error **err)
 {
-        return cfg->slots[slot == 'B'];
+        const char *spec = cfg->slots[slot == 'B'];
+        if (strncmp(spec, "PARTLABEL=", 10) == 0)
+                return alder_slot_find_partition(cfg->sysfs_block, cfg->dev_dir, spec + 10, ret, err);
+        char *path = strdup(spec);
+        if (!path)
+                return alder_error_set(err, ENOMEM, "out of memory");
+        *ret = path;
+        return 0;
+}
+
+/* A small text file's first line (a boot id, a number), or ENOENT. */
+static int read_line(const char *path, char **ret, alder_error **err)
+{
+        size_t len;
+        int r = alder_read_file(path, SMALL_FILE_MAX, ret, &len, err);
+        if (r < 0)
+                return r;
+        (*ret)[strcspn(*ret, "\r\n")] = '\0';
+        return 0;
+}
+
+static int current_boot_id(const struct upd_config *cfg, char **ret, alder_error **err)
+{
+        if (cfg->boot_id) {
+                char *id = strdup(cfg->boot_id);
+                if (!id)
+                        return alder_error_set(err, ENOMEM, "out of memory");
+                *ret = id;
+                return 0;
+        }
+        return read_line("/proc/sys/kernel/random/boot_id", ret, err);
+}
+
+/* The sequence number a bundle must reach: the last committed one, or the running image's if higher. */
+static int min_sequence(const struct upd_config *cfg, json_t *st, uint64_t *ret, alder_error **err)
+{
+        uint64_t committed = (uint64_t) json_integer_value(json_object_get(st, "sequence"));
+        if (access(cfg->sequence_file, F_OK) < 0 && errno == ENOENT) {
+                *ret = committed; /* an image that does not say */
+                return 0;
+        }
+        _cleanup_free_ char *text = NULL;
+        int r = read_line(cfg->sequence_file, &text, err);
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (errno || end == text || *end)
+                return alder_error_set(err, EINVAL, "%s: expected a sequence number, got '%s'", cfg->sequence_file,
+                                       text);
+        *ret = v > committed ? v : committed;
+        return 0;
 }
 
 static char other_slot(char slot)
@@ -203,25 +262,69 @@ static char other_slot(char slot)
 /* ---- install ------------------------------------------------------------------ */
 
 struct install_ctx {
+        const struct upd_config *cfg;
+        char target;
         alder_slot *slot;
+        char *boot_path;         /* BOOT_DIR/fit-TARGET.itb */
+        alder_atomic_file *boot; /* its new content, until committed */
         upd_progress_fn progress;
         void *progress_ctx;
-        uint64_t total;
+        uint64_t total, done;
 };
 
-static int sink_begin(void *ctx, uint64_t size, alder_error **err)
+static void install_ctx_done(struct install_ctx *c)
+{
+        alder_slot_close(c->slot);
+        alder_atomic_file_free(c->boot); /* uncommitted: its temp file goes */
+        free(c->boot_path);
+}
+
+static void report(struct install_ctx *c, const char *what, size_t len)
+{
+        c->done += len;
+        if (c->progress)
+                c->progress(c->progress_ctx, what, c->done, c->total);
+}
+
+static int slot_begin(void *ctx, uint64_t size, alder_error **err)
 {
         struct install_ctx *c = ctx;
         c->total = size;
+        c->done = 0;
         return alder_slot_reserve(c->slot, size, err);
 }
 
-static int sink_write(void *ctx, const void *buf, size_t len, alder_error **err)
+static int slot_write(void *ctx, const void *buf, size_t len, alder_error **err)
 {
         struct install_ctx *c = ctx;
         int r = alder_slot_write(c->slot, buf, len, err);
-        if (r == 0 && c->progress)
-                c->progress(c->progress_ctx, alder_slot_written(c->slot), c->total);
+        if (r == 0)
+                report(c, "the image", len);
+        return r;
+}
+
+static int boot_begin(void *ctx, uint64_t size, alder_error **err)
+{
+        struct install_ctx *c = ctx;
+        struct statvfs vfs;
+        if (statvfs(c->cfg->boot_dir, &vfs) < 0)
+                return alder_error_sys(err, errno, "statvfs %s", c->cfg->boot_dir);
+        uint64_t avail = (uint64_t) vfs.f_bavail * vfs.f_frsize;
+        if (size + BOOT_SPACE_MARGIN > avail)
+                return alder_error_set(err, ENOSPC,
+                                       "the boot files (%" PRIu64 " bytes) do not fit in %s (%" PRIu64 " bytes free)",
+                                       size, c->cfg->boot_dir, avail);
+        c->total = size;
+        c->done = 0;
+        return alder_atomic_file_open(c->boot_path, 0600, &c->boot, err);
+}
+
+static int boot_write(void *ctx, const void *buf, size_t len, alder_error **err)
+{
+        struct install_ctx *c = ctx;
+        int r = alder_atomic_file_write(c->boot, buf, len, err);
+        if (r == 0)
+                report(c, "the boot files", len);
         return r;
 }
 
@@ -229,27 +332,79 @@ static int verify_bundle(const struct upd_config *cfg, int fd, const char *name,
                          alder_error **err)
 {
         _cleanup_trust_store_ alder_trust_store *trust = NULL;
-        alder_alupd_expect expect = {.vendor_domain = cfg->vendor,
-                                     .product = cfg->product,
-                                     .min_sequence = (uint64_t) json_integer_value(json_object_get(st, "sequence"))};
-        int r = alder_trust_store_load_dir(cfg->trust_dir, &trust, err);
+        _cleanup_alupd_ alder_alupd *b = NULL;
+        alder_alupd_expect expect = {.vendor_domain = cfg->vendor, .product = cfg->product};
+        int r = min_sequence(cfg, st, &expect.min_sequence, err);
         if (r == 0)
-                r = alder_alupd_open_fd(fd, name, trust, &expect, ret, err);
-        return r;
-}
-
-static int write_slot(const struct upd_config *cfg, alder_alupd *b, char target, struct install_ctx *ic,
-                      alder_error **err)
-{
-        int r = alder_slot_open(slot_path(cfg, target), &ic->slot, err);
+                r = alder_trust_store_load_dir(cfg->trust_dir, &trust, err);
+        if (r == 0)
+                r = alder_alupd_open_fd(fd, name, trust, &expect, &b, err);
         if (r < 0)
                 return r;
-        alder_alupd_sink sink = {.begin = sink_begin, .write = sink_write, .ctx = ic};
-        r = alder_alupd_stream_image(b, &sink, err);
+        /* Each slot boots its own FIT, which holds its image's dm-verity root hash: both come together. */
+        bool has_boot = alder_alupd_get_info(b)->has_boot;
+        if (cfg->boot_dir[0] && !has_boot)
+                return alder_error_set(err, EINVAL,
+                                       "%s: carries no boot files, but this device boots each slot from a FIT in %s "
+                                       "(make the bundle with 'alder update create --boot FIT')",
+                                       name, cfg->boot_dir);
+        if (!cfg->boot_dir[0] && has_boot)
+                return alder_error_set(err, EINVAL, "%s: carries boot files, but no 'boot_dir' is configured in %s",
+                                       name, cfg->config_path);
+        *ret = steal_pointer(&b);
+        return 0;
+}
+
+static bool is_boot_debris(const char *name)
+{
+        return strncmp(name, ".fit-", 5) == 0 && alder_is_temp_name(name);
+}
+
+/*
+ * The target slot's FIT goes before its image is overwritten: a FIT on the
+ * boot partition always matches a complete slot (boot.cmd's fallback never
+ * boots a half-written one). Temp files of a FIT write a power cut
+ * interrupted go too (each is as large as a FIT).
+ */
+static int remove_target_boot_files(struct install_ctx *c, alder_error **err)
+{
+        const char *dir = c->cfg->boot_dir;
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d)
+                return alder_error_sys(err, errno, "open %s", dir);
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (is_boot_debris(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+                        return alder_error_sys(err, errno, "remove %s/%s", dir, de->d_name);
+        if (unlink(c->boot_path) < 0 && errno != ENOENT)
+                return alder_error_sys(err, errno, "remove %s", c->boot_path);
+        if (fsync(dirfd(d)) < 0)
+                return alder_error_sys(err, errno, "fsync %s", dir);
+        return 0;
+}
+
+/* Image into the slot, boot files beside the other slot's, the rest checked; then both made durable. */
+static int write_target(struct install_ctx *c, alder_alupd *b, alder_error **err)
+{
+        _cleanup_free_ char *dev = NULL;
+        int r = slot_path(c->cfg, c->target, &dev, err);
+        if (r == 0)
+                r = alder_slot_open(dev, &c->slot, err);
+        if (r == 0 && c->boot_path)
+                r = remove_target_boot_files(c, err);
+        if (r < 0)
+                return r;
+        alder_alupd_sink image = {.begin = slot_begin, .write = slot_write, .ctx = c};
+        alder_alupd_sink boot = {.begin = boot_begin, .write = boot_write, .ctx = c};
+        r = alder_alupd_stream_image(b, &image, err);
+        if (r == 0 && c->boot_path)
+                r = alder_alupd_stream_boot(b, &boot, err);
         if (r == 0)
                 r = alder_alupd_check_rest(b, err);
         if (r == 0)
-                r = alder_slot_finish(ic->slot, NULL, err);
+                r = alder_slot_finish(c->slot, NULL, err);
+        if (r == 0 && c->boot_path)
+                r = alder_atomic_file_commit(c->boot, err);
         return r;
 }
 
@@ -284,11 +439,29 @@ static int install_result(const alder_alupd_info *i, char from, char target, con
 {
         double s = elapsed_s(t0);
         char slot_from[2] = {from, 0}, slot_to[2] = {target, 0};
-        *ret = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:b}", "product", i->product, "version", i->version,
+        *ret = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:b}", "product", i->product, "version", i->version,
                          "from_slot", slot_from, "target_slot", slot_to, "sequence", (json_int_t) i->sequence,
-                         "image_size", (json_int_t) i->image_size, "seconds", s, "bytes_per_second",
-                         s > 0 ? (double) i->image_size / s : 0.0, "reboot_required", 1);
+                         "image_size", (json_int_t) i->image_size, "boot_size", (json_int_t) i->boot_size, "seconds", s,
+                         "bytes_per_second", s > 0 ? (double) (i->image_size + i->boot_size) / s : 0.0,
+                         "reboot_required", 1);
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
+/* Records the pending install (with the boot it runs in: a later boot can tell it rebooted since). */
+static int record_installing(const struct upd_config *cfg, json_t *st, const alder_alupd_info *info, char from,
+                             char target, alder_error **err)
+{
+        _cleanup_free_ char *boot_id = NULL;
+        int r = current_boot_id(cfg, &boot_id, err);
+        if (r < 0)
+                return r;
+        char slot_from[2] = {from, 0}, slot_to[2] = {target, 0};
+        json_object_set_new(st, "from_slot", json_string(slot_from));
+        json_object_set_new(st, "target_slot", json_string(slot_to));
+        json_object_set_new(st, "pending_sequence", json_integer((json_int_t) info->sequence));
+        json_object_set_new(st, "pending_version", json_string(info->version));
+        json_object_set_new(st, "boot_id", json_string(boot_id));
+        return state_save(cfg, st, "installing", NULL, err);
 }
 
 int upd_install(const struct upd_config *cfg, int fd, const char *name, upd_progress_fn progress, void *progress_ctx,
@@ -311,19 +484,17 @@ int upd_install(const struct upd_config *cfg, int fd, const char *name, upd_prog
         if (r < 0)
                 return r;
         const alder_alupd_info *info = alder_alupd_get_info(b);
-        char slot_from[2] = {booted, 0}, slot_to[2] = {target, 0};
-        json_object_set_new(st, "from_slot", json_string(slot_from));
-        json_object_set_new(st, "target_slot", json_string(slot_to));
-        json_object_set_new(st, "pending_sequence", json_integer((json_int_t) info->sequence));
-        json_object_set_new(st, "pending_version", json_string(info->version));
-        r = state_save(cfg, st, "installing", NULL, err);
+        r = record_installing(cfg, st, info, booted, target, err);
         if (r < 0)
                 return r;
 
-        struct install_ctx ic = {.progress = progress, .progress_ctx = progress_ctx};
-        r = write_slot(cfg, b, target, &ic, err);
-        alder_slot_close(ic.slot);
-        /* Armed only once the slot holds exactly the signed image. */
+        _cleanup_(install_ctx_done) struct install_ctx ic = {
+                .cfg = cfg, .target = target, .progress = progress, .progress_ctx = progress_ctx};
+        if (info->has_boot && asprintf(&ic.boot_path, "%s/fit-%c.itb", cfg->boot_dir, target) < 0)
+                r = alder_error_set(err, ENOMEM, "out of memory");
+        if (r == 0)
+                r = write_target(&ic, b, err);
+        /* Armed only once the slot holds exactly the signed image, and its FIT is in place. */
         if (r == 0)
                 r = env_set(cfg, target, true, err);
         if (r < 0) {
@@ -339,20 +510,99 @@ int upd_install(const struct upd_config *cfg, int fd, const char *name, upd_prog
         return r;
 }
 
-/* ---- health checks, commit, rollback -------------------------------------------- */
+/* ---- health checks ------------------------------------------------------------ */
 
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The core apps alder-appd starts at boot (its config's core_apps; none without the file). */
+static int load_core_apps(const struct upd_config *cfg, char ***ret, alder_error **err)
+{
+        *ret = NULL;
+        if (access(cfg->appd_config, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        _cleanup_json_ json_t *doc = NULL;
+        int r = alder_json_load_file(cfg->appd_config, STATE_MAX_SIZE, &doc, err);
+        if (r == 0)
+                r = alder_json_get_strv(doc, cfg->appd_config, "core_apps", ALDER_JSON_OPTIONAL, MAX_CORE_APPS, ret,
+                                        err);
+        return r;
+}
+
+static json_t *find_app(json_t *list, const char *name)
+{
+        size_t i;
+        json_t *app;
+        json_array_foreach(list, i, app) if (strcmp(state_str(app, "name"), name) == 0) return app;
+        return NULL;
+}
+
+/*
+ * alder-appd answers and every core app runs: 0; not (yet): -EAGAIN with
+ * the reason in *err. The check is repeated until health_timeout_ms.
+ */
+static int check_appd_once(const struct upd_config *cfg, char *const *core, alder_error **err)
+{
+        _cleanup_ipc_client_ alder_ipc_client *c = NULL;
+        _cleanup_json_ json_t *list = NULL;
+        int r = alder_ipc_client_connect(cfg->appd_socket, APPD_TIMEOUT_MS, &c, err);
+        if (r == 0)
+                r = alder_ipc_client_call(c, "app.list", NULL, APPD_TIMEOUT_MS, &list, err);
+        if (r < 0) {
+                alder_error_wrap(err, "alder-appd does not answer on %s", cfg->appd_socket);
+                return -EAGAIN;
+        }
+        for (size_t i = 0; core && core[i]; i++) {
+                json_t *app = find_app(list, core[i]);
+                if (!app) {
+                        alder_error_set(err, ENOENT, "core app %s is not installed", core[i]);
+                        return -EAGAIN;
+                }
+                if (strcmp(state_str(app, "state"), "running") != 0) {
+                        const char *why = state_str(app, "last_error");
+                        alder_error_set(err, ESRCH, "core app %s is %s%s%s", core[i], state_str(app, "state"),
+                                        why[0] ? ": " : "", why);
+                        return -EAGAIN;
+                }
+        }
+        return 0;
+}
+
+/* Waits (up to health_timeout_ms) for alder-appd to answer and the core apps to run. */
 static int check_appd(const struct upd_config *cfg, alder_error **err)
 {
         if (!cfg->appd_socket[0])
                 return 0;
-        _cleanup_ipc_client_ alder_ipc_client *c = NULL;
-        _cleanup_json_ json_t *res = NULL;
-        int r = alder_ipc_client_connect(cfg->appd_socket, APPD_TIMEOUT_MS, &c, err);
-        if (r == 0)
-                r = alder_ipc_client_call(c, "app.list", NULL, APPD_TIMEOUT_MS, &res, err);
+        _cleanup_strv_ char **core = NULL;
+        int r = load_core_apps(cfg, &core, err);
         if (r < 0)
-                return alder_error_wrap(err, "health check: alder-appd does not answer on %s", cfg->appd_socket);
-        return 0;
+                return alder_error_wrap(err, "health check");
+        int64_t deadline = now_ms() + cfg->health_timeout_ms;
+        for (;;) {
+                alder_error *why = NULL;
+                r = check_appd_once(cfg, core, &why);
+                if (r == 0 || now_ms() >= deadline) {
+                        if (r < 0) {
+                                r = alder_error_set(err, ETIMEDOUT, "health check: %s (waited %u ms)",
+                                                    alder_error_message(why), cfg->health_timeout_ms);
+                        }
+                        alder_error_free(why);
+                        return r;
+                }
+                alder_error_free(why);
+                sleep_ms(HEALTH_POLL_MS);
+        }
 }
 
 static int run_hook(const struct upd_config *cfg, const char *path, alder_error **err)
@@ -399,6 +649,8 @@ static int run_hooks(const struct upd_config *cfg, alder_error **err)
         return r;
 }
 
+/* ---- commit, rollback, boot ------------------------------------------------------ */
+
 static int pending_update(const struct upd_config *cfg, struct env *env, char *booted, alder_error **err)
 {
         int r = booted_slot(cfg, booted, err);
@@ -415,7 +667,7 @@ static int pending_update(const struct upd_config *cfg, struct env *env, char *b
         return 0;
 }
 
-static int do_rollback(const struct upd_config *cfg, json_t *st, char to, const char *why, json_t **ret,
+static int do_rollback(const struct upd_config *cfg, json_t *st, char to, const char *why, bool reboot, json_t **ret,
                        alder_error **err)
 {
         int r = env_set(cfg, to, false, err);
@@ -424,28 +676,26 @@ static int do_rollback(const struct upd_config *cfg, json_t *st, char to, const 
         if (r < 0)
                 return r;
         char slot[2] = {to, 0};
-        *ret = json_pack("{s:s,s:b,s:s?}", "boot_slot", slot, "reboot_required", 1, "reason", why);
+        *ret = json_pack("{s:s,s:s,s:b,s:s?}", "action", "rolled-back", "boot_slot", slot, "reboot_required", reboot,
+                         "reason", why);
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
 }
 
-int upd_commit(const struct upd_config *cfg, json_t **ret, alder_error **err)
+/*
+ * The running slot is the armed one: health checks, then upgrade_available=0
+ * and the sequence number recorded; a failed check makes the other slot the
+ * boot target again and is returned as the error, with *ret describing the
+ * rollback (NULL when that failed too).
+ */
+static int health_then_commit(const struct upd_config *cfg, json_t *st, char booted, json_t **ret, alder_error **err)
 {
-        struct env env;
-        char booted;
-        _cleanup_json_ json_t *st = NULL;
-        int r = state_load(cfg, &st, err);
-        if (r == 0)
-                r = pending_update(cfg, &env, &booted, err);
-        if (r < 0)
-                return r;
-        r = check_appd(cfg, err);
+        int r = check_appd(cfg, err);
         if (r == 0)
                 r = run_hooks(cfg, err);
         if (r < 0) {
                 /* Unhealthy: back to the slot that ran before, and say why. */
-                _cleanup_json_ json_t *rb = NULL;
                 alder_error *rerr = NULL;
-                if (do_rollback(cfg, st, other_slot(booted), alder_error_message(*err), &rb, &rerr) < 0)
+                if (do_rollback(cfg, st, other_slot(booted), alder_error_message(*err), true, ret, &rerr) < 0)
                         alder_error_wrap(err, "(and the rollback failed: %s)", alder_error_message(rerr));
                 else
                         alder_error_wrap(err, "not committed; slot %c is the boot target again", other_slot(booted));
@@ -461,9 +711,24 @@ int upd_commit(const struct upd_config *cfg, json_t **ret, alder_error **err)
         if (r < 0)
                 return r;
         char slot[2] = {booted, 0};
-        *ret = json_pack("{s:s,s:O?,s:O?}", "slot", slot, "sequence", json_object_get(st, "sequence"), "version",
-                         json_object_get(st, "version"));
+        *ret = json_pack("{s:s,s:s,s:O?,s:O?}", "action", "committed", "slot", slot, "sequence",
+                         json_object_get(st, "sequence"), "version", json_object_get(st, "version"));
         return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
+int upd_commit(const struct upd_config *cfg, json_t **ret, alder_error **err)
+{
+        struct env env;
+        char booted;
+        _cleanup_json_ json_t *st = NULL, *res = NULL;
+        int r = state_load(cfg, &st, err);
+        if (r == 0)
+                r = pending_update(cfg, &env, &booted, err);
+        if (r == 0)
+                r = health_then_commit(cfg, st, booted, &res, err);
+        if (r == 0)
+                *ret = steal_pointer(&res);
+        return r;
 }
 
 int upd_rollback(const struct upd_config *cfg, json_t **ret, alder_error **err)
@@ -478,13 +743,13 @@ int upd_rollback(const struct upd_config *cfg, json_t **ret, alder_error **err)
         /* Armed but not rebooted: stay on the running slot. Running the new slot: back to the old one. */
         const char *from = state_str(st, "from_slot");
         char to = strcmp(state_str(st, "state"), "armed") == 0 && from[0] == booted ? booted : other_slot(booted);
-        return do_rollback(cfg, st, to, "rollback requested", ret, err);
+        return do_rollback(cfg, st, to, "rollback requested", true, ret, err);
 }
 
 /* ---- status ------------------------------------------------------------------- */
 
 /* What the state file says against what the env and the booted slot show: records what happened meanwhile. */
-static int reconcile(const struct upd_config *cfg, json_t *st, const struct env *env, char booted, alder_error **err)
+static int reconcile(const struct upd_config *cfg, json_t *st, struct env *env, char booted, alder_error **err)
 {
         const char *state = state_str(st, "state"), *from = state_str(st, "from_slot");
         /* Only one operation runs at a time (the caller holds the lock): this install is not running any more. */
@@ -508,6 +773,15 @@ static int reconcile(const struct upd_config *cfg, json_t *st, const struct env 
         return 0;
 }
 
+static int status_json(json_t *st, const struct env *env, char booted, json_t **ret, alder_error **err)
+{
+        char b[2] = {booted, 0}, e[2] = {env->boot_slot, 0};
+        *ret = json_pack("{s:O,s:s?,s:{s:s,s:b,s:i,s:i}}", "agent", st, "booted_slot", booted ? b : NULL, "env",
+                         "boot_slot", e, "upgrade_available", env->upgrade_available, "bootcount", env->bootcount,
+                         "bootlimit", env->bootlimit);
+        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+}
+
 int upd_status(const struct upd_config *cfg, json_t **ret, alder_error **err)
 {
         _cleanup_json_ json_t *st = NULL;
@@ -522,11 +796,81 @@ int upd_status(const struct upd_config *cfg, json_t **ret, alder_error **err)
         (void) booted_slot(cfg, &booted, &berr);
         alder_error_free(berr);
         r = reconcile(cfg, st, &env, booted, err);
+        if (r == 0)
+                r = status_json(st, &env, booted, ret, err);
+        return r;
+}
+
+/* ---- at boot ------------------------------------------------------------------- */
+
+/*
+ * Armed in an earlier boot, the old slot runs and the try-boot is still
+ * armed: U-Boot could not boot the new slot (its FIT is missing or failed
+ * verification) and boot.cmd fell back to this one.
+ */
+static int bootloader_fell_back(const struct upd_config *cfg, json_t *st, const struct env *env, char booted, bool *ret,
+                                alder_error **err)
+{
+        *ret = false;
+        const char *target = state_str(st, "target_slot"), *armed_in = state_str(st, "boot_id");
+        if (strcmp(state_str(st, "state"), "armed") != 0 || !env->upgrade_available || env->boot_slot != target[0] ||
+            target[0] == booted || !armed_in[0])
+                return 0;
+        _cleanup_free_ char *boot_id = NULL;
+        int r = current_boot_id(cfg, &boot_id, err);
+        if (r == 0)
+                *ret = strcmp(boot_id, armed_in) != 0;
+        return r;
+}
+
+int upd_boot(const struct upd_config *cfg, json_t **ret, alder_error **err)
+{
+        _cleanup_json_ json_t *st = NULL;
+        struct env env = {0};
+        char booted = 0;
+        int r = state_load(cfg, &st, err);
+        if (r == 0)
+                r = env_read(cfg, &env, err);
+        if (r == 0)
+                r = booted_slot(cfg, &booted, err);
+        if (r == 0)
+                r = reconcile(cfg, st, &env, booted, err);
+        bool fell_back = false;
+        if (r == 0)
+                r = bootloader_fell_back(cfg, st, &env, booted, &fell_back, err);
         if (r < 0)
                 return r;
-        char b[2] = {booted, 0}, e[2] = {env.boot_slot, 0};
-        *ret = json_pack("{s:O,s:s?,s:{s:s,s:b,s:i,s:i}}", "agent", st, "booted_slot", booted ? b : NULL, "env",
-                         "boot_slot", e, "upgrade_available", env.upgrade_available, "bootcount", env.bootcount,
-                         "bootlimit", env.bootlimit);
-        return *ret ? 0 : alder_error_set(err, ENOMEM, "out of memory");
+        if (fell_back) {
+                char why[160];
+                snprintf(why, sizeof(why),
+                         "the bootloader did not boot slot %s (its FIT is missing or failed verification) and fell "
+                         "back to slot %c",
+                         state_str(st, "target_slot"), booted);
+                return do_rollback(cfg, st, booted, why, false, ret, err);
+        }
+        /* Only a try-boot this agent armed is committed here (not one set by hand with fw_setenv). */
+        if (strcmp(state_str(st, "state"), "armed") == 0 && env.upgrade_available && env.boot_slot == booted &&
+            state_str(st, "target_slot")[0] == booted) {
+                _cleanup_json_ json_t *res = NULL;
+                alder_error *herr = NULL;
+                r = health_then_commit(cfg, st, booted, &res, &herr);
+                if (r < 0 && !res) { /* not even the rollback could be recorded */
+                        if (err)
+                                *err = herr;
+                        else
+                                alder_error_free(herr);
+                        return r;
+                }
+                alder_error_free(herr); /* a failed check: the reason is in the result and in the state */
+                *ret = steal_pointer(&res);
+                return 0;
+        }
+        _cleanup_json_ json_t *status = NULL;
+        r = status_json(st, &env, booted, &status, err);
+        if (r == 0) {
+                *ret = json_pack("{s:s,s:O}", "action", "none", "status", status);
+                if (!*ret)
+                        r = alder_error_set(err, ENOMEM, "out of memory");
+        }
+        return r;
 }

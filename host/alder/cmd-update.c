@@ -42,6 +42,8 @@ static const char update_usage[] =
         "  status    booted slot, U-Boot env and the agent's state\n"
         "  commit    after rebooting into the new slot: health checks, then keep it\n"
         "  rollback  boot the previous slot again\n"
+        "  boot      at boot: commit the update this boot tries if it is healthy,\n"
+        "            else roll back (the caller reboots)\n"
         "\n"
         "Run 'alder update COMMAND --help' for the options of a command.\n";
 
@@ -107,7 +109,7 @@ static int report(struct cli *cli, const char *path, const alder_alupd_info *i)
 
 struct upd_args {
         const char *bundle;
-        const char *output, *key, *cert, *chain, *trust, *vendor, *product, *version, *image, *payload, *socket;
+        const char *output, *key, *cert, *chain, *trust, *vendor, *product, *version, *image, *payload, *boot, *socket;
         const char *apps[ALDER_ALUPD_MAX_APPS];
         size_t n_apps;
         uint64_t sequence;
@@ -125,6 +127,7 @@ enum {
         OPT_VERSION,
         OPT_IMAGE,
         OPT_PAYLOAD,
+        OPT_BOOT,
         OPT_APP,
         OPT_SEQUENCE,
         OPT_LEVEL
@@ -147,7 +150,7 @@ static int set_option(const char *cmd, int c, struct upd_args *a)
                               [OPT_CHAIN - OPT_KEY] = &a->chain,     [OPT_TRUST - OPT_KEY] = &a->trust,
                               [OPT_VENDOR - OPT_KEY] = &a->vendor,   [OPT_PRODUCT - OPT_KEY] = &a->product,
                               [OPT_VERSION - OPT_KEY] = &a->version, [OPT_IMAGE - OPT_KEY] = &a->image,
-                              [OPT_PAYLOAD - OPT_KEY] = &a->payload};
+                              [OPT_PAYLOAD - OPT_KEY] = &a->payload, [OPT_BOOT - OPT_KEY] = &a->boot};
         uint64_t v;
         int r;
         switch (c) {
@@ -174,7 +177,7 @@ static int set_option(const char *cmd, int c, struct upd_args *a)
                 a->level = (int) v;
                 return r;
         default:
-                if (c >= OPT_KEY && c <= OPT_PAYLOAD) {
+                if (c >= OPT_KEY && c <= OPT_BOOT) {
                         *dst[c - OPT_KEY] = optarg;
                         return -1;
                 }
@@ -234,7 +237,11 @@ static const char create_usage[] = "Usage: alder update create --product NAME --
                                    "  --version V       version shown to people (not compared)\n"
                                    "  --image FILE      raw root-filesystem image (e.g. rootfs.erofs)\n"
                                    "  --payload FILE    instead of --image: an image already compressed by zstd\n"
-                                   "  --app PKG.alpkg   an app package to carry along (repeatable, at most 7)\n"
+                                   "  --boot FIT        the signed FIT that boots this image (kernel, initramfs\n"
+                                   "                    with its dm-verity root hash, DTB): the device writes it\n"
+                                   "                    beside the slot's image (compressed here)\n"
+                                   "  --app PKG.alpkg   an app package to carry along (repeatable, at most 7;\n"
+                                   "                    6 with --boot)\n"
                                    "  --sequence N      anti-rollback number (default: now, seconds since the epoch)\n"
                                    "  --vendor DOMAIN   vendor domain (default " ALDER_ALPKG_DEFAULT_VENDOR ")\n"
                                    "  --level N         zstd level 1..19 (default 3)\n"
@@ -252,7 +259,7 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
         static unsigned last = 101;
         unsigned pct = total ? (unsigned) (done * 100 / total) : 100;
         if (pct != last)
-                fprintf(stderr, "\ralder: compressing the image: %3u%%%s", pct, done == total ? "\n" : "");
+                fprintf(stderr, "\ralder: compressing: %3u%%%s", pct, done == total ? "\n" : "");
         last = pct;
 }
 
@@ -263,6 +270,7 @@ static int cmd_update_create(struct cli *cli, int argc, char **argv)
                 {"version", required_argument, NULL, OPT_VERSION},
                 {"image", required_argument, NULL, OPT_IMAGE},
                 {"payload", required_argument, NULL, OPT_PAYLOAD},
+                {"boot", required_argument, NULL, OPT_BOOT},
                 {"app", required_argument, NULL, OPT_APP},
                 {"sequence", required_argument, NULL, OPT_SEQUENCE},
                 {"vendor", required_argument, NULL, OPT_VENDOR},
@@ -290,6 +298,7 @@ static int cmd_update_create(struct cli *cli, int argc, char **argv)
                 .version = a.version,
                 .image = a.image,
                 .image_payload = a.payload,
+                .boot = a.boot,
                 .apps = a.apps,
                 .n_apps = a.n_apps,
                 .sequence = a.has_sequence ? a.sequence : (uint64_t) time(NULL),
@@ -305,8 +314,12 @@ static int cmd_update_create(struct cli *cli, int argc, char **argv)
                 return cli_fail(cli, err);
         if (cli->json)
                 return report(cli, out, &info);
-        printf("created %s: %s %s, sequence %" PRIu64 ", image %" PRIu64 " bytes (%" PRIu64 " compressed)\n", out,
+        printf("created %s: %s %s, sequence %" PRIu64 ", image %" PRIu64 " bytes (%" PRIu64 " compressed)", out,
                info.product, info.version, info.sequence, info.image_size, info.components[0].size);
+        if (info.has_boot)
+                printf(", boot files %" PRIu64 " bytes (%" PRIu64 " compressed)", info.boot_size,
+                       info.components[1].size);
+        printf("\n");
         return CLI_EXIT_OK;
 }
 
@@ -415,7 +428,7 @@ static int cmd_update_sign(struct cli *cli, int argc, char **argv)
 
 static const char local_usage[] =
         "Usage: alder update install [OPTIONS] BUNDLE|-\n"
-        "       alder update status|commit|rollback [OPTIONS]\n"
+        "       alder update status|commit|rollback|boot [OPTIONS]\n"
         "\n"
         "Talk to the update agent alder-updated on this device.\n"
         "  install   verify BUNDLE (signature first), stream its image into the inactive\n"
@@ -429,6 +442,10 @@ static const char local_usage[] =
         "            the hooks folder exit 0), then upgrade_available=0; a failed check\n"
         "            makes the old slot the boot target again and is reported\n"
         "  rollback  make the previous slot the boot target again\n"
+        "  boot      once per boot, when the platform is up (the image's readiness\n"
+        "            script runs it): if this boot tries an update, health checks,\n"
+        "            then commit, or roll back and answer \"reboot_required\"; also\n"
+        "            records a slot the bootloader could not boot\n"
         "\n"
         "Options:\n"
         "  -s, --socket PATH  alder-updated's socket (default $ALDER_UPDATED_SOCKET or " DEFAULT_SOCKET ")\n"
@@ -477,7 +494,9 @@ static int cmd_update_local(struct cli *cli, int argc, char **argv)
                 alder_error_wrap(&err, "alder-updated is not reachable (is it running?)");
                 return cli_fail(cli, err);
         }
-        if (alder_ipc_client_call(client, method, params, install ? INSTALL_TIMEOUT_MS : QUICK_TIMEOUT_MS, &res, &err) <
+        /* An install streams a whole image; commit and boot wait for the platform and run the health hooks. */
+        bool quick = strcmp(cmd, "status") == 0 || strcmp(cmd, "rollback") == 0;
+        if (alder_ipc_client_call(client, method, params, quick ? QUICK_TIMEOUT_MS : INSTALL_TIMEOUT_MS, &res, &err) <
             0)
                 return cli_fail(cli, err);
         cli->json = true; /* the agent's answer is structured: print it as it is */
@@ -493,6 +512,7 @@ int cmd_update(struct cli *cli, int argc, char **argv)
                 {"verify", "", cmd_update_verify}, {"inspect", "", cmd_update_inspect},
                 {"install", "", cmd_update_local}, {"status", "", cmd_update_local},
                 {"commit", "", cmd_update_local},  {"rollback", "", cmd_update_local},
+                {"boot", "", cmd_update_local},
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(update_usage, argc < 2 ? stderr : stdout);

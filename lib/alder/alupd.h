@@ -3,7 +3,7 @@
  * Update bundles (.alupd): create, verify, inspect and stream
  * (format: docs/formats/alupd.md).
  *
- *     16-byte header | SUIT envelope | #rootfs.img.zst | [#APP.alpkg ...]
+ *     16-byte header | SUIT envelope | #rootfs.img.zst | [#fit.itb.zst] | [#APP.alpkg ...]
  *
  * The same SUIT profile, keys and trust anchors as app packages (suit.h,
  * pkgfile-internal.h holds what the two file kinds share). Reading needs no
@@ -11,7 +11,9 @@
  * byte of payload is read; the root-filesystem image (one zstd frame that
  * states its decompressed size) is then handed to a sink chunk by chunk while
  * the compressed bytes are hashed; its digest is known good only when
- * alder_alupd_stream_image() returns 0.
+ * alder_alupd_stream_image() returns 0. The optional boot component (the
+ * signed FIT that boots the image: kernel, initramfs with the image's
+ * dm-verity root hash, DTB) is one zstd frame too and streams the same way.
  */
 #pragma once
 
@@ -32,7 +34,9 @@
         "ALUPD\r\n"
 #define ALDER_ALUPD_FORMAT_VERSION 1
 #define ALDER_ALUPD_ROOTFS_URI     "#rootfs.img.zst"
-#define ALDER_ALUPD_MAX_APPS       (ALDER_SUIT_MAX_COMPONENTS - 1)
+#define ALDER_ALUPD_BOOT_URI       "#fit.itb.zst"
+/* App packages a bundle carries: one fewer when it carries boot files. */
+#define ALDER_ALUPD_MAX_APPS (ALDER_SUIT_MAX_COMPONENTS - 1)
 /* Largest zstd window a device accepts (8 MiB): bounds the agent's memory whatever the image size. */
 #define ALDER_ALUPD_MAX_WINDOW_LOG 23
 /* The window bundles are compressed with (1 MiB). */
@@ -48,6 +52,7 @@ typedef struct alder_alupd_create_opts {
         const char *version;                    /* required: shown, not compared */
         const char *image;                      /* raw root-filesystem image, compressed here */
         const char *image_payload;              /* instead: a ready zstd frame (must state its size) */
+        const char *boot;                       /* boot files (a signed FIT), compressed here; NULL: none */
         const char *const *apps;                /* app packages (.alpkg) carried along; may be NULL */
         size_t n_apps;                          /* 0..ALDER_ALUPD_MAX_APPS */
         uint64_t sequence;                      /* anti-rollback */
@@ -72,9 +77,11 @@ typedef struct alder_alupd_info {
         char product[ALDER_SUIT_MAX_TEXT + 1]; /* suit-text manifest description */
         char version[ALDER_SUIT_MAX_TEXT + 1]; /* suit-text version of the image */
         uint64_t envelope_size;
-        size_t n_components; /* 0: the image; then the app packages */
+        size_t n_components; /* 0: the image; 1: the boot files when has_boot; then the app packages */
         alder_alupd_component_info components[ALDER_SUIT_MAX_COMPONENTS];
         uint64_t image_size; /* decompressed; known after create or alder_alupd_stream_image() began */
+        bool has_boot;       /* component 1 is ['alder','boot','fit'] */
+        uint64_t boot_size;  /* decompressed; known after create or alder_alupd_stream_boot() began */
         bool verified;
         struct alder_cose_signer_info signer;
 } alder_alupd_info;
@@ -121,7 +128,18 @@ typedef struct alder_alupd_sink {
  */
 int alder_alupd_stream_image(alder_alupd *b, const alder_alupd_sink *sink, alder_error **err) ALDER_WUR;
 
-/* After the image: checks the app packages' digests and sizes and the end of the stream. */
+/*
+ * After the image, when info.has_boot: streams the boot files (one zstd
+ * frame, checked like the image) into the sink (NULL: decompress and
+ * discard). ENOENT when the bundle carries none. Once per bundle.
+ */
+int alder_alupd_stream_boot(alder_alupd *b, const alder_alupd_sink *sink, alder_error **err) ALDER_WUR;
+
+/*
+ * After the image (and the boot files): checks what was not streamed yet
+ * (boot files, decompressed and discarded), the app packages' digests and
+ * sizes, and the end of the stream.
+ */
 int alder_alupd_check_rest(alder_alupd *b, alder_error **err) ALDER_WUR;
 
 void alder_alupd_close(alder_alupd *b);

@@ -43,6 +43,26 @@ int alder_write_file_volatile(const char *path, const void *data, size_t len, mo
  */
 bool alder_is_temp_name(const char *name);
 
+/*
+ * alder_write_file_atomic() for content that arrives in pieces (a file too
+ * large to hold in memory): the pieces go into a temp file beside `path`
+ * (".BASE.tmp-XXXXXXXX"); alder_atomic_file_commit() sets the mode, fsyncs
+ * it, renames it over `path`, fsyncs the directory and the file again (FAT
+ * writes a renamed file's directory entry with the file's inode). Freed without a
+ * commit (or after a failed one), the temp file is removed and `path` is
+ * untouched. A crash leaves the temp file: alder_is_temp_name() recognises it.
+ */
+typedef struct alder_atomic_file alder_atomic_file;
+int alder_atomic_file_open(const char *path, mode_t mode, alder_atomic_file **ret, alder_error **err) ALDER_WUR;
+int alder_atomic_file_write(alder_atomic_file *f, const void *data, size_t len, alder_error **err) ALDER_WUR;
+int alder_atomic_file_commit(alder_atomic_file *f, alder_error **err) ALDER_WUR;
+void alder_atomic_file_free(alder_atomic_file *f);
+static inline void alder_atomic_file_freep(alder_atomic_file **p)
+{
+        alder_atomic_file_free(*p);
+}
+#define _cleanup_atomic_file_ _cleanup_(alder_atomic_file_freep)
+
 /* Same as alder_write_file_atomic, relative to an open directory. */
 int alder_write_file_atomic_at(int dirfd, const char *dirname_for_errors, const char *name, const void *data,
                                size_t len, mode_t mode, alder_error **err) ALDER_WUR;

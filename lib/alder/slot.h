@@ -17,6 +17,14 @@
 
 typedef struct alder_slot alder_slot;
 
+/*
+ * The block device of the GPT partition labelled `label`: the entry of
+ * `sysfs_block` (/sys/class/block) whose uevent says PARTNAME=label, as
+ * "DEV_DIR/DEVNAME" (DEV_DIR: /dev). ENOENT when none is; ENOTUNIQ when two are.
+ */
+int alder_slot_find_partition(const char *sysfs_block, const char *dev_dir, const char *label, char **ret,
+                              alder_error **err) ALDER_WUR;
+
 /* Opens an existing slot for writing; its capacity is the device's or file's size. */
 int alder_slot_open(const char *path, alder_slot **ret, alder_error **err) ALDER_WUR;
 uint64_t alder_slot_capacity(const alder_slot *s);

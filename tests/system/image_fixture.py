@@ -7,6 +7,8 @@ default ./build), and cached in ALDER_IMAGE_CACHE_DIR (default
 ./build-image-cache) under a content hash of its inputs: the image/ folder,
 examples/hello-world and the Alder binaries that go into it. Devices boot
 with image/run on a qcow2 overlay, so the cached image stays pristine.
+Update bundles of the image at other versions (BundleBuild: image/build
+--bundle-only) are cached beside it.
 
 These tests take minutes and need QEMU and U-Boot; they run when
 ALDER_IMAGE_TESTS=1 (scripts/test.sh has a stage for them) and skip otherwise,
@@ -122,6 +124,60 @@ def image_env(image_dir):
     return env
 
 
+def image_keys(image_dir):
+    """The keys the image was built with (FIT key dev.key, update key apps.key, ssh)."""
+    return Path(image_dir) / image_env(image_dir)["ALDER_IMAGE_KEYS"]
+
+
+class BundleBuild:
+    """An update bundle (.alupd) of the image in image_dir at another version, built in the
+    background: `files` ({"etc/alder/x": (text, mode)}) are added to its root file system.
+    image/build --bundle-only makes it from the same package versions (packages.lock) and
+    .deb cache, signed with the image's keys; cached beside the image under a hash of what
+    goes in. wait() returns the bundle's path; `seconds` is what the build took (0: cached)."""
+
+    def __init__(self, image_dir, name, version, sequence, files=None):
+        files = files or {}
+        h = hashlib.sha256(repr((version, sequence, sorted(files.items()))).encode()).hexdigest()[:12]
+        self.out = Path(image_dir) / "bundles" / f"{name}-{h}"
+        self.bundle = self.out / f"{name}.alupd"
+        self.seconds = 0.0
+        self.proc = None
+        if self.bundle.exists():
+            return
+        self.tmp = self.out.with_name(self.out.name + ".tmp")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        overlay = self.tmp / "overlay"
+        overlay.mkdir(parents=True)
+        for rel, (text, mode) in files.items():
+            f = overlay / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+            f.chmod(mode)
+        cmd = [str(IMAGE_DIR / "build"), "--build-dir", str(aarch64_build_dir()), "--host-build",
+               str(host_build_dir()), "--out", str(self.tmp), "--key", str(image_keys(image_dir)), "--packages-lock",
+               str(Path(image_dir) / "packages.lock"), "--offline", "--version", version, "--sequence",
+               str(sequence), "--overlay", str(overlay), "--bundle", str(self.tmp / self.bundle.name),
+               "--bundle-only"]
+        self.log = self.tmp / "build.log"
+        self.t0 = time.monotonic()
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout=600):
+        if self.proc is not None:
+            rc = self.proc.wait(timeout=timeout)
+            self.proc = None
+            if rc != 0:
+                pytest.fail(f"image/build --bundle-only failed ({rc}):\n{self.log.read_text()[-4000:]}")
+            # image/build's own clock: the build may have ended long before this wait.
+            done = re.findall(r"==> \[ *(\d+)s\] done", self.log.read_text())
+            self.seconds = float(done[-1]) if done else time.monotonic() - self.t0
+            shutil.rmtree(self.out, ignore_errors=True)
+            self.tmp.rename(self.out)
+        return self.bundle
+
+
 class Device:
     """One QEMU device: boot, commands on the serial console, power cut, console log."""
 
@@ -232,17 +288,50 @@ class Device:
         assert rc == 0, f"{command!r} failed ({rc}):\n{out}"
         return out
 
-    def ssh(self, command, timeout=60):
-        """Runs a command over SSH (dropbear, root's key from the build); returns a CompletedProcess."""
+    def ssh_command(self, command):
+        """The ssh command line that runs `command` on the device (dropbear, root's key from the build)."""
         key = image_env(self.image_dir).get("ALDER_IMAGE_SSH_KEY")
         if not key or not shutil.which("ssh"):
             pytest.skip("no SSH client or no SSH key in the image (ssh-keygen missing at build time)")
         key = str(self.image_dir / key)  # relative to the image directory unless absolute
         port = (self.state / "ssh.port").read_text().strip()
-        return subprocess.run(["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no",
-                               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                               "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "root@127.0.0.1", command],
-                              capture_output=True, text=True, timeout=timeout)
+        return ["ssh", "-i", key, "-p", port, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "-o", "BatchMode=yes", "root@127.0.0.1", command]
+
+    def ssh(self, command, timeout=60, input=None):
+        """Runs a command over SSH; `input` (bytes, or a file path) goes to its stdin. Returns a
+        CompletedProcess (text unless input is given)."""
+        if isinstance(input, (str, Path)):
+            with open(input, "rb") as f:
+                return subprocess.run(self.ssh_command(command), stdin=f, capture_output=True, timeout=timeout)
+        return subprocess.run(self.ssh_command(command), capture_output=True, text=input is None, input=input,
+                              timeout=timeout)
+
+    def app_running(self, name, timeout=60):
+        """Whether app `name` is (or gets, within timeout) in state running."""
+        rc, _ = self.run(f"i=0; until alder app list | grep -q '^{name} .* running'; do i=$((i+1)); "
+                         f"[ $i -lt {timeout} ] || exit 1; sleep 1; done", timeout=timeout + 30)
+        return rc == 0
+
+    def wait_installer_read(self, nbytes, timeout=600):
+        """Waits until the device's `alder-updated install` process has read nbytes (rchar in
+        /proc/PID/io). Shell builtins only, twice a second: the installer needs the one CPU."""
+        self.check("p=; i=0; while [ -z \"$p\" ]; do for q in $(pidof alder-updated); do "
+                   "grep -q install /proc/$q/cmdline && p=$q; done; i=$((i+1)); [ $i -lt 300 ] || exit 1; "
+                   "[ -n \"$p\" ] || sleep 0.2; done; "
+                   "while :; do r=0; while read -r k v; do [ \"$k\" = rchar: ] && r=$v; done </proc/$p/io; "
+                   f"[ \"$r\" -ge {nbytes} ] && break; i=$((i+1)); [ $i -lt {timeout * 2} ] || exit 1; "
+                   "sleep 0.5; done", timeout=timeout + 60)
+
+    def install_cut_short(self, path, nbytes):
+        """Starts `alder update install -` with the first nbytes (a multiple of 4096) of the bundle
+        at `path` on the device, and returns once the installer has read them: it then waits for
+        more, and a power cut lands exactly there. (dd, not head -c: busybox's head copies into a
+        pipe at a third of the speed.)"""
+        assert nbytes % 4096 == 0, nbytes
+        self.check(f"(dd if={path} bs=4096 count={nbytes // 4096} 2>/dev/null; sleep 3600) | "
+                   "alder update install - >/dev/null 2>&1 & true")
+        self.wait_installer_read(nbytes)
 
     def reboot(self, timeout=180):
         """Reboots from the console and waits for the next ALDER-READY; returns its line."""
@@ -260,6 +349,12 @@ class Device:
                 pass
         self._buf = ""
         return self.ready_line()
+
+    def power_cycle(self, timeout=180):
+        """Clean poweroff, then a cold boot on the same disk (cheaper than a warm reboot under TCG);
+        returns the ALDER-READY line."""
+        self.shutdown()
+        return self.boot(fresh=False, timeout=timeout)
 
     def power_cut(self):
         """Kills QEMU: the device loses power at whatever instant it is at."""

@@ -280,11 +280,14 @@ def test_failed_health_hook_rolls_back(device, bundle):
 
 
 def test_health_check_needs_appd(tmp_path, build_dir, keys, bundle):
-    device = Device(tmp_path / "dev", build_dir, keys, appd_socket=str(tmp_path / "no-appd.sock"))
+    device = Device(tmp_path / "dev", build_dir, keys, appd_socket=str(tmp_path / "no-appd.sock"),
+                    health_timeout_ms=1500)
     assert device.run("install", str(bundle)).returncode == 0
     device.boot("B")
+    t0 = time.monotonic()
     r = device.run("commit")
-    assert r.returncode == 1 and b"alder-appd does not answer" in r.stderr
+    assert r.returncode == 1 and b"alder-appd does not answer" in r.stderr and b"(waited 1500 ms)" in r.stderr
+    assert time.monotonic() - t0 >= 1.5  # it waited for alder-appd to come up
     assert device.env()["boot_slot"] == "A"
 
 
@@ -406,3 +409,237 @@ def test_cut_after_arming_is_recognised(device, bundle):
     st["state"] = "installing"
     p.write_text(json.dumps(st))
     assert json.loads(device.run("status").stdout)["agent"]["state"] == "armed"
+
+
+# ---- boot files, the boot-time check, partitions by label ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fit(tmp_path_factory):
+    """Stands in for a signed FIT: the agent writes it as it is and never parses it."""
+    p = tmp_path_factory.mktemp("fit") / "fit.itb"
+    p.write_bytes(os.urandom(100_000) + bytes(150_000))
+    return p
+
+
+@pytest.fixture(scope="module")
+def boot_bundle(alder, keys, image, fit, tmp_path_factory):
+    return create(alder, keys, image, tmp_path_factory.mktemp("boot-bundle") / "b.alupd", "--boot", str(fit),
+                  sequence=200)
+
+
+def boot_device(tmp_path, build_dir, keys, **config):
+    """A device whose slots boot from FITs in ROOT/boot, as the QEMU image does."""
+    device = Device(tmp_path / "dev", build_dir, keys, boot_dir=str(tmp_path / "dev" / "boot"), **config)
+    for s in "AB":
+        (device.root / "boot" / f"fit-{s}.itb").write_bytes(f"old FIT of slot {s}".encode())
+    return device
+
+
+def test_bundle_with_boot_files(alder, keys, boot_bundle, fit, tmp_path):
+    doc = alder("update", "inspect", "--json", str(boot_bundle)).json()
+    assert [(p["uri"], p["component"]) for p in doc["payloads"]] == [
+        ("#rootfs.img.zst", "['alder','os','rootfs']"), ("#fit.itb.zst", "['alder','boot','fit']")]
+    r = alder("update", "verify", "--trust", str(keys / "trust-dev"), "--product", PRODUCT, str(boot_bundle))
+    assert r.rc == 0, r.err
+    bad = bytearray(boot_bundle.read_bytes())
+    bad[-3] ^= 0x10  # the end of the compressed FIT
+    (tmp_path / "bad.alupd").write_bytes(bytes(bad))
+    r = alder("update", "verify", "--trust", str(keys / "trust-dev"), "--product", PRODUCT, str(tmp_path / "bad.alupd"))
+    assert r.rc == 1 and "boot files" in r.err
+
+
+def test_install_writes_the_slot_fit(tmp_path, build_dir, keys, boot_bundle, image, fit):
+    device = boot_device(tmp_path, build_dir, keys)
+    boot = device.root / "boot"
+    (boot / ".fit-B.itb.tmp-0badc0de").write_bytes(b"what a power cut left")  # debris of an earlier install
+    r = device.run("install", str(boot_bundle))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["boot_size"] == fit.stat().st_size
+    assert_installed(device, image)
+    assert (boot / "fit-B.itb").read_bytes() == fit.read_bytes()
+    assert (boot / "fit-A.itb").read_bytes() == b"old FIT of slot A"
+    assert sorted(p.name for p in boot.iterdir() if p.name.startswith(".")) == []
+
+
+def test_boot_files_refused_or_required(tmp_path, build_dir, keys, bundle, boot_bundle):
+    device = boot_device(tmp_path / "with", build_dir, keys)
+    r = device.run("install", str(bundle))
+    assert r.returncode == 1 and b"carries no boot files, but this device boots each slot from a FIT" in r.stderr
+    assert device.env() == NOT_ARMED and set(device.slots["B"].read_bytes()) == {0x5A}
+    plain = Device(tmp_path / "without", build_dir, keys)
+    r = plain.run("install", str(boot_bundle))
+    assert r.returncode == 1 and b"carries boot files, but no 'boot_dir' is configured" in r.stderr
+    assert plain.env() == NOT_ARMED
+
+
+def test_bad_boot_payload_leaves_no_fit_and_no_try_boot(tmp_path, build_dir, keys, boot_bundle):
+    device = boot_device(tmp_path, build_dir, keys)
+    bad = bytearray(boot_bundle.read_bytes())
+    bad[-3] ^= 0x10
+    (tmp_path / "bad.alupd").write_bytes(bytes(bad))
+    r = device.run("install", str(tmp_path / "bad.alupd"))
+    assert r.returncode == 1 and b"boot files" in r.stderr
+    assert device.env() == NOT_ARMED
+    # The slot was being rewritten: its old FIT went first, and no temp file stays.
+    assert sorted(p.name for p in (device.root / "boot").iterdir() if "fit" in p.name) == ["fit-A.itb"]
+    assert device.state()["state"] == "failed"
+
+
+def boot_check(device):
+    r = device.run("boot")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_boot_commits_a_healthy_update(tmp_path, build_dir, keys, boot_bundle):
+    device = boot_device(tmp_path, build_dir, keys)
+    assert boot_check(device)["action"] == "none"
+    assert device.run("install", str(boot_bundle)).returncode == 0
+    assert boot_check(device)["action"] == "none"  # not rebooted yet: nothing to do
+    device.boot("B")
+    res = boot_check(device)
+    assert res == {"action": "committed", "slot": "B", "sequence": 200, "version": "1.2.0"}
+    assert device.env() == {**NOT_ARMED, "boot_slot": "B"}
+    assert device.state()["state"] == "committed"
+    assert boot_check(device)["action"] == "none"  # the next boot
+
+
+def test_boot_rolls_back_an_unhealthy_update(tmp_path, build_dir, keys, boot_bundle):
+    device = boot_device(tmp_path, build_dir, keys)
+    hooks = device.root / "config" / "update-hooks.d"
+    hooks.mkdir()
+    (hooks / "50-sensor").write_text("#!/bin/sh\necho no sensor on the new kernel >&2\nexit 1\n")
+    (hooks / "50-sensor").chmod(0o755)
+    assert device.run("install", str(boot_bundle)).returncode == 0
+    device.boot("B")
+    res = boot_check(device)
+    assert res["action"] == "rolled-back" and res["boot_slot"] == "A" and res["reboot_required"] is True
+    assert "50-sensor" in res["reason"] and "no sensor on the new kernel" in res["reason"]
+    assert device.env() == NOT_ARMED
+    device.boot("A")
+    st = json.loads(device.run("status").stdout)["agent"]
+    assert st["state"] == "rolled-back" and "no sensor" in st["error"]
+
+
+def test_boot_leaves_a_try_boot_set_by_hand_alone(tmp_path, build_dir, keys):
+    device = boot_device(tmp_path, build_dir, keys)
+    subprocess.run(["fw_setenv", "-c", str(device.fw_config), "-s", "/dev/stdin"], check=True,
+                   input=b"boot_slot=B\nupgrade_available=1\nbootcount=1\n")
+    device.boot("B")
+    assert boot_check(device)["action"] == "none"
+    assert device.env()["upgrade_available"] == "1"
+
+
+def test_boot_records_a_slot_the_bootloader_refused(tmp_path, build_dir, keys, boot_bundle):
+    """Armed for B, yet A runs after a reboot: U-Boot refused fit-B.itb and boot.cmd fell back."""
+    device = boot_device(tmp_path, build_dir, keys, boot_id="boot-1")
+    assert device.run("install", str(boot_bundle)).returncode == 0
+    assert boot_check(device)["action"] == "none"  # the same boot: not rebooted yet
+    device.config["boot_id"] = "boot-2"
+    device.write_config()
+    res = boot_check(device)
+    assert res["action"] == "rolled-back" and res["reboot_required"] is False and res["boot_slot"] == "A"
+    assert "did not boot slot B (its FIT is missing or failed verification)" in res["reason"]
+    assert device.env() == NOT_ARMED
+    assert device.state()["state"] == "rolled-back"
+
+
+def test_slots_by_partition_label(tmp_path, build_dir, keys, bundle, image):
+    device = Device(tmp_path / "dev", build_dir, keys)
+    for n, (label, slot) in enumerate([("rootfsA", "A"), ("rootfsB", "B")], start=2):
+        sysfs = device.root / "sys" / "class" / "block" / f"vda{n}"
+        sysfs.mkdir(parents=True)
+        (sysfs / "uevent").write_text(f"MAJOR=254\nMINOR={n}\nDEVNAME=vda{n}\nDEVTYPE=partition\nPARTNAME={label}\n")
+        (device.root / "dev").mkdir(exist_ok=True)
+        os.rename(device.slots[slot], device.root / "dev" / f"vda{n}")
+        device.slots[slot] = device.root / "dev" / f"vda{n}"
+    device.config["slots"] = {"A": "PARTLABEL=rootfsA", "B": "PARTLABEL=rootfsB"}
+    device.write_config()
+    r = device.run("install", str(bundle))
+    assert r.returncode == 0, r.stderr
+    assert_installed(device, image)
+    device.config["slots"]["B"] = "PARTLABEL=rootfsC"
+    device.config["booted_slot"] = "B"
+    device.write_config()
+    assert device.run("rollback").returncode == 0
+    device.boot("A")
+    r = device.run("install", str(bundle))
+    assert r.returncode == 1 and b"no partition is labelled 'rootfsC'" in r.stderr
+
+
+def test_running_image_sets_the_lowest_sequence(device, bundle):
+    (device.root / "etc" / "alder").mkdir(parents=True)
+    (device.root / "etc" / "alder" / "sequence").write_text("150\n")
+    r = device.run("install", str(bundle))  # sequence 100: older than the image that runs
+    assert r.returncode == 1 and b"sequence number 100 is lower than the installed 150" in r.stderr
+
+
+class FakeAppd:
+    """Answers app.list on a Unix socket like alder-appd, from a list the test changes."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.apps = []
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(str(path))
+        self.srv.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import struct
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    while True:
+                        head = conn.recv(4, 0x100)  # MSG_WAITALL
+                        if len(head) < 4:
+                            break
+                        req = json.loads(conn.recv(struct.unpack(">I", head)[0], 0x100))
+                        body = json.dumps({"id": req["id"], "result": self.apps}).encode()
+                        conn.sendall(struct.pack(">I", len(body)) + body)
+                except OSError:
+                    pass
+
+    def close(self):
+        import socket
+        self.srv.shutdown(socket.SHUT_RDWR)
+        self.srv.close()
+
+
+def test_health_waits_for_the_core_apps(tmp_path, build_dir, keys, bundle):
+    appd = FakeAppd(tmp_path / "appd.sock")
+    try:
+        device = Device(tmp_path / "dev", build_dir, keys, appd_socket=str(tmp_path / "appd.sock"),
+                        health_timeout_ms=1500)
+        (device.root / "config" / "appd.json").write_text('{"core_apps": ["gateway", "sensor"]}')
+        appd.apps = [{"name": "gateway", "state": "running"},
+                     {"name": "sensor", "state": "failed", "last_error": "exited with status 2"}]
+        assert device.run("install", str(bundle)).returncode == 0
+        device.boot("B")
+        res = boot_check(device)
+        assert res["action"] == "rolled-back"
+        assert "core app sensor is failed: exited with status 2 (waited 1500 ms)" in res["reason"], res
+
+        device.boot("A")
+        assert device.run("install", str(bundle)).returncode == 0
+        device.boot("B")
+        appd.apps = [{"name": "gateway", "state": "running"}, {"name": "sensor", "state": "starting"}]
+
+        def start_sensor():
+            time.sleep(0.7)
+            appd.apps = [{"name": "gateway", "state": "running"}, {"name": "sensor", "state": "running"}]
+        import threading
+        threading.Thread(target=start_sensor).start()
+        device.config["health_timeout_ms"] = 20000
+        device.write_config()
+        assert boot_check(device)["action"] == "committed"
+    finally:
+        appd.close()

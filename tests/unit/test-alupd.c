@@ -118,6 +118,76 @@ static void test_round_trip(void **state)
         assert_int_equal(alder_alupd_stream_image(b, NULL, &err), -EALREADY);
 }
 
+/* The boot files: component 1, streamed after the image, or checked (decompressed) by check_rest. */
+static void test_boot_component(void **state)
+{
+        _cleanup_error_ alder_error *err = NULL;
+        char fit[300], with_boot[300];
+        snprintf(fit, sizeof(fit), "%s/fit.itb", dir);
+        snprintf(with_boot, sizeof(with_boot), "%s/boot.alupd", dir);
+        uint8_t fit_bytes[5000];
+        for (size_t i = 0; i < sizeof(fit_bytes); i++)
+                fit_bytes[i] = (uint8_t) (i % 251);
+        assert_int_equal(alder_write_file_atomic(fit, fit_bytes, sizeof(fit_bytes), 0644, NULL), 0);
+        struct alder_cose_signer signer = {.key = signer_id.key, .cert = signer_id.cert};
+        alder_alupd_create_opts o = {
+                .product = "board", .version = "2.0.0", .image = image, .boot = fit, .sequence = 60, .signer = &signer};
+        alder_alupd_info created;
+        assert_int_equal(alder_alupd_create(&o, with_boot, &created, &err), 0);
+        assert_true(created.has_boot);
+        assert_int_equal(created.boot_size, sizeof(fit_bytes));
+        assert_int_equal(created.n_components, 2);
+        for (int streamed = 0; streamed < 2; streamed++) {
+                _cleanup_alupd_ alder_alupd *b = NULL;
+                assert_int_equal(alder_alupd_open(with_boot, trust, NULL, &b, &err), 0);
+                const alder_alupd_info *i = alder_alupd_get_info(b);
+                assert_true(i->has_boot);
+                assert_string_equal(i->components[1].uri, ALDER_ALUPD_BOOT_URI);
+                assert_string_equal(i->components[1].id, "['alder','boot','fit']");
+                assert_int_equal(alder_alupd_stream_boot(b, NULL, &err), -EINVAL); /* the image comes first */
+                alder_error_clear(&err);
+                assert_int_equal(alder_alupd_stream_image(b, NULL, &err), 0);
+                struct mem_sink m = {0};
+                alder_alupd_sink sink = {.begin = mem_begin, .write = mem_write, .ctx = &m};
+                if (streamed) {
+                        assert_int_equal(alder_alupd_stream_boot(b, &sink, &err), 0);
+                        assert_int_equal(m.len, sizeof(fit_bytes));
+                        assert_memory_equal(m.buf, fit_bytes, sizeof(fit_bytes));
+                        assert_int_equal(alder_alupd_stream_boot(b, NULL, &err), -EALREADY);
+                        alder_error_clear(&err);
+                }
+                assert_int_equal(alder_alupd_check_rest(b, &err), 0);
+                assert_int_equal(i->boot_size, sizeof(fit_bytes));
+                free(m.buf);
+        }
+        /* A bundle without boot files says so. */
+        _cleanup_alupd_ alder_alupd *plain = NULL;
+        assert_int_equal(alder_alupd_open(bundle, trust, NULL, &plain, &err), 0);
+        assert_false(alder_alupd_get_info(plain)->has_boot);
+        assert_int_equal(alder_alupd_stream_image(plain, NULL, &err), 0);
+        assert_int_equal(alder_alupd_stream_boot(plain, NULL, &err), -ENOENT);
+        assert_non_null(strstr(alder_error_message(err), "carries no boot files"));
+        alder_error_clear(&err);
+        /* A flipped byte at the end of the boot payload is caught when it is checked. */
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        assert_int_equal(alder_read_file(with_boot, 1 << 24, &data, &len, NULL), 0);
+        data[len - 3] ^= 0x40;
+        assert_int_equal(alder_write_file_atomic(work, data, len, 0644, NULL), 0);
+        _cleanup_alupd_ alder_alupd *bad = NULL;
+        assert_int_equal(alder_alupd_open(work, trust, NULL, &bad, &err), 0);
+        assert_int_equal(alder_alupd_stream_image(bad, NULL, &err), 0);
+        assert_int_equal(alder_alupd_check_rest(bad, &err), -EBADMSG);
+        assert_non_null(strstr(alder_error_message(err), "boot files"));
+        /* Seven app packages do not fit beside the boot files. */
+        const char *apps[ALDER_ALUPD_MAX_APPS] = {image, image, image, image, image, image, image};
+        o.apps = apps;
+        o.n_apps = ALDER_ALUPD_MAX_APPS;
+        alder_error_clear(&err);
+        assert_int_equal(alder_alupd_create(&o, work, NULL, &err), -E2BIG);
+        assert_non_null(strstr(alder_error_message(err), "at most 6 app packages beside the boot files"));
+}
+
 static void test_resign(void **state)
 {
         _cleanup_error_ alder_error *err = NULL;
@@ -283,6 +353,7 @@ int main(void)
                 cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_resign),
                 cmocka_unit_test(test_refusals),       cmocka_unit_test(test_digest_mismatch_named),
                 cmocka_unit_test(test_slot_too_small), cmocka_unit_test(test_create_refusals),
+                cmocka_unit_test(test_boot_component),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -292,6 +292,100 @@ static void test_atomic_write_refuses_directory_path(void **state)
         assert_string_equal(alder_error_message(err), "'/tmp/': not a file path");
 }
 
+/* ---- alder_atomic_file: content in pieces ---- */
+
+static void test_atomic_file_pieces_replace_on_commit(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("fit.itb");
+        _cleanup_error_ alder_error *err = NULL;
+        write_ok(p, "old");
+        alder_atomic_file *f = NULL;
+        assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), 0);
+        assert_int_equal(alder_atomic_file_write(f, "new ", 4, &err), 0);
+        assert_int_equal(alder_atomic_file_write(f, "content", 7, &err), 0);
+        assert_file_content(p, "old"); /* nothing shows before the commit */
+        assert_int_equal(count_entries(tmpdir), 2);
+        fsync_calls = 0;
+        assert_int_equal(alder_atomic_file_commit(f, &err), 0);
+        assert_int_equal(fsync_calls, 3); /* the file, the directory, the file under its new name */
+        assert_file_content(p, "new content");
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(alder_atomic_file_write(f, "x", 1, &err), -EBADF); /* committed: closed */
+        alder_atomic_file_free(f);
+        assert_int_equal(count_entries(tmpdir), 1);
+}
+
+static void test_atomic_file_without_commit_leaves_nothing(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("fit.itb");
+        _cleanup_error_ alder_error *err = NULL;
+        write_ok(p, "old");
+        {
+                _cleanup_atomic_file_ alder_atomic_file *f = NULL;
+                assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), 0);
+                assert_int_equal(alder_atomic_file_write(f, "half", 4, &err), 0);
+        }
+        assert_file_content(p, "old");
+        assert_int_equal(count_entries(tmpdir), 1);
+}
+
+static void test_atomic_file_failures_keep_old(void **state)
+{
+        static const struct {
+                int *countdown;
+                int errnum;
+                const char *text;
+        } rows[] = {
+                {&fail_write_after, ENOSPC, "write '"},
+                {&fail_fsync_after, EIO, "fsync '"},
+                {&fail_renameat_after, EXDEV, "rename temporary file over '"},
+        };
+        _cleanup_free_ char *p = path_in_tmp("fit.itb");
+        write_ok(p, "old");
+        for (size_t i = 0; i < ALDER_ARRAY_SIZE(rows); i++) {
+                _cleanup_error_ alder_error *err = NULL;
+                alder_atomic_file *f = NULL;
+                assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), 0);
+                inject_errno = rows[i].errnum;
+                *rows[i].countdown = 0;
+                int r = alder_atomic_file_write(f, "new", 3, &err);
+                if (r == 0)
+                        r = alder_atomic_file_commit(f, &err);
+                assert_int_equal(r, -rows[i].errnum);
+                assert_non_null(strstr(alder_error_message(err), rows[i].text));
+                assert_non_null(strstr(alder_error_message(err), "fit.itb"));
+                alder_atomic_file_free(f);
+                assert_file_content(p, "old");
+                assert_int_equal(count_entries(tmpdir), 1);
+        }
+}
+
+/* The last fsync (the file under its new name) fails: reported, though the new content is in place. */
+static void test_atomic_file_fsync_after_rename_failure(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("fit.itb");
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_atomic_file_ alder_atomic_file *f = NULL;
+        assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), 0);
+        assert_int_equal(alder_atomic_file_write(f, "new", 3, &err), 0);
+        fail_fsync_after = 2;
+        assert_int_equal(alder_atomic_file_commit(f, &err), -EIO);
+        assert_non_null(strstr(alder_error_message(err), "fsync '"));
+        assert_file_content(p, "new");
+        assert_int_equal(count_entries(tmpdir), 1);
+}
+
+static void test_atomic_file_missing_directory(void **state)
+{
+        _cleanup_free_ char *p = path_in_tmp("no/such/file");
+        _cleanup_error_ alder_error *err = NULL;
+        alder_atomic_file *f = NULL;
+        assert_int_equal(alder_atomic_file_open(p, 0600, &f, &err), -ENOENT);
+        assert_non_null(strstr(alder_error_message(err), "no/such"));
+}
+
 static void test_read_file_limits(void **state)
 {
         _cleanup_free_ char *p = path_in_tmp("f");
@@ -568,6 +662,11 @@ int main(void)
                 T(test_atomic_write_dir_fsync_failure_is_reported),
                 T(test_atomic_write_missing_directory),
                 T(test_atomic_write_refuses_directory_path),
+                T(test_atomic_file_pieces_replace_on_commit),
+                T(test_atomic_file_without_commit_leaves_nothing),
+                T(test_atomic_file_failures_keep_old),
+                T(test_atomic_file_fsync_after_rename_failure),
+                T(test_atomic_file_missing_directory),
                 T(test_read_file_limits),
                 T(test_read_file_unsized_source_is_bounded),
                 T(test_read_file_huge_limit_on_unsized_source),

@@ -189,6 +189,42 @@ static void test_open_refusals(void **state)
         assert_int_equal(alder_slot_open(dir, &s, &err), -EISDIR);
 }
 
+/* A fake /sys/class/block: ENTRY/uevent files. */
+static void add_block(const char *entry, const char *uevent)
+{
+        char p[512];
+        snprintf(p, sizeof(p), "%s/sys/%s", dir, entry);
+        assert_int_equal(alder_mkdir_p(p, 0755, NULL), 0);
+        strcat(p, "/uevent");
+        assert_int_equal(alder_write_file_atomic(p, uevent, strlen(uevent), 0644, NULL), 0);
+}
+
+static void test_find_partition(void **state)
+{
+        char sys[300];
+        snprintf(sys, sizeof(sys), "%s/sys", dir);
+        add_block("vda", "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\n");
+        add_block("vda2", "MAJOR=254\nMINOR=2\nDEVNAME=vda2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=rootfsA\n");
+        add_block("vda3", "MAJOR=254\nMINOR=3\nDEVNAME=vda3\nDEVTYPE=partition\nPARTN=3\nPARTNAME=rootfsB\n");
+        add_block("vda30", "DEVNAME=vda30\nPARTNAME=rootfsB-old\n");
+        _cleanup_error_ alder_error *err = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        assert_int_equal(alder_slot_find_partition(sys, "/dev", "rootfsA", &a, &err), 0);
+        assert_string_equal(a, "/dev/vda2");
+        assert_int_equal(alder_slot_find_partition(sys, "/dev", "rootfsB", &b, &err), 0);
+        assert_string_equal(b, "/dev/vda3"); /* a label is matched whole */
+        char *c = NULL;
+        assert_int_equal(alder_slot_find_partition(sys, "/dev", "rootfsC", &c, &err), -ENOENT);
+        assert_non_null(strstr(alder_error_message(err), "no partition is labelled 'rootfsC'"));
+        alder_error_clear(&err);
+        add_block("vdb3", "DEVNAME=vdb3\nPARTNAME=rootfsB\n"); /* a second disk with the same layout */
+        assert_int_equal(alder_slot_find_partition(sys, "/dev", "rootfsB", &c, &err), -ENOTUNIQ);
+        assert_non_null(strstr(alder_error_message(err), "two partitions are labelled 'rootfsB'"));
+        alder_error_clear(&err);
+        assert_int_equal(alder_slot_find_partition("/nonexistent", "/dev", "rootfsA", &c, &err), -ENOENT);
+        assert_null(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -198,6 +234,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_fsync_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_find_partition, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
