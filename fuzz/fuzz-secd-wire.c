@@ -49,6 +49,7 @@ static void reencode(const struct secd_msg *m, uint16_t opcode)
         put_bytes_if(&w, m, SECD_TAG_AAD, &m->aad);
         put_bytes_if(&w, m, SECD_TAG_SIGNATURE, &m->signature);
         put_bytes_if(&w, m, SECD_TAG_APP, &m->app);
+        put_bytes_if(&w, m, SECD_TAG_CGROUP, &m->cgroup);
         put_bytes_if(&w, m, SECD_TAG_OUTPUT, &m->output);
         size_t n = secd_writer_finish(&w);
         if (n == 0)
