@@ -21,6 +21,7 @@
 
 #include <coap3/coap.h>
 
+#include "alder/base64.h"
 #include "alder/digest.h"
 #include "alder/json.h"
 #include "alder/list.h"
@@ -363,7 +364,7 @@ static void async_response(dm_server *s, const char *async_id, int status, const
                 return;
         json_object_set_new(e, "error", error ? json_string(error) : json_null());
         if (data) {
-                char *b64 = dm_base64_encode(data, len);
+                char *b64 = alder_base64_encode(data, len, false, NULL);
                 json_object_set_new(e, "payload", b64 ? json_string(b64) : json_null());
                 free(b64);
         }
@@ -579,7 +580,7 @@ static coap_response_t on_response(coap_session_t *session, const coap_pdu_t *se
                         return COAP_RESPONSE_OK;
                 }
         } else if (observing) {
-                char *b64 = dm_base64_encode(data ? data : (const uint8_t *) "", len);
+                char *b64 = alder_base64_encode(data ? data : (const uint8_t *) "", len, false, NULL);
                 json_t *n = json_pack("{ssssss?}", "ep", r->endpoint, "path", p->path, "payload", b64);
                 free(b64);
                 const char *mime = ct >= 0 ? dm_content_format_mime((unsigned) ct) : NULL;

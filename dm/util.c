@@ -8,9 +8,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "alder/digest.h"
+#include "alder/lwm2m.h"
 #include "util.h"
 
 static int64_t clock_ms(clockid_t id)
@@ -90,51 +89,22 @@ int dm_random_hex(char *out, size_t nbytes, alder_error **err)
         return 0;
 }
 
-char *dm_base64_encode(const uint8_t *data, size_t len)
-{
-        char *out = malloc(4 * ((len + 2) / 3) + 1);
-        if (!out)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *) out, data, (int) len);
-        return out;
-}
-
-static const struct {
-        unsigned format;
-        const char *mime;
-} formats[] = {
-        {0, "text/plain"},
-        {40, "application/link-format"},
-        {42, "application/octet-stream"},
-        {50, "application/json"},
-        {60, "application/cbor"},
-        {110, "application/senml+json"},
-        {112, "application/senml+cbor"},
-        {11542, "application/vnd.oma.lwm2m+tlv"},
-        {11543, "application/vnd.oma.lwm2m+json"},
-};
+#define DM_FORMAT_JSON 50
 
 const char *dm_content_format_mime(unsigned format)
 {
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(formats); i++)
-                if (formats[i].format == format)
-                        return formats[i].mime;
-        return NULL;
+        return format == DM_FORMAT_JSON ? "application/json" : alder_lwm2m_format_name(format);
 }
 
 int dm_content_format_from_mime(const char *mime)
 {
+        static const char json[] = "application/json";
         size_t len = strcspn(mime, ";");
         while (len > 0 && (mime[len - 1] == ' ' || mime[len - 1] == '\t'))
                 len--;
-        if (len > 0 && len <= 5 && strspn(mime, "0123456789") == len) {
-                unsigned v = (unsigned) strtoul(mime, NULL, 10);
-                return v <= 65535 ? (int) v : -1;
-        }
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(formats); i++)
-                if (strlen(formats[i].mime) == len && strncasecmp(formats[i].mime, mime, len) == 0)
-                        return (int) formats[i].format;
-        return -1;
+        if (len == sizeof(json) - 1 && strncasecmp(mime, json, len) == 0)
+                return DM_FORMAT_JSON;
+        return alder_lwm2m_format_from_name(mime);
 }
 
 char *dm_coap_code_format(unsigned code, char buf[static 5])

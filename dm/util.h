@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Small helpers of alder-dm: clocks, timestamps as the REST API shows them,
- * random identifiers, base64 and the CoAP Content-Format <-> MIME type map.
+ * random identifiers.
  */
 #pragma once
 
@@ -25,21 +25,16 @@ char *dm_time_format(int64_t ms, char buf[static DM_TIME_STRLEN]);
 /* Parses what dm_time_format() writes (fraction optional) or plain milliseconds since the epoch. */
 int dm_time_parse(const char *s, int64_t *ret) ALDER_WUR;
 
+/*
+ * MIME type of a CoAP Content-Format and back: the LwM2M formats
+ * (alder_lwm2m_format_name()/_from_name()) plus application/json (50), which
+ * devices may answer with. NULL / -1 when unknown.
+ */
+const char *dm_content_format_mime(unsigned format);
+int dm_content_format_from_mime(const char *mime);
+
 /* 2 * nbytes lower-case hex digits of getrandom() bytes, NUL-terminated. */
 int dm_random_hex(char *out, size_t nbytes, alder_error **err) ALDER_WUR;
-
-/* Standard base64 with padding; NULL on ENOMEM. */
-char *dm_base64_encode(const uint8_t *data, size_t len);
-
-/* MIME type of a CoAP Content-Format ("text/plain", "application/vnd.oma.lwm2m+tlv"); NULL when unknown. */
-const char *dm_content_format_mime(unsigned format);
-
-/*
- * Content-Format of a MIME type as HTTP carries it (parameters such as
- * "; charset=utf-8" and case are ignored); -1 when unknown. A decimal number
- * is taken as the format itself ("11542").
- */
-int dm_content_format_from_mime(const char *mime);
 
 /* "2.05", "4.04": the dotted form of a CoAP code; buf holds at least 5 bytes. */
 char *dm_coap_code_format(unsigned code, char buf[static 5]);

@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include "alder/base64.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,15 +25,6 @@ const char *lwm2m_quote(const void *s, size_t len, char buf[static LWM2M_QUOTE_S
 
 /* Valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF) without NUL bytes; else the bad offset. */
 bool lwm2m_utf8_valid(const uint8_t *s, size_t len, size_t *ret_bad);
-
-/* Base64 (RFC 4648 §4, padded) or base64url (§5, unpadded): a malloc'd NUL-terminated string, NULL on ENOMEM. */
-char *lwm2m_base64_encode(const uint8_t *data, size_t len, bool url, size_t *ret_len);
-/*
- * Decodes base64 (url = false) or base64url (url = true); padding is optional
- * in both. -EBADMSG with *ret_bad = offset of the first bad character, or -ENOMEM.
- * *ret is malloc'd (NUL-terminated for convenience).
- */
-int lwm2m_base64_decode(const char *s, size_t len, bool url, uint8_t **ret, size_t *ret_len, size_t *ret_bad);
 
 /* The unsigned integer in n <= 8 big-endian bytes (TLV headers and values). */
 static inline uint64_t lwm2m_be_uint(const uint8_t *p, size_t n)

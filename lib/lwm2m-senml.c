@@ -104,7 +104,7 @@ static int senml_string_value(struct senml_decoder *d, size_t index, struct senm
         if (strcmp(field, "vd") == 0) {
                 uint8_t *data;
                 size_t n;
-                int r = lwm2m_base64_decode(s, len, true, &data, &n, &bad);
+                int r = alder_base64_decode(s, len, true, &data, &n, &bad);
                 if (r == -ENOMEM)
                         return alder_error_set(err, ENOMEM, "%s: out of memory for a value", d->sink.what);
                 if (r < 0)
@@ -540,7 +540,7 @@ static int put_json_value(struct alder_cbor_writer *w, const struct alder_lwm2m_
                 return 0;
         case ALDER_LWM2M_TYPE_OPAQUE: {
                 size_t n;
-                _cleanup_free_ char *b64 = lwm2m_base64_encode(v->data, v->len, true, &n);
+                _cleanup_free_ char *b64 = alder_base64_encode(v->data, v->len, true, &n);
                 if (!b64)
                         return alder_error_set(err, ENOMEM, "encode " SENML_JSON ": out of memory");
                 put_str(w, "\"vd\":");

@@ -32,7 +32,7 @@ int lwm2m_text_encode(const struct alder_lwm2m_path *base, const struct alder_lw
                 return 0;
         case ALDER_LWM2M_TYPE_OPAQUE: {
                 size_t n;
-                _cleanup_free_ char *b64 = lwm2m_base64_encode(v->data, v->len, false, &n);
+                _cleanup_free_ char *b64 = alder_base64_encode(v->data, v->len, false, &n);
                 if (!b64)
                         return alder_error_set(err, ENOMEM, TEXT ": out of memory for base64");
                 alder_cbor_put_raw(w, b64, n);

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alder/base64.h"
+#include "alder/digest.h"
 #include "alder/fileio.h"
 #include "alder/json.h"
 #include "alder/lwm2m.h"
@@ -200,43 +202,17 @@ static char *resource_url(const char *base, const char *endpoint, const struct a
         return url;
 }
 
-static const unsigned known_formats[] = {
-        ALDER_LWM2M_FMT_TEXT,       ALDER_LWM2M_FMT_LINK,       ALDER_LWM2M_FMT_OPAQUE, ALDER_LWM2M_FMT_CBOR,
-        ALDER_LWM2M_FMT_SENML_JSON, ALDER_LWM2M_FMT_SENML_CBOR, ALDER_LWM2M_FMT_TLV,
-};
-
-/* Content format number of a MIME type (or a number as text); -1 when unknown. */
-static int format_of(const char *ct)
-{
-        if (!ct)
-                return -1;
-        for (size_t i = 0; i < ALDER_ARRAY_SIZE(known_formats); i++) {
-                const char *name = alder_lwm2m_format_name(known_formats[i]);
-                size_t n = name ? strlen(name) : 0;
-                if (n && strncmp(ct, name, n) == 0 && (ct[n] == '\0' || ct[n] == ';'))
-                        return (int) known_formats[i];
-        }
-        long v;
-        return parse_long(ct, 0, 65535, &v) == 0 ? (int) v : -1;
-}
-
+/* The service's payloads are padded base64 (RFC 4648 §4). */
 static int base64_decode(const char *s, uint8_t **ret, size_t *ret_len)
 {
         size_t n = strlen(s);
-        _cleanup_free_ uint8_t *out = malloc(n / 4 * 3 + 3);
-        if (!out)
-                return -ENOMEM;
-        if (n % 4)
-                return -EBADMSG;
-        int len = n ? EVP_DecodeBlock(out, (const unsigned char *) s, (int) n) : 0;
-        if (len < 0)
-                return -EBADMSG;
-        /* EVP_DecodeBlock counts the padding as data. */
-        for (size_t i = n; i > 0 && s[i - 1] == '='; i--)
-                len--;
-        *ret = steal_pointer(&out);
-        *ret_len = (size_t) len;
-        return 0;
+        return n % 4 ? -EBADMSG : alder_base64_decode(s, n, false, ret, ret_len, NULL);
+}
+
+/* Content format of an answer's "ct" (a MIME type); -1 when absent or unknown. */
+static int format_of(const json_t *ct)
+{
+        return json_is_string(ct) ? alder_lwm2m_format_from_name(json_string_value(ct)) : -1;
 }
 
 /* ---- device answers ------------------------------------------------------------ */
@@ -360,7 +336,7 @@ static int device_request(struct cli *cli, const struct dm_rest *c, const struct
                 alder_error_set(&err, EBADMSG, "async response %s: payload is not base64", id);
                 return cli_fail(cli, err);
         }
-        print_payload(path, format_of(json_string_value(json_object_get(result, "ct"))), bytes, len);
+        print_payload(path, format_of(json_object_get(result, "ct")), bytes, len);
         return CLI_EXIT_OK;
 }
 
@@ -449,20 +425,12 @@ static int run_device(struct cli *cli, const struct dm_rest *c, const struct dm_
 static int hex_decode(const char *s, uint8_t **ret, size_t *ret_len)
 {
         size_t n = strlen(s);
-        if (n % 2)
-                return -EINVAL;
-        uint8_t *b = malloc(n / 2 + 1);
+        _cleanup_free_ uint8_t *b = malloc(n / 2 + 1);
         if (!b)
                 return -ENOMEM;
-        for (size_t i = 0; i < n / 2; i++) {
-                unsigned v;
-                if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-                        free(b);
-                        return -EINVAL;
-                }
-                b[i] = (uint8_t) v;
-        }
-        *ret = b;
+        if (n % 2 || alder_hex_decode(s, b, n / 2) < 0)
+                return -EINVAL;
+        *ret = steal_pointer(&b);
         *ret_len = n / 2;
         return 0;
 }
@@ -516,7 +484,7 @@ static long print_message(struct cli *cli, json_t *msg, const char *only_ep, con
                 size_t len = 0;
                 const char *payload = json_string_value(json_object_get(n, "payload"));
                 if (payload && base64_decode(payload, &bytes, &len) == 0)
-                        print_payload(&p, format_of(json_string_value(json_object_get(n, "ct"))), bytes, len);
+                        print_payload(&p, format_of(json_object_get(n, "ct")), bytes, len);
         }
         for (size_t k = 0; !only_ep && k < ALDER_ARRAY_SIZE(kinds); k++) {
                 json_t *e;

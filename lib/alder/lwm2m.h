@@ -34,6 +34,13 @@ enum alder_lwm2m_format {
 /* "text/plain", "application/vnd.oma.lwm2m+tlv", …; NULL for an unknown number. */
 const char *alder_lwm2m_format_name(unsigned format);
 
+/*
+ * The format number of a MIME type as HTTP carries it (parameters such as
+ * "; charset=utf-8" and case are ignored); a decimal number is taken as the
+ * format itself ("11542"). -1 when unknown.
+ */
+int alder_lwm2m_format_from_name(const char *mime);
+
 /* ---- paths ------------------------------------------------------------- */
 
 /* Path levels: /Object/Instance/Resource/ResourceInstance. */
@@ -107,7 +114,7 @@ struct alder_lwm2m_value {
                 bool b;     /* BOOLEAN */
                 struct {
                         uint16_t object, instance;
-                } objlnk;   /* OBJLNK */
+                } objlnk; /* OBJLNK */
         };
         /*
          * STRING, CORELNK, OPAQUE and NONE (the undecoded bytes of a TLV value
@@ -240,7 +247,7 @@ struct alder_lwm2m_link_attr {
 };
 
 struct alder_lwm2m_link {
-        char *uri; /* as written between < and > */
+        char *uri;    /* as written between < and > */
         bool is_path; /* uri parsed as an LwM2M path (below) */
         struct alder_lwm2m_path path;
         struct alder_lwm2m_link_attr *attrs;
@@ -278,7 +285,7 @@ struct alder_lwm2m_resource_def {
 struct alder_lwm2m_object_def {
         uint16_t id;
         const char *name;
-        const char *urn; /* "urn:oma:lwm2m:oma:3:1.1" */
+        const char *urn;     /* "urn:oma:lwm2m:oma:3:1.1" */
         const char *version; /* object version as sent in registration ("1.1"), NULL = 1.0 */
         bool multiple;
         const struct alder_lwm2m_resource_def *resources;
